@@ -1,0 +1,145 @@
+import { basename } from 'node:path';
+import { UserError } from '../errors.js';
+import { splitValidation } from './batching.js';
+import { loadCsv } from './csv.js';
+import type { Dataset, DataSplits } from './dataset.js';
+import type { Domain } from './domain.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadIdxPair, loadMnist } from './mnist.js';
+
+export * from './batching.js';
+export * from './csv.js';
+export * from './dataset.js';
+export * from './domain.js';
+export * from './fashion-mnist.js';
+export * from './idx.js';
+export * from './mnist.js';
+export * from './rng.js';
+
+/** Options every loader accepts (each uses the ones that apply to it). */
+export interface LoadOptions {
+  /** Seed of any split the loader makes (fashion-mnist, csv, idx without test files); default 0. */
+  seed?: number;
+  /** Share of a single file held out as test set (csv, idx with 2 paths); default 0.2. */
+  testFraction?: number;
+  /** CSV: name of the label column; default the last column. */
+  labelColumn?: string;
+  /** CSV: columns to one-hot encode even if they look numeric. */
+  categorical?: string[];
+}
+
+/** A named data set the CLI and the library can load by name. */
+export interface DatasetEntry {
+  /** One line for `--help` and error messages. */
+  description: string;
+  load(opts: LoadOptions): DataSplits | Promise<DataSplits>;
+}
+
+/**
+ * The built-in named data sets. Add a loader here (one line) to make `loadDataset(name)`
+ * and the CLI know it; plug-ins may also call {@link registerDataset} at run time.
+ */
+const REGISTRY = new Map<string, DatasetEntry>([
+  ['mnist', { description: 'MNIST digits, 60,000/10,000, 28×28×1', load: () => loadMnist() }],
+  [
+    'fashion-mnist',
+    {
+      description: 'Fashion-MNIST, seeded stratified 60,000/10,000 split, 28×28×1',
+      load: (o) => loadFashionMnist({ seed: o.seed ?? 0 }),
+    },
+  ],
+]);
+
+/** Forms of name that are not registry entries, for help and error messages. */
+const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv'];
+
+/**
+ * Adds (or replaces) a named data set.
+ *
+ * @example
+ * ```ts
+ * registerDataset('toy', { description: 'two blobs', load: () => makeBlobs() });
+ * ```
+ */
+export function registerDataset(name: string, entry: DatasetEntry): void {
+  if (name.startsWith('idx:') || name.toLowerCase().endsWith('.csv') || name.trim() === '') {
+    throw new UserError(`cannot register a data set named "${name}": names starting with idx: or ending in .csv are reserved`);
+  }
+  REGISTRY.set(name, entry);
+}
+
+/**
+ * The names `loadDataset` accepts, registry entries first, then the path patterns.
+ *
+ * @example
+ * ```ts
+ * console.log(knownDatasets().join(', ')); // mnist, fashion-mnist, idx:…, PATH.csv
+ * ```
+ */
+export function knownDatasets(): string[] {
+  return [...REGISTRY.keys(), ...PATTERNS];
+}
+
+/**
+ * Loads a data set by name:
+ * - a registered name (`mnist`, `fashion-mnist`, …);
+ * - `idx:IMAGES,LABELS` (split seeded by `testFraction`) or `idx:IMAGES,LABELS,TEST_IMAGES,TEST_LABELS`
+ *   (paths may be gzip-compressed; they may not contain commas);
+ * - a path ending in `.csv` (see {@link loadCsv}), split seeded by `testFraction`.
+ *
+ * @example
+ * ```ts
+ * const { train, test } = await loadDataset('fashion-mnist', { seed: 1 });
+ * const flows = await loadDataset('data/flows.csv', { labelColumn: 'attack', testFraction: 0.25 });
+ * ```
+ */
+export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<DataSplits> {
+  const entry = REGISTRY.get(name);
+  if (entry !== undefined) return entry.load(opts);
+  if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
+  if (name.toLowerCase().endsWith('.csv')) {
+    const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, name: basename(name) });
+    return holdOutTest(ds, opts);
+  }
+  throw new UserError(`unknown data set "${name}"; known: ${knownDatasets().join(', ')}`);
+}
+
+function holdOutTest(ds: Dataset, opts: LoadOptions): DataSplits {
+  const fraction = opts.testFraction ?? 0.2;
+  if (!(fraction > 0 && fraction < 1)) {
+    throw new UserError(`test fraction must lie strictly between 0 and 1 (got ${String(fraction)}); e.g. 0.2`);
+  }
+  const { train, val } = splitValidation(ds, fraction, opts.seed ?? 0);
+  return { train: { ...train, name: `${ds.name}/train` }, test: { ...val, name: `${ds.name}/test` } };
+}
+
+function loadIdxSpec(spec: string, opts: LoadOptions): DataSplits {
+  const paths = spec.split(',').map((p) => p.trim());
+  if (!(paths.length === 2 || paths.length === 4) || paths.some((p) => p === '')) {
+    throw new UserError(`idx data set "idx:${spec}" needs 2 or 4 comma-separated paths: idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]`);
+  }
+  const base = `idx:${basename(paths[0]!)}`;
+  if (paths.length === 2) return holdOutTest(loadIdxPair(paths[0]!, paths[1]!, base), opts);
+  const train = loadIdxPair(paths[0]!, paths[1]!, `${base}/train`);
+  const test = loadIdxPair(paths[2]!, paths[3]!, `${base}/test`);
+  if (train.shape.join('x') !== test.shape.join('x')) {
+    throw new UserError(
+      `idx train images have shape [${train.shape.join(', ')}] but test images [${test.shape.join(', ')}]; pass files of the same data set`,
+    );
+  }
+  const numClasses = Math.max(train.numClasses, test.numClasses);
+  const classNames = Array.from({ length: numClasses }, (_, i) => String(i));
+  const domain = unionDomain(train.domain, test.domain);
+  return {
+    train: { ...train, numClasses, classNames, domain },
+    test: { ...test, numClasses, classNames: [...classNames], domain },
+  };
+}
+
+function unionDomain(a: Domain, b: Domain): Domain {
+  if (typeof a.lower === 'number' && typeof b.lower === 'number' && typeof a.upper === 'number' && typeof b.upper === 'number') {
+    if (a.lower === b.lower && a.upper === b.upper) return a;
+    return { lower: Math.min(a.lower, b.lower), upper: Math.max(a.upper, b.upper) };
+  }
+  return a;
+}

@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfc from '@tensorflow/tfjs-converter';
+import type { Domain } from '../data/domain.js';
+
+/**
+ * The one contract every model meets. Attacks and evaluations see nothing else.
+ *
+ * `logits` works in the user's input space (inside `domain`): any normalisation is part of the
+ * model. A model that outputs probabilities is adapted once, here at the boundary.
+ *
+ * @example
+ * ```ts
+ * const clf = fromLayersModel(model, { domain: UNIT_BOX });
+ * const logits = clf.logits(tf.zeros([1, 28, 28, 1])); // [1, 10]
+ * ```
+ */
+export interface Classifier {
+  /** Shape of one input, without the batch dimension. */
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  /** Valid inputs. */
+  readonly domain: Domain;
+  /** Logits for a batch `[b, ...inputShape]`, shape `[b, numClasses]`. Differentiable for white-box models. */
+  logits(x: tf.Tensor): tf.Tensor2D;
+}
+
+/** A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs). */
+export interface LayersClassifier extends Classifier {
+  readonly model: tfl.LayersModel;
+  /** Logits with dropout etc. in training mode. */
+  trainingLogits(x: tf.Tensor): tf.Tensor2D;
+}
+
+/** What the model's last layer outputs. */
+export type ModelOutput = 'logits' | 'probabilities';
+
+export interface AdapterOptions {
+  domain: Domain;
+  /** Default 'logits'. With 'probabilities', logits are log(p), clamped away from log(0). */
+  output?: ModelOutput;
+}
+
+const PROB_FLOOR = 1e-12;
+
+function toLogits(out: tf.Tensor, output: ModelOutput): tf.Tensor2D {
+  const t = out as tf.Tensor2D;
+  return output === 'probabilities' ? (tf.log(tf.maximum(t, PROB_FLOOR)) as tf.Tensor2D) : t;
+}
+
+/**
+ * Wraps a tfjs LayersModel.
+ *
+ * @example
+ * ```ts
+ * const clf = fromLayersModel(buildZooModel('mlp', { inputShape: [41], numClasses: 2 }), { domain: UNIT_BOX });
+ * ```
+ */
+export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): LayersClassifier {
+  const output = opts.output ?? 'logits';
+  const inputShape = (model.inputs[0]!.shape as (number | null)[]).slice(1).map((d) => d ?? -1);
+  const outShape = model.outputs[0]!.shape as (number | null)[];
+  const numClasses = outShape[outShape.length - 1] ?? -1;
+  return {
+    model,
+    inputShape,
+    numClasses,
+    domain: opts.domain,
+    logits: (x) => toLogits(model.apply(x, { training: false }) as tf.Tensor, output),
+    trainingLogits: (x) => toLogits(model.apply(x, { training: true }) as tf.Tensor, output),
+  };
+}
+
+/**
+ * Wraps a tfjs GraphModel (a converted TensorFlow SavedModel or Keras model).
+ *
+ * @example
+ * ```ts
+ * const graph = await tfc.loadGraphModel(fileHandler('model/'));
+ * const clf = fromGraphModel(graph, { domain: UNIT_BOX, inputShape: [28, 28, 1], numClasses: 10 });
+ * ```
+ */
+export function fromGraphModel(
+  model: tfc.GraphModel,
+  opts: AdapterOptions & { inputShape: number[]; numClasses: number },
+): Classifier {
+  const output = opts.output ?? 'logits';
+  return {
+    inputShape: opts.inputShape,
+    numClasses: opts.numClasses,
+    domain: opts.domain,
+    logits: (x) => toLogits(model.predict(x) as tf.Tensor, output),
+  };
+}
+
+/**
+ * Wraps a plain function from a batch of inputs to logits (or probabilities).
+ *
+ * @example
+ * ```ts
+ * const w = tf.tensor2d([[1], [-1]]);
+ * const linear = fromFunction((x) => tf.concat([tf.matMul(x as tf.Tensor2D, w), tf.zeros([x.shape[0], 1])], 1),
+ *   { inputShape: [2], numClasses: 2, domain: { lower: -10, upper: 10 } });
+ * ```
+ */
+export function fromFunction(
+  fn: (x: tf.Tensor) => tf.Tensor,
+  opts: AdapterOptions & { inputShape: number[]; numClasses: number },
+): Classifier {
+  const output = opts.output ?? 'logits';
+  return {
+    inputShape: opts.inputShape,
+    numClasses: opts.numClasses,
+    domain: opts.domain,
+    logits: (x) => toLogits(fn(x), output),
+  };
+}

@@ -1,0 +1,116 @@
+import * as tfl from '@tensorflow/tfjs-layers';
+import { UserError } from '../errors.js';
+
+/** Names of the built-in architectures. */
+export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp';
+
+/** What every zoo builder needs: the input shape (without batch) and the number of classes. */
+export interface ZooSpec {
+  inputShape: number[];
+  numClasses: number;
+  /** Seed for the weight initialisers, so the same seed gives the same initial weights. */
+  seed?: number;
+}
+
+const init = (seed: number | undefined, i: number) =>
+  tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : seed * 1000 + i });
+
+function imageShape(spec: ZooSpec, name: string): number[] {
+  if (spec.inputShape.length !== 3) {
+    throw new UserError(
+      `model ${name} needs image input [height, width, channels] (got [${spec.inputShape}]); use --model mlp for tabular data`,
+    );
+  }
+  return spec.inputShape;
+}
+
+/** Wong, Rice & Kolter 2020: conv16 4×4 s2 → conv32 4×4 s2 → FC100 → FC10. */
+function mnistSmall(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  return tfl.sequential({
+    name: 'mnist-small',
+    layers: [
+      tfl.layers.conv2d({ inputShape: imageShape(spec, 'mnist-small'), filters: 16, kernelSize: 4, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(s, 1) }),
+      tfl.layers.conv2d({ filters: 32, kernelSize: 4, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(s, 2) }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 100, activation: 'relu', kernelInitializer: init(s, 3) }),
+      tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 4) }),
+    ],
+  });
+}
+
+/** Madry et al. 2018: conv32 5×5 → pool → conv64 5×5 → pool → FC1024 → FC10. */
+function madryCnn(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  return tfl.sequential({
+    name: 'madry-cnn',
+    layers: [
+      tfl.layers.conv2d({ inputShape: imageShape(spec, 'madry-cnn'), filters: 32, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init(s, 1) }),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
+      tfl.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init(s, 2) }),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 1024, activation: 'relu', kernelInitializer: init(s, 3) }),
+      tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 4) }),
+    ],
+  });
+}
+
+/** Zhang et al. 2019 (TRADES) SmallCNN: conv32-conv32-pool-conv64-conv64-pool-FC200-FC200-FC10, 3×3 kernels. */
+function tradesSmallCnn(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  const conv = (filters: number, i: number, inputShape?: number[]) =>
+    tfl.layers.conv2d({ ...(inputShape ? { inputShape } : {}), filters, kernelSize: 3, activation: 'relu', kernelInitializer: init(s, i) });
+  return tfl.sequential({
+    name: 'trades-smallcnn',
+    layers: [
+      conv(32, 1, imageShape(spec, 'trades-smallcnn')),
+      conv(32, 2),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
+      conv(64, 3),
+      conv(64, 4),
+      tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 200, activation: 'relu', kernelInitializer: init(s, 5) }),
+      tfl.layers.dropout({ rate: 0.5, seed: s }),
+      tfl.layers.dense({ units: 200, activation: 'relu', kernelInitializer: init(s, 6) }),
+      tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 7) }),
+    ],
+  });
+}
+
+/** A two-hidden-layer perceptron (256-256) for any input shape: images are flattened, tabular rows used as they are. */
+function mlp(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  const layers: tfl.layers.Layer[] = [];
+  if (spec.inputShape.length > 1) layers.push(tfl.layers.flatten({ inputShape: spec.inputShape }));
+  const first = spec.inputShape.length > 1 ? {} : { inputShape: spec.inputShape };
+  layers.push(tfl.layers.dense({ ...first, units: 256, activation: 'relu', kernelInitializer: init(s, 1) }));
+  layers.push(tfl.layers.dense({ units: 256, activation: 'relu', kernelInitializer: init(s, 2) }));
+  layers.push(tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 3) }));
+  return tfl.sequential({ name: 'mlp', layers });
+}
+
+const BUILDERS: Record<ZooName, (spec: ZooSpec) => tfl.Sequential> = {
+  'mnist-small': mnistSmall,
+  'madry-cnn': madryCnn,
+  'trades-smallcnn': tradesSmallCnn,
+  mlp,
+};
+
+/** All zoo names, in a stable order. */
+export const ZOO_NAMES = Object.keys(BUILDERS) as ZooName[];
+
+/**
+ * Builds a fresh, untrained zoo model that outputs logits.
+ *
+ * @example
+ * ```ts
+ * const model = buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+ * ```
+ */
+export function buildZooModel(name: string, spec: ZooSpec): tfl.Sequential {
+  const builder = (BUILDERS as Record<string, (spec: ZooSpec) => tfl.Sequential>)[name];
+  if (!builder) throw new UserError(`unknown model '${name}': choose one of ${ZOO_NAMES.join(', ')}, or a directory holding model.json`);
+  return builder(spec);
+}
