@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readdirSync, writeFileSync, rmSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../src/engine/backend.js';
+import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
+import { fromLayersModel, fromFunction } from '../src/model/classifier.js';
+import { loadModel, saveModel, type ModelMetadata } from '../src/model/io.js';
+import { UserError } from '../src/errors.js';
+
+const meta: ModelMetadata = { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, output: 'logits', architecture: 'mnist-small', dataset: 'mnist' };
+
+test('every zoo model builds with the right input and output shapes', async () => {
+  await selectBackend('cpu');
+  for (const name of ZOO_NAMES) {
+    const m = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+    const clf = fromLayersModel(m, { domain: { lower: 0, upper: 1 } });
+    assert.deepEqual(clf.inputShape, [28, 28, 1], name);
+    assert.equal(clf.numClasses, 10, name);
+    const out = tf.tidy(() => clf.logits(tf.zeros([2, 28, 28, 1])).shape);
+    assert.deepEqual(out, [2, 10], name);
+    m.dispose();
+  }
+});
+
+test('same seed gives the same initial weights; another seed does not', async () => {
+  await selectBackend('cpu');
+  const w = (seed: number) => {
+    const m = buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed });
+    const v = m.getWeights()[0]!.dataSync().slice();
+    m.dispose();
+    return v;
+  };
+  assert.deepEqual(w(3), w(3));
+  assert.notDeepEqual(w(3), w(4));
+});
+
+test('save and load round-trips weights, logits and metadata', async () => {
+  await selectBackend('cpu');
+  const dir = join(mkdtempSync(join(tmpdir(), 'advtrain-io-')), 'model');
+  const m = buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
+  await saveModel(dir, m, meta);
+  assert.deepEqual(readdirSync(dir).sort(), ['model.json', 'weights.bin']);
+  const { classifier, layers, metadata } = await loadModel(dir);
+  assert.ok(layers);
+  assert.equal(metadata?.architecture, 'mnist-small');
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 5);
+  const a = tf.tidy(() => fromLayersModel(m, { domain: { lower: 0, upper: 1 } }).logits(x));
+  const b = tf.tidy(() => classifier.logits(x));
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  tf.dispose([x, a, b]);
+  m.dispose();
+  layers.model.dispose();
+});
+
+test('loading a directory without model.json or with a wrong-size weights file fails with one clear line', async () => {
+  await selectBackend('cpu');
+  const root = mkdtempSync(join(tmpdir(), 'advtrain-io-'));
+  await assert.rejects(loadModel(join(root, 'nope')), (e: Error) => e instanceof UserError && /model directory not found/.test(e.message));
+  await assert.rejects(loadModel(root), (e: Error) => e instanceof UserError && /has no model\.json/.test(e.message));
+  const dir = join(root, 'm');
+  const m = buildZooModel('mlp', { inputShape: [4], numClasses: 2, seed: 0 });
+  await saveModel(dir, m, { ...meta, inputShape: [4], numClasses: 2 });
+  m.dispose();
+  const wp = join(dir, 'weights.bin');
+  truncateSync(wp, statSync(wp).size - 8);
+  await assert.rejects(loadModel(dir), (e: Error) => e instanceof UserError && /weights .* have \d+ bytes but model\.json describes \d+/.test(e.message) && !e.message.includes('\n'));
+  writeFileSync(join(dir, 'model.json'), '{not json');
+  await assert.rejects(loadModel(dir), (e: Error) => e instanceof UserError && /not valid JSON/.test(e.message));
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('a model that outputs probabilities is adapted to log-probabilities at the boundary', async () => {
+  await selectBackend('cpu');
+  const clf = fromFunction((x) => tf.softmax(x as tf.Tensor2D), { inputShape: [3], numClasses: 3, domain: { lower: -5, upper: 5 }, output: 'probabilities' });
+  const z = tf.tensor2d([[1, 2, 3]]);
+  const l = tf.tidy(() => clf.logits(z));
+  const expected = tf.tidy(() => tf.logSoftmax(z));
+  const d = Math.max(...Array.from(tf.tidy(() => tf.abs(tf.sub(l, expected))).dataSync()));
+  assert.ok(d < 1e-5, `log(softmax) differs by ${d}`);
+  tf.dispose([z, l, expected]);
+});
+
