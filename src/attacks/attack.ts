@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from '../model/classifier.js';
+import type { ThreatModel } from '../threat/threat-model.js';
+
+/** How an attack is run on one batch. */
+export interface AttackOptions {
+  /** The perturbation set (norm and budget). Minimal-norm attacks use its norm and report the distance they need. */
+  threat: ThreatModel;
+  /** Targeted: make the model predict `targets` instead of anything but `y`. */
+  targeted?: boolean;
+  /** Target classes [b] (int32), required when targeted. */
+  targets?: tf.Tensor1D;
+  /** Seed for every random choice of the attack. */
+  seed?: number;
+  /** Called after each iteration with (iteration, examples still being attacked). */
+  onIteration?: (iteration: number, active: number) => void;
+}
+
+/**
+ * What every attack returns. `xAdv` always lies inside the threat's ball and the domain, also for
+ * examples where the attack failed (then it is the best attempt, or x itself).
+ */
+export interface AttackResult {
+  /** Adversarial inputs, same shape as x. The caller disposes it. */
+  xAdv: tf.Tensor;
+  /** 1 where the attack succeeded (misclassified, or classified as the target). */
+  success: Uint8Array;
+  /** Per-example ‖xAdv − x‖ in the threat's norm. */
+  distance: Float32Array;
+  /** Per-example model queries (forward passes, with or without gradient) spent. */
+  queries: Int32Array;
+  /** Iterations run (the largest over the batch). */
+  iterations: number;
+}
+
+/**
+ * An attack holds only its hyperparameters; `run` attacks one batch.
+ *
+ * @example
+ * ```ts
+ * const pgd = new Pgd({ steps: 40, stepSize: 0.01, restarts: 1 });
+ * const r = await pgd.run(clf, x, labels, { threat: parseThreat('linf:0.3'), seed: 0 });
+ * console.log(r.success, r.distance);
+ * r.xAdv.dispose();
+ * ```
+ */
+export interface Attack {
+  /** CLI name, e.g. 'pgd'. */
+  readonly name: string;
+  /** The full settings (for result files). */
+  readonly params: Readonly<Record<string, unknown>>;
+  run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult>;
+}

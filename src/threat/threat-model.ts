@@ -1,0 +1,227 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Domain } from '../data/domain.js';
+import { UserError } from '../errors.js';
+import { clipToDomain } from './domain-clip.js';
+
+/** The perturbation norms a ThreatModel can bound. */
+export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
+export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
+
+/**
+ * A norm-bounded threat model: the set of inputs an attacker may reach from x is
+ * { x' in domain : ‖x' − x‖ ≤ ε }. It owns projection, clipping to the domain, random starts,
+ * per-example distances and the steepest-ascent direction, so no attack repeats that code.
+ * All methods take and return batches `[b, ...inputShape]` and leak no tensors.
+ *
+ * @example
+ * ```ts
+ * const threat = parseThreat('linf:0.3');
+ * const x0 = threat.randomStart(x, UNIT_BOX, 1);
+ * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, UNIT_BOX);
+ * ```
+ */
+export interface ThreatModel {
+  readonly norm: Norm;
+  /** The budget: ε for linf/l2/l1, the number of changed features for l0. */
+  readonly eps: number;
+  /** Canonical text form, e.g. 'linf:0.3'. */
+  toString(): string;
+  /** Per-example distance ‖x' − x‖ in this norm, shape [b]. */
+  distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D;
+  /** Nearest point of the ε-ball around x (approximately, for l1/l0), then clipped into the domain. */
+  project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor;
+  /** A random point of the ε-ball around x, clipped into the domain. */
+  randomStart(x: tf.Tensor, domain: Domain, seed: number): tf.Tensor;
+  /** The step of length `stepSize` (in this norm) that increases a loss with gradient `grad` fastest. */
+  ascentStep(grad: tf.Tensor, stepSize: number): tf.Tensor;
+}
+
+/** Flattens a batch to [b, d]. */
+export function flat(x: tf.Tensor): tf.Tensor2D {
+  return tf.reshape(x, [x.shape[0]!, -1]);
+}
+
+/** Per-example Lp norm of a batch, shape [b]. */
+export function batchNorm(d: tf.Tensor, norm: Norm): tf.Tensor1D {
+  return tf.tidy(() => {
+    const f = flat(d);
+    switch (norm) {
+      case 'linf':
+        return tf.max(tf.abs(f), 1);
+      case 'l2':
+        return tf.sqrt(tf.sum(tf.square(f), 1));
+      case 'l1':
+        return tf.sum(tf.abs(f), 1);
+      case 'l0':
+        return tf.sum(tf.cast(tf.greater(tf.abs(f), 1e-7), 'float32'), 1);
+    }
+  }) as tf.Tensor1D;
+}
+
+/** Multiplies each example of a batch by the matching entry of `s` ([b]). */
+export function scaleRows(x: tf.Tensor, s: tf.Tensor1D): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.reshape(s, [x.shape[0]!, ...x.shape.slice(1).map(() => 1)])));
+}
+
+const TINY = 1e-12;
+
+/**
+ * Euclidean projection of each row of `v` ([b, d]) onto the l1 ball of radius eps
+ * (Duchi et al. 2008: sort |v|, find the threshold θ, soft-threshold).
+ */
+function projectL1(v: tf.Tensor2D, eps: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, d] = v.shape;
+    const a = tf.abs(v);
+    const inside = tf.lessEqual(tf.sum(a, 1), eps);
+    const sorted = tf.topk(a, d).values;
+    const cums = tf.cumsum(sorted, 1);
+    const k = tf.reshape(tf.range(1, d + 1), [1, d]);
+    const cond = tf.greater(tf.sub(sorted, tf.div(tf.sub(cums, eps), k)), 0);
+    // rho: the last index where cond holds (cond is true on a prefix).
+    const rho = tf.sub(tf.sum(tf.cast(cond, 'int32'), 1), tf.scalar(1, 'int32'));
+    const rhoC = tf.maximum(rho, tf.scalar(0, 'int32'));
+    const cumAtRho = tf.reshape(tf.gather(cums, rhoC, 1, 1), [b]);
+    const theta = tf.maximum(tf.div(tf.sub(cumAtRho, eps), tf.add(tf.cast(rhoC, 'float32'), 1)), 0);
+    const shrunk = tf.mul(tf.sign(v), tf.relu(tf.sub(a, tf.reshape(theta, [b, 1]))));
+    return tf.where(tf.tile(tf.reshape(inside, [b, 1]), [1, d]), v, shrunk) as tf.Tensor2D;
+  });
+}
+
+/** Keeps the k entries of largest magnitude in each row of `v` ([b, d]). */
+function projectL0(v: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const d = v.shape[1];
+    if (k >= d) return v.clone();
+    const kth = tf.slice(tf.topk(tf.abs(v), Math.max(k, 1)).values, [0, Math.max(k, 1) - 1], [-1, 1]);
+    const keep = k < 1 ? tf.zerosLike(v) : tf.cast(tf.greaterEqual(tf.abs(v), kth), 'float32');
+    return tf.mul(v, keep);
+  });
+}
+
+class LpThreat implements ThreatModel {
+  constructor(
+    readonly norm: Norm,
+    readonly eps: number,
+    /** l1 ascent: fraction of coordinates (by |grad|) a sparse step moves (Tramèr & Boneh 2019). */
+    readonly l1Sparsity = 0.95,
+  ) {}
+
+  toString(): string {
+    return `${this.norm}:${this.eps}`;
+  }
+
+  distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => batchNorm(tf.sub(xAdv, x), this.norm));
+  }
+
+  project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor {
+    return tf.tidy(() => {
+      const d = tf.sub(xAdv, x);
+      let p: tf.Tensor;
+      switch (this.norm) {
+        case 'linf':
+          p = tf.clipByValue(d, -this.eps, this.eps);
+          break;
+        case 'l2': {
+          const n = batchNorm(d, 'l2');
+          p = scaleRows(d, tf.minimum(1, tf.div(this.eps, tf.maximum(n, TINY))) as tf.Tensor1D);
+          break;
+        }
+        case 'l1':
+          p = tf.reshape(projectL1(flat(d), this.eps), d.shape);
+          break;
+        case 'l0':
+          p = tf.reshape(projectL0(flat(d), Math.floor(this.eps)), d.shape);
+          break;
+      }
+      // Clipping into the box after the ball projection only moves coordinates towards x (x is
+      // inside the box), so every norm of the perturbation can only shrink: the result stays feasible.
+      return clipToDomain(tf.add(x, p), domain);
+    });
+  }
+
+  randomStart(x: tf.Tensor, domain: Domain, seed: number): tf.Tensor {
+    return tf.tidy(() => {
+      const b = x.shape[0]!;
+      const dim = x.size / b;
+      let delta: tf.Tensor;
+      switch (this.norm) {
+        case 'linf':
+          delta = tf.randomUniform(x.shape, -this.eps, this.eps, 'float32', seed);
+          break;
+        case 'l2':
+        case 'l1': {
+          // Uniform direction scaled to radius ε·u^(1/d): uniform in the l2 ball; for l1 the
+          // same point projected, a cheap start that is inside the l1 ball.
+          const g = tf.randomNormal(x.shape, 0, 1, 'float32', seed);
+          const n = batchNorm(g, 'l2');
+          const r = tf.mul(this.eps, tf.pow(tf.randomUniform([b], 0, 1, 'float32', seed + 1), 1 / dim));
+          delta = scaleRows(g, tf.div(r, tf.maximum(n, TINY)) as tf.Tensor1D);
+          if (this.norm === 'l1') delta = tf.reshape(projectL1(flat(delta), this.eps), x.shape);
+          break;
+        }
+        case 'l0': {
+          const u = tf.randomUniform(x.shape, -1, 1, 'float32', seed);
+          delta = tf.reshape(projectL0(flat(u), Math.floor(this.eps)), x.shape);
+          break;
+        }
+      }
+      return clipToDomain(tf.add(x, delta), domain);
+    });
+  }
+
+  ascentStep(grad: tf.Tensor, stepSize: number): tf.Tensor {
+    return tf.tidy(() => {
+      switch (this.norm) {
+        case 'linf':
+          return tf.mul(tf.sign(grad), stepSize);
+        case 'l2': {
+          const n = batchNorm(grad, 'l2');
+          return scaleRows(grad, tf.div(stepSize, tf.maximum(n, TINY)) as tf.Tensor1D);
+        }
+        case 'l1':
+        case 'l0': {
+          // Sparse l1 descent: move only the coordinates whose |grad| is in the top (1 − sparsity)
+          // share (at least one), by sign, with the step spread evenly so its l1 length is stepSize.
+          const f = flat(grad);
+          const [b, d] = f.shape;
+          const k = this.norm === 'l0' ? Math.max(1, Math.floor(this.eps)) : Math.max(1, Math.round(d * (1 - this.l1Sparsity)));
+          const kth = tf.slice(tf.topk(tf.abs(f), k).values, [0, k - 1], [b, 1]);
+          const mask = tf.cast(tf.logicalAnd(tf.greaterEqual(tf.abs(f), kth), tf.greater(tf.abs(f), 0)), 'float32');
+          const count = tf.maximum(tf.sum(mask, 1, true), 1);
+          return tf.reshape(tf.div(tf.mul(tf.mul(tf.sign(f), mask), stepSize), count), grad.shape);
+        }
+      }
+    });
+  }
+}
+
+/**
+ * Builds a norm-bounded threat model.
+ *
+ * @example
+ * ```ts
+ * const t = lpThreat('l2', 2);
+ * ```
+ */
+export function lpThreat(norm: Norm, eps: number): ThreatModel {
+  if (!NORMS.includes(norm)) throw new UserError(`unknown norm '${norm}': choose one of ${NORMS.join(', ')}`);
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new UserError(`threat budget must be a finite number ≥ 0 (got ${eps})`);
+  if (norm === 'l0' && !Number.isInteger(eps)) throw new UserError(`an l0 budget counts features: give an integer (got ${eps})`);
+  return new LpThreat(norm, eps);
+}
+
+/**
+ * Parses the CLI form `NORM:EPS`, e.g. `linf:0.3`, `l2:2`, `l1:10`, `l0:20`.
+ *
+ * @example
+ * ```ts
+ * const t = parseThreat('linf:0.3'); // t.norm === 'linf', t.eps === 0.3
+ * ```
+ */
+export function parseThreat(text: string): ThreatModel {
+  const m = /^(linf|l2|l1|l0):([0-9.eE+-]+)$/.exec(text.trim());
+  if (!m) throw new UserError(`cannot read threat model '${text}': write NORM:EPS with NORM one of ${NORMS.join(', ')}, e.g. linf:0.3`);
+  return lpThreat(m[1] as Norm, Number(m[2]));
+}
