@@ -4,6 +4,7 @@ import { VERSION } from './common.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { demoCommand } from './demo.js';
+import { attackCommand } from './attack.js';
 
 /** Builds the `advtrain` program (exported for tests). */
 export function program(): Command {
@@ -13,7 +14,8 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(demoCommand())
     .addCommand(trainCommand())
-    .addCommand(evalCommand());
+    .addCommand(evalCommand())
+    .addCommand(attackCommand());
 }
 
 /** Runs the CLI: user errors become one line on stderr and exit code 2. */

@@ -1,0 +1,96 @@
+import { UserError } from '../errors.js';
+import type { Attack } from './attack.js';
+import { Fgsm } from './fgsm.js';
+import { Pgd } from './pgd.js';
+import { checkLoss } from './losses.js';
+
+/** The attack flags the CLI shares; each attack reads those that apply to it. */
+export interface AttackFlags {
+  steps?: number;
+  restarts?: number;
+  stepSize?: number;
+  loss?: string;
+  /** Query budget of black-box attacks. */
+  queries?: number;
+  /** Any hyperparameter by name (from `--params '{"rho":0.8}'`); wins over the flags above. */
+  params?: Record<string, unknown>;
+}
+
+/** How an attack may see the model. */
+export type AttackAccess = 'gradient' | 'scores' | 'labels';
+
+interface Entry {
+  access: AttackAccess;
+  summary: string;
+  create(f: AttackFlags): Attack;
+}
+
+/** Drops undefined values so defaults apply. */
+export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const REGISTRY = new Map<string, Entry>();
+
+/**
+ * Adds an attack to the CLI's list (used by each attack family's module).
+ *
+ * @example
+ * ```ts
+ * registerAttack('fgsm', { access: 'gradient', summary: 'one signed gradient step', create: (f) => new Fgsm(f.params) });
+ * ```
+ */
+export function registerAttack(name: string, entry: Entry): void {
+  REGISTRY.set(name, entry);
+}
+
+/** Names of all registered attacks. */
+export function attackNames(): string[] {
+  return [...REGISTRY.keys()];
+}
+
+/** One line per attack, for --help. */
+export function attackHelp(): string {
+  return [...REGISTRY.entries()].map(([n, e]) => `  ${n.padEnd(12)} ${e.summary} [${e.access}]`).join('\n');
+}
+
+/**
+ * Creates an attack by CLI name with sensible defaults for every unset hyperparameter.
+ *
+ * @example
+ * ```ts
+ * const pgd = createAttack('pgd', { steps: 50, restarts: 10, stepSize: 0.01 });
+ * ```
+ */
+export function createAttack(name: string, flags: AttackFlags = {}): Attack {
+  const e = REGISTRY.get(name);
+  if (!e) throw new UserError(`unknown attack '${name}': choose one of ${attackNames().join(', ')}`);
+  return e.create(flags);
+}
+
+/** How the attack may access the model. */
+export function attackAccess(name: string): AttackAccess {
+  const e = REGISTRY.get(name);
+  if (!e) throw new UserError(`unknown attack '${name}': choose one of ${attackNames().join(', ')}`);
+  return e.access;
+}
+
+registerAttack('fgsm', {
+  access: 'gradient',
+  summary: 'FGSM/FGM: one steepest-ascent step of size ε (Goodfellow et al. 2015)',
+  create: (f) => new Fgsm({ ...defined({ stepSize: f.stepSize, loss: f.loss ? checkLoss(f.loss) : undefined }), ...f.params }),
+});
+registerAttack('pgd', {
+  access: 'gradient',
+  summary: 'PGD with random start and restarts, CE/CW/DLR loss (Madry et al. 2018)',
+  create: (f) => new Pgd({ ...defined({ steps: f.steps, restarts: f.restarts, stepSize: f.stepSize, loss: f.loss ? checkLoss(f.loss) : undefined }), ...f.params }),
+});
+registerAttack('mifgsm', {
+  access: 'gradient',
+  summary: 'momentum iterative FGSM, μ = 1 (Dong et al. 2018)',
+  create: (f) =>
+    new Pgd(
+      { steps: 10, randomStart: false, momentum: 1, ...defined({ steps: f.steps, restarts: f.restarts, stepSize: f.stepSize, loss: f.loss ? checkLoss(f.loss) : undefined }), ...f.params },
+      'mifgsm',
+    ),
+});

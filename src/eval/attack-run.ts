@@ -1,0 +1,201 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from '../model/classifier.js';
+import type { Dataset } from '../data/dataset.js';
+import { batches, toTensors } from '../data/batching.js';
+import { Rng } from '../data/rng.js';
+import type { ThreatModel } from '../threat/threat-model.js';
+import type { Attack } from '../attacks/attack.js';
+
+/** Options of {@link runAttack}. */
+export interface AttackRunOptions {
+  threat: ThreatModel;
+  batchSize?: number;
+  seed?: number;
+  /** Targeted attack towards a random other class per example (seeded). */
+  targeted?: boolean;
+  /** Called after each batch with (examples done, total). */
+  onProgress?: (done: number, total: number) => void;
+  /** Keep this many examples (clean, adversarial, predictions) for galleries. Default 0. */
+  keepExamples?: number;
+}
+
+/** Summary statistics of a list of numbers. */
+export interface Stats {
+  median: number | null;
+  mean: number | null;
+  max: number | null;
+}
+
+/** One kept example, for galleries. */
+export interface KeptExample {
+  index: number;
+  label: number;
+  x: Float32Array;
+  xAdv: Float32Array;
+  predClean: number;
+  predAdv: number;
+  confClean: number;
+  confAdv: number;
+}
+
+/** What an attack did to a data set. Accuracies and rates are fractions. */
+export interface AttackRunResult {
+  n: number;
+  clean_accuracy: number;
+  /** Fraction of all n examples classified correctly after the attack (clean errors count as not robust). */
+  robust_accuracy: number;
+  /** Fraction of the clean-correct examples the attack broke. */
+  success_rate: number;
+  attacked: number;
+  /** Distance (threat norm) of the successful adversarial examples. */
+  distance: Stats;
+  /** Queries per attacked example. */
+  queries: Stats & { total: number };
+  time_s: number;
+  /** Per example, in data-set order: 1 if still correct after the attack. */
+  robust: Uint8Array;
+  cleanCorrect: Uint8Array;
+  /** Per example distance (0 where not attacked). */
+  distances: Float32Array;
+  kept: KeptExample[];
+}
+
+function stats(xs: number[]): Stats {
+  if (xs.length === 0) return { median: null, mean: null, max: null };
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return {
+    median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+    max: s[s.length - 1]!,
+  };
+}
+
+/** Budget slack: float32 arithmetic in projections. */
+const SLACK = 1e-5;
+
+/**
+ * Runs an attack over a data set, attacking only the examples the model gets right (as
+ * AutoAttack does), then re-checks every adversarial example itself: its prediction and that it
+ * lies inside the threat's budget and the domain. An attack that returns an out-of-budget input
+ * is a bug, and this throws rather than report a flattering number.
+ *
+ * @example
+ * ```ts
+ * const r = await runAttack(clf, subset(test, 1000), new Pgd({ steps: 50 }), { threat: parseThreat('linf:0.3') });
+ * console.log(r.robust_accuracy);
+ * ```
+ */
+export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack, opts: AttackRunOptions): Promise<AttackRunResult> {
+  const t0 = performance.now();
+  const batchSize = opts.batchSize ?? 256;
+  const rng = new Rng(opts.seed ?? 0);
+  const robust = new Uint8Array(ds.n);
+  const cleanCorrect = new Uint8Array(ds.n);
+  const distances = new Float32Array(ds.n);
+  const succDist: number[] = [];
+  const queries: number[] = [];
+  const kept: KeptExample[] = [];
+  const keep = opts.keepExamples ?? 0;
+  let done = 0;
+  let batchNo = 0;
+  for (const batch of batches(ds, batchSize)) {
+    const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
+    ys.dispose();
+    const probsClean = tf.tidy(() => tf.softmax(clf.logits(xs)));
+    const predClean = tf.tidy(() => tf.argMax(probsClean, 1)).dataSync();
+    const pc = probsClean.dataSync();
+    const correct: number[] = [];
+    for (let k = 0; k < batch.size; k++) {
+      if (predClean[k] === batch.y[k]) {
+        correct.push(k);
+        cleanCorrect[batch.indices[k]!] = 1;
+      }
+    }
+    if (correct.length > 0) {
+      const idx = tf.tensor1d(correct, 'int32');
+      const x = tf.gather(xs, idx);
+      const yArr = Int32Array.from(correct, (k) => batch.y[k]!);
+      const y = tf.tensor1d(yArr, 'int32');
+      let targets: tf.Tensor1D | undefined;
+      if (opts.targeted) {
+        targets = tf.tensor1d(Int32Array.from(yArr, (c) => (c + 1 + rng.int(ds.numClasses - 1)) % ds.numClasses), 'int32');
+      }
+      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: (opts.seed ?? 0) * 1_000_003 + batchNo });
+      const check = tf.tidy(() => {
+        const p = tf.softmax(clf.logits(res.xAdv));
+        return { p, pred: tf.argMax(p, 1), dist: opts.threat.distance(res.xAdv, x) };
+      });
+      const predAdv = check.pred.dataSync();
+      const dist = check.dist.dataSync();
+      const pa = check.p.dataSync();
+      for (let j = 0; j < correct.length; j++) {
+        if (dist[j]! > opts.threat.eps * (1 + SLACK) + SLACK) {
+          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ε = ${opts.threat.eps} (${opts.threat}): this is a bug in the attack`);
+        }
+      }
+      checkDomain(clf, res.xAdv, attack.name);
+      const xData = keep > kept.length ? x.dataSync() : undefined;
+      const aData = keep > kept.length ? res.xAdv.dataSync() : undefined;
+      for (let j = 0; j < correct.length; j++) {
+        const k = correct[j]!;
+        const i = batch.indices[k]!;
+        const stillRight = predAdv[j] === yArr[j];
+        robust[i] = stillRight ? 1 : 0;
+        distances[i] = dist[j]!;
+        queries.push(res.queries[j]!);
+        if (!stillRight) succDist.push(dist[j]!);
+        if (xData && aData && kept.length < keep) {
+          const size = x.size / correct.length;
+          const c = ds.numClasses;
+          kept.push({
+            index: i,
+            label: yArr[j]!,
+            x: xData.slice(j * size, (j + 1) * size) as Float32Array,
+            xAdv: aData.slice(j * size, (j + 1) * size) as Float32Array,
+            predClean: predClean[k]!,
+            predAdv: predAdv[j]!,
+            confClean: pc[k * c + predClean[k]!]!,
+            confAdv: pa[j * c + predAdv[j]!]!,
+          });
+        }
+      }
+      tf.dispose([idx, x, y, res.xAdv, check.p, check.pred, check.dist, ...(targets ? [targets] : [])]);
+    }
+    tf.dispose([xs, probsClean]);
+    done += batch.size;
+    batchNo++;
+    opts.onProgress?.(done, ds.n);
+  }
+  const attacked = cleanCorrect.reduce((a, b) => a + b, 0);
+  const robustCount = robust.reduce((a, b) => a + b, 0);
+  const q = stats(queries);
+  return {
+    n: ds.n,
+    clean_accuracy: ds.n ? attacked / ds.n : 0,
+    robust_accuracy: ds.n ? robustCount / ds.n : 0,
+    success_rate: attacked ? (attacked - robustCount) / attacked : 0,
+    attacked,
+    distance: stats(succDist),
+    queries: { ...q, total: queries.reduce((a, b) => a + b, 0) },
+    time_s: (performance.now() - t0) / 1000,
+    robust,
+    cleanCorrect,
+    distances,
+    kept,
+  };
+}
+
+function checkDomain(clf: Classifier, xAdv: tf.Tensor, name: string): void {
+  const { lower, upper } = clf.domain;
+  const data = xAdv.dataSync();
+  const size = xAdv.size / xAdv.shape[0]!;
+  for (let i = 0; i < data.length; i++) {
+    const f = i % size;
+    const lo = typeof lower === 'number' ? lower : lower[f]!;
+    const hi = typeof upper === 'number' ? upper : upper[f]!;
+    if (data[i]! < lo - SLACK || data[i]! > hi + SLACK) {
+      throw new Error(`attack ${name} returned a value ${data[i]} outside the domain [${lo}, ${hi}] (feature ${f}): this is a bug in the attack`);
+    }
+  }
+}
