@@ -26,4 +26,4 @@ export * from './training/optimizers.js';
 export * from './training/progress.js';
 export * from './training/checkpoint.js';
 export * from './training/trainer.js';
-export * from './eval/clean.js';
+export * from './model/accuracy.js';

@@ -40,6 +40,7 @@ export function demoCommand(): Command {
       out,
       n: o.n,
       valFraction: 0,
+      method: 'standard',
       backend: o.backend,
       threads: o.threads,
     });

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
-import { evaluateClean } from '../eval/clean.js';
+import { evaluateClean } from '../model/accuracy.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, positiveInt, subsetOption } from './options.js';

@@ -3,13 +3,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
 import { buildZooModel, ZOO_NAMES } from '../model/zoo.js';
-import { fromLayersModel } from '../model/classifier.js';
-import { domainToMeta, saveModel, type ModelMetadata } from '../model/io.js';
+import { fromLayersModel, type Classifier } from '../model/classifier.js';
+import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
+import { parseThreat } from '../threat/threat-model.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../training/optimizers.js';
 import { parseSchedule } from '../training/schedules.js';
-import { train, configSnapshot, type TrainConfig, type EpochMetrics } from '../training/trainer.js';
+import { train, configSnapshot, type TrainConfig, type TrainResult } from '../training/trainer.js';
 import { loadCheckpoint, findCheckpoint } from '../training/checkpoint.js';
-import { evaluateClean } from '../eval/clean.js';
+import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
+import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine } from './common.js';
@@ -30,34 +32,67 @@ export interface TrainOptions {
   resume?: boolean;
   backend: string;
   threads?: number;
+  method: string;
+  threat?: string;
+  epsWarmup?: number;
+  attack?: string;
+  attackSteps?: number;
+  stepSize?: number;
+  advRatio?: number;
+  alpha?: number;
+  replays?: number;
+  beta?: number;
+  staticModels?: string;
+  /** 'auto': on for single-step methods; 'on'; 'off'. */
+  coGuard?: string;
+  /** PGD steps of the robust validation (0: off). */
+  robustVal?: number;
 }
 
 /** What a finished training run reports. */
-export interface TrainOutcome {
-  history: EpochMetrics[];
+export interface TrainOutcome extends TrainResult {
   testAccuracy: number;
-  seconds: number;
   outDir: string;
 }
 
 /**
- * Trains a zoo model on a data set and saves it to `out` (model.json, weights.bin, metrics.jsonl,
- * checkpoint/). Everything is validated before the output directory is created.
+ * Trains a zoo model on a data set with any method and saves it to `out` (model.json,
+ * weights.bin, metrics.jsonl, checkpoint/, best/). Everything is validated before the output
+ * directory is created.
  *
  * @example
  * ```ts
- * await runTrain({ dataset: 'mnist', model: 'mnist-small', epochs: 2, batchSize: 64, lr: 1e-3, optimizer: 'adam',
- *   lrSchedule: 'constant', seed: 0, out: 'runs/m', valFraction: 0, backend: 'auto' });
+ * await runTrain({ dataset: 'mnist', model: 'mnist-small', epochs: 10, batchSize: 100, lr: 5e-3, optimizer: 'adam',
+ *   lrSchedule: 'cyclic:0.4', seed: 0, out: 'runs/fgsm-rs', valFraction: 0, backend: 'auto', method: 'fgsm-rs', threat: 'linf:0.3' });
  * ```
  */
 export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
   const schedule = parseSchedule(o.lrSchedule, o.lr);
+  if (!METHODS.includes(o.method as Method)) throw new UserError(`unknown training method '${o.method}': choose one of ${METHODS.join(', ')}`);
+  const adversarial = o.method !== 'standard';
+  if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
+  const threat = o.threat ? parseThreat(o.threat) : undefined;
   if (!o.resume && existsSync(o.out) && readdirSync(o.out).length > 0) {
     throw new UserError(`output directory ${o.out} is not empty: choose another --out, delete it, or add --resume`);
   }
   if (o.resume && !findCheckpoint(o.out)) throw new UserError(`no checkpoint to resume in ${o.out}: start without --resume`);
+  if ((o.robustVal ?? 0) > 0 && !threat) throw new UserError('--robust-val needs --threat');
+  const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
   const data = await loadDataset(o.dataset);
   const engine = await startEngine(o, log);
+  const statics: Classifier[] = [];
+  for (const dir of staticDirs) statics.push((await loadModel(dir)).classifier);
+  const strategy = makeStrategy(o.method, {
+    eps: threat?.eps ?? 1,
+    attack: o.attack,
+    attackSteps: o.attackSteps,
+    stepSize: o.stepSize,
+    advRatio: o.advRatio,
+    alpha: o.alpha,
+    replays: o.replays,
+    beta: o.beta,
+    staticModels: statics,
+  });
   let trainSet = o.n ? subset(data.train, o.n) : data.train;
   const testSet = o.n ? subset(data.test, Math.min(o.n, data.test.n)) : data.test;
   let valSet = testSet;
@@ -77,15 +112,22 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
     architecture: o.model,
     dataset: o.dataset,
   };
+  const coGuard = o.coGuard === 'on' || ((o.coGuard ?? 'auto') === 'auto' && SINGLE_STEP_METHODS.includes(o.method as Method));
   const config: TrainConfig = {
     epochs: o.epochs,
     batchSize: o.batchSize,
     optimizer: o.optimizer,
     schedule,
     seed: o.seed,
+    strategy,
+    threat,
+    epsWarmup: o.epsWarmup,
+    coGuard: coGuard && threat ? { steps: 10, batch: 256, drop: 0.2 } : undefined,
+    robustValidation: (o.robustVal ?? 0) > 0 ? { steps: o.robustVal!, n: 1000 } : undefined,
     outDir: o.out,
     metadata,
     progress: defaultProgress(),
+    log,
   };
   let model;
   if (o.resume) {
@@ -101,26 +143,46 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
     model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed });
   }
   const clf = fromLayersModel(model, { domain: data.train.domain });
-  log(`training ${o.model} on ${o.dataset}: ${trainSet.n} examples, validation on ${valName} (${valSet.n}), ${o.epochs} epochs, batch ${o.batchSize}, ${o.optimizer} lr ${o.lr} (${o.lrSchedule}), seed ${o.seed}, engine ${engine.backend}`);
+  log(
+    `training ${o.model} on ${o.dataset} (${o.method}${threat ? ` at ${threat}` : ''}${strategy.params ? ` ${JSON.stringify(strategy.params)}` : ''}): ` +
+      `${trainSet.n} examples, validation on ${valName} (${valSet.n}), ${o.epochs} epochs, batch ${o.batchSize}, ${o.optimizer} lr ${o.lr} (${o.lrSchedule}), ` +
+      `seed ${o.seed}, engine ${engine.backend}${coGuard ? ', catastrophic-overfitting guard on' : ''}`,
+  );
   const result = await train(clf, trainSet, valSet, config);
   await saveModel(o.out, model, metadata);
   const test = evaluateClean(clf, testSet);
   log(`test accuracy ${(test.accuracy * 100).toFixed(2)}% on ${test.n} examples; trained in ${result.seconds.toFixed(1)} s; model saved to ${o.out}`);
+  if (result.best) log(`best robust validation accuracy ${(result.best.robust_val_accuracy * 100).toFixed(2)}% at epoch ${result.best.epoch} (model in ${o.out}/best)`);
+  if (result.stopped) log(`stopped early: ${result.stopped}`);
   model.dispose();
-  return { history: result.history, testAccuracy: test.accuracy, seconds: result.seconds, outDir: o.out };
+  for (const s of statics) (s as { model?: { dispose(): void } }).model?.dispose();
+  return { ...result, testAccuracy: test.accuracy, outDir: o.out };
 }
 
 /** The `train` command. */
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('train a model from the zoo on a data set (standard training for now)')
-    .requiredOption('--dataset <name>', "data set: mnist, fashion-mnist, a .csv file, or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]")
+    .description('train a zoo model, with standard or adversarial training')
+    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]')
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
+    .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
+    .option('--threat <spec>', 'threat model for adversarial methods, e.g. linf:0.3')
     .addOption(new Option('--epochs <n>', 'epochs').argParser(positiveInt).default(2))
     .addOption(new Option('--batch-size <n>', 'batch size').argParser(positiveInt).default(64))
     .addOption(new Option('--lr <rate>', 'peak learning rate').argParser(positiveNumber).default(4e-3))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
     .option('--lr-schedule <spec>', 'constant | cyclic[:PEAK_FRACTION] (one-cycle: up to --lr at PEAK of the run, then down to 0) | step:E1,E2[:GAMMA]', 'cyclic:0.4')
+    .addOption(new Option('--eps-warmup <epochs>', 'grow ε linearly from 0 over this many epochs').argParser(positiveNumber))
+    .addOption(new Option('--attack <name>', 'mixed/ensemble: how the adversarial share is made').choices(['fgsm', 'pgd']))
+    .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10)').argParser(positiveInt))
+    .addOption(new Option('--step-size <x>', 'step size of the training attack (default 2.5·ε/steps; fgsm-rs: α)').argParser(positiveNumber))
+    .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5)').argParser(Number))
+    .addOption(new Option('--alpha <k>', 'fgsm-rs: α as a multiple of ε (default 1.25)').argParser(positiveNumber))
+    .addOption(new Option('--replays <m>', 'free: replays per minibatch (default 8)').argParser(positiveInt))
+    .addOption(new Option('--beta <b>', 'trades β / mart λ (default 6)').argParser(Number))
+    .option('--static-models <dirs>', 'ensemble: comma-separated model directories to craft examples on')
+    .addOption(new Option('--co-guard <when>', 'catastrophic-overfitting guard').choices(['auto', 'on', 'off']).default('auto'))
+    .addOption(new Option('--robust-val <steps>', 'robust early stopping: PGD-steps accuracy on the validation set each epoch, best model kept in OUT/best').argParser(integer))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
     .option('--out <dir>', 'run directory (model, metrics.jsonl, checkpoint)', 'runs/model')
     .addOption(subsetOption('training'))

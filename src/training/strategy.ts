@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersClassifier } from '../model/classifier.js';
+import type { ThreatModel } from '../threat/threat-model.js';
 
 /** What a strategy is given for one batch. */
 export interface BatchContext {
@@ -9,38 +10,61 @@ export interface BatchContext {
   labels: tf.Tensor1D;
   /** One-hot labels `[b, numClasses]`. */
   ys: tf.Tensor2D;
-  /** Fractional epoch, for schedules such as ε warm-up. */
+  /** Fractional epoch, for schedules. */
   epoch: number;
-  /** Seed for this batch's random choices (derived from the run's seed, epoch and step). */
+  /** Seed for this batch's random choices (derived from the run's seed and step). */
   seed: number;
+  /** The threat model for this batch, ε already warmed up (absent for standard training). */
+  threat?: ThreatModel;
 }
 
-/** The loss of one batch and the logits the accuracy metric is read from. */
+/** Logits of some rows of the batch: rows `from … from + logits.shape[0] − 1` (default from 0). */
+export interface LogitsPart {
+  logits: tf.Tensor2D;
+  from?: number;
+}
+
+/**
+ * The loss of one batch, and the logits the Trainer reads its metrics from: clean-input logits
+ * give the clean loss/accuracy, adversarial-input logits the adversarial training loss/accuracy.
+ */
 export interface BatchLoss {
   loss: tf.Scalar;
-  /** Logits on the inputs the model is trained on (adversarial ones, for adversarial strategies). */
-  logits: tf.Tensor2D;
+  clean?: LogitsPart;
+  adv?: LogitsPart;
 }
 
 /**
  * Decides how each batch is perturbed and which loss trains the model. The Trainer owns the
- * loop, the optimizer, logging and checkpoints; strategies own nothing but this choice.
- * `loss` runs inside the gradient tape: anything it computes for the attack must not leak
- * gradients into the weights (use `tf.stopGradient` or compute it before the tape).
+ * loop, the optimizer, logging, guards and checkpoints; strategies own nothing but this choice.
+ * `prepare` runs before the gradient tape (crafting adversarial inputs costs no weight
+ * gradients); `loss` runs inside it.
  *
  * @example
  * ```ts
  * const standard: TrainingStrategy = {
  *   name: 'standard',
- *   loss: (clf, b) => { const logits = clf.trainingLogits(b.xs); return { logits, loss: tf.losses.softmaxCrossEntropy(b.ys, logits) }; },
+ *   loss: (clf, b) => { const logits = clf.trainingLogits(b.xs); return { clean: { logits }, loss: tf.losses.softmaxCrossEntropy(b.ys, logits) }; },
  * };
  * ```
  */
 export interface TrainingStrategy {
   readonly name: string;
-  /** Optional work before the tape (e.g. crafting adversarial inputs); returns tensors `loss` may use. */
+  /** Settings written to the run's config (what a resume must match). */
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** Optimizer steps per minibatch (Free adversarial training replays each batch m times). Default 1. */
+  readonly replays?: number;
+  /** Crafts what `loss` needs (e.g. adversarial inputs) outside the tape; the Trainer disposes it. */
   prepare?(clf: LayersClassifier, batch: BatchContext): tf.Tensor | undefined;
   loss(clf: LayersClassifier, batch: BatchContext, prepared?: tf.Tensor): BatchLoss;
+  /** Non-weight variables whose gradient the same backward pass should also compute (Free's δ). */
+  extraVariables?(batch: BatchContext): tf.Variable[];
+  /** Receives the gradients of `extraVariables` after each step. */
+  afterStep?(grads: tf.NamedTensorMap, batch: BatchContext): void;
+  /** Called when the catastrophic-overfitting guard rolled the weights back; returns a line saying what changed, or undefined to stop training. */
+  onCollapse?(): string | undefined;
+  /** Releases any state (variables) the strategy holds. */
+  dispose?(): void;
 }
 
 /** Plain empirical risk minimisation on clean inputs. */
@@ -48,6 +72,6 @@ export const standardStrategy: TrainingStrategy = {
   name: 'standard',
   loss(clf, batch) {
     const logits = clf.trainingLogits(batch.xs);
-    return { logits, loss: tf.losses.softmaxCrossEntropy(batch.ys, logits) };
+    return { clean: { logits }, loss: tf.losses.softmaxCrossEntropy(batch.ys, logits) };
   },
 };

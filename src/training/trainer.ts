@@ -2,18 +2,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { batches, toTensors } from '../data/batching.js';
+import { batches, subset, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
 import type { LayersClassifier } from '../model/classifier.js';
-import type { ModelMetadata } from '../model/io.js';
-import { evaluateClean } from '../eval/clean.js';
+import { saveModel, type ModelMetadata } from '../model/io.js';
+import { evaluateClean } from '../model/accuracy.js';
+import { lpThreat, type ThreatModel } from '../threat/threat-model.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { makeOptimizer, setLearningRate, type OptimizerName } from './optimizers.js';
 import { makeSchedule, type ScheduleSpec } from './schedules.js';
-import { standardStrategy, type TrainingStrategy } from './strategy.js';
+import { standardStrategy, type BatchContext, type LogitsPart, type TrainingStrategy } from './strategy.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { saveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { pgdAccuracy, type RobustCheckSpec } from './robust-check.js';
 
 /** Settings of one training run. */
 export interface TrainConfig {
@@ -24,31 +26,61 @@ export interface TrainConfig {
   seed: number;
   /** Default: standard training. */
   strategy?: TrainingStrategy;
-  /** Run directory: metrics.jsonl and the checkpoint go here each epoch. None: keep nothing on disk. */
+  /** The threat model adversarial strategies train against. */
+  threat?: ThreatModel;
+  /** Epochs over which ε grows linearly from 0 to its value. Default 0. */
+  epsWarmup?: number;
+  /**
+   * Catastrophic-overfitting guard: after each epoch, PGD accuracy (at the epoch's ε) on one
+   * fixed training minibatch. A collapse — PGD accuracy more than `drop` (default 0.2) below the
+   * previous epoch's, or more than `gap` (default 0.4) below the accuracy on the training
+   * attack's own examples — rolls the weights back and asks the strategy to adapt (or stops).
+   */
+  coGuard?: RobustCheckSpec & { drop?: number; gap?: number; batch?: number };
+  /**
+   * Robust early stopping (Rice et al. 2020): PGD accuracy on the validation set after each
+   * epoch; the best epoch's model is saved to `outDir/best`.
+   */
+  robustValidation?: RobustCheckSpec & { n?: number };
+  /** Run directory: metrics.jsonl, checkpoint/ (each epoch) and best/ go here. None: keep nothing on disk. */
   outDir?: string;
-  /** Metadata stored with checkpoints (needed with outDir). */
+  /** Metadata stored with saved models (needed with outDir). */
   metadata?: ModelMetadata;
   progress?: ProgressReporter;
   /** Continue from this checkpoint (its model must be the `clf` passed in). */
   resumeFrom?: LoadedCheckpoint;
+  /** Lines about guard events (collapse, roll-back); default: stderr. */
+  log?: (line: string) => void;
 }
 
-/** One line of metrics.jsonl. */
+/** One line of metrics.jsonl. Losses are means over the epoch; accuracies are fractions. */
 export interface EpochMetrics {
   epoch: number;
-  train_loss: number;
-  train_accuracy: number;
+  /** The strategy's training objective. */
+  loss: number;
+  clean_loss: number | null;
+  clean_accuracy: number | null;
+  /** Adversarial training loss: cross-entropy on the adversarial inputs trained on. */
+  adv_loss: number | null;
+  adv_accuracy: number | null;
   val_loss: number | null;
   val_accuracy: number | null;
+  robust_val_accuracy: number | null;
+  co_check_accuracy: number | null;
+  eps: number | null;
   lr: number;
   seconds: number;
   examples_per_s: number;
-  [key: string]: number | null | string;
+  event?: string;
 }
 
 export interface TrainResult {
   history: EpochMetrics[];
-  /** Total wall time of the epochs run in this call, seconds. */
+  /** Best epoch by robust validation accuracy (when robustValidation is on). */
+  best?: { epoch: number; robust_val_accuracy: number };
+  /** Why training stopped before its last epoch, if it did. */
+  stopped?: string;
+  /** Wall time of the epochs run in this call, seconds. */
   seconds: number;
 }
 
@@ -56,13 +88,64 @@ function checkConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.epochs) || c.epochs < 1) throw new UserError(`--epochs must be a positive integer (got ${c.epochs})`);
   if (!Number.isInteger(c.batchSize) || c.batchSize < 1) throw new UserError(`--batch-size must be a positive integer (got ${c.batchSize})`);
   if (!Number.isInteger(c.seed)) throw new UserError(`--seed must be an integer (got ${c.seed})`);
+  if (c.epsWarmup !== undefined && !(c.epsWarmup >= 0)) throw new UserError(`--eps-warmup must be ≥ 0 (got ${c.epsWarmup})`);
+  if ((c.coGuard || c.robustValidation) && !c.threat) throw new UserError('the training guards need a threat model (--threat)');
   if (c.outDir && !c.metadata) throw new Error('TrainConfig.metadata is required with outDir');
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** Running sums of one epoch's metrics. */
+class EpochSums {
+  loss = 0;
+  seen = 0;
+  clean = { loss: 0, hits: 0, n: 0 };
+  adv = { loss: 0, hits: 0, n: 0 };
+  add(which: 'clean' | 'adv', loss: number, hits: number, n: number): void {
+    this[which].loss += loss;
+    this[which].hits += hits;
+    this[which].n += n;
+  }
+  mean(which: 'clean' | 'adv'): [number | null, number | null] {
+    const s = this[which];
+    return s.n ? [s.loss / s.n, s.hits / s.n] : [null, null];
+  }
+}
+
+/** Summed cross-entropy, hit count and row count of some rows' logits against their labels. */
+function ceAndHits(part: LogitsPart, ys: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar[] {
+  const n = part.logits.shape[0];
+  const from = part.from ?? 0;
+  const y = tf.slice(ys, [from, 0], [n, -1]);
+  const l = tf.slice(labels, [from], [n]);
+  return [
+    tf.losses.softmaxCrossEntropy(y, part.logits, undefined, undefined, tf.Reduction.SUM) as tf.Scalar,
+    tf.sum(tf.cast(tf.equal(tf.argMax(part.logits, 1), l), 'float32')) as tf.Scalar,
+    tf.scalar(n),
+  ];
+}
+
+interface Snapshot {
+  weights: tf.Tensor[];
+  optimizer: { name: string; tensor: tf.Tensor }[];
+}
+
+async function takeSnapshot(clf: LayersClassifier, opt: tf.Optimizer): Promise<Snapshot> {
+  return {
+    weights: clf.model.getWeights().map((w) => w.clone()),
+    optimizer: (await opt.getWeights()).map(({ name, tensor }) => ({ name, tensor: tensor.clone() })),
+  };
+}
+
+function dropSnapshot(s: Snapshot | undefined): void {
+  if (s) tf.dispose([...s.weights, ...s.optimizer.map((n) => n.tensor)]);
 }
 
 /**
  * The one training loop. A strategy decides each batch's loss; the loop owns the optimizer,
- * the learning-rate schedule, validation, the metrics log and the checkpoint of every epoch.
- * The shuffle of epoch e depends only on (seed, e), so a resumed run sees the same batches.
+ * the learning-rate schedule, ε warm-up, validation, the guards against catastrophic and robust
+ * overfitting, the metrics log and the checkpoint of every epoch. The shuffle of epoch e
+ * depends only on (seed, e), so a resumed run sees the same batches as an uninterrupted one.
  *
  * @example
  * ```ts
@@ -76,97 +159,201 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
   checkConfig(config);
   const strategy = config.strategy ?? standardStrategy;
   const progress = config.progress ?? silentProgress;
+  const log = config.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const lrAt = makeSchedule(config.schedule, config.epochs);
   const optimizer = makeOptimizer(config.optimizer, config.schedule.lr);
   const vars = clf.model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const replays = strategy.replays ?? 1;
   const history: EpochMetrics[] = [];
   let startEpoch = 0;
   let step = 0;
+  let best: TrainResult['best'];
+  let prevCo: number | undefined;
   if (config.resumeFrom) {
     await config.resumeFrom.restoreOptimizer(optimizer);
     startEpoch = config.resumeFrom.state.epoch;
     step = config.resumeFrom.state.step;
-    history.push(...(config.resumeFrom.state.history as EpochMetrics[]));
+    history.push(...(config.resumeFrom.state.history as unknown as EpochMetrics[]));
+    const extra = config.resumeFrom.state.extra ?? {};
+    best = extra.best as TrainResult['best'];
+    prevCo = extra.prevCo as number | undefined;
   }
   if (config.outDir) {
     mkdirSync(config.outDir, { recursive: true });
     // The log may hold an epoch whose checkpoint was never written: the checkpoint is the truth.
     if (config.resumeFrom) writeFileAtomic(join(config.outDir, 'metrics.jsonl'), history.map((h) => JSON.stringify(h) + '\n').join(''));
   }
+  const epsAt = (t: number): ThreatModel | undefined => {
+    const th = config.threat;
+    if (!th) return undefined;
+    const w = config.epsWarmup ?? 0;
+    return w > 0 && t < w ? lpThreat(th.norm, th.norm === 'l0' ? Math.floor((th.eps * t) / w) : (th.eps * t) / w) : th;
+  };
+  const coBatch = config.coGuard ? subset(trainSet, Math.min(config.coGuard.batch ?? 256, trainSet.n)) : undefined;
+  const robustVal = config.robustValidation && valSet ? subset(valSet, Math.min(config.robustValidation.n ?? valSet.n, valSet.n)) : undefined;
   const stepsPerEpoch = Math.ceil(trainSet.n / config.batchSize);
   const t0 = performance.now();
+  let stopped: string | undefined;
+  let snapshot: Snapshot | undefined;
+  let event: string | undefined;
   try {
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
+      if (config.coGuard) {
+        dropSnapshot(snapshot);
+        snapshot = await takeSnapshot(clf, optimizer);
+      }
+      const stepAtStart = step;
       const te = performance.now();
       const rng = new Rng(config.seed * 100_003 + epoch);
-      let lossSum = 0;
-      let hits = 0;
-      let seen = 0;
+      const sums = new EpochSums();
       let lr = 0;
       progress.startEpoch(epoch, config.epochs, stepsPerEpoch);
       let k = 0;
       for (const batch of batches(trainSet, config.batchSize, { shuffle: rng })) {
-        lr = lrAt(epoch + k / stepsPerEpoch);
+        const t = epoch + k / stepsPerEpoch;
+        lr = lrAt(t);
         setLearningRate(optimizer, lr);
-        const [lossT, hitsT] = tf.tidy(() => {
-          const { xs, ys } = toTensors(batch, trainSet.shape, trainSet.numClasses);
-          const labels = tf.tensor1d(batch.y, 'int32');
-          const ctx = { xs, ys, labels, epoch: epoch + k / stepsPerEpoch, seed: (config.seed * 7919 + step) >>> 0 };
+        const { xs, ys } = toTensors(batch, trainSet.shape, trainSet.numClasses);
+        const labels = tf.tensor1d(batch.y, 'int32');
+        for (let rep = 0; rep < replays; rep++) {
+          const ctx: BatchContext = { xs, ys, labels, epoch: t, seed: (config.seed * 7919 + step * 31 + rep) >>> 0, threat: epsAt(t) };
           const prepared = strategy.prepare?.(clf, ctx);
-          let hitCount: tf.Scalar | undefined;
-          const { value, grads } = tf.variableGrads(() => {
-            const { loss, logits } = strategy.loss(clf, ctx, prepared);
-            hitCount = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar);
-            return loss;
-          }, vars);
-          optimizer.applyGradients(grads);
-          return [value, hitCount!];
-        });
-        lossSum += lossT.dataSync()[0]! * batch.size;
-        hits += hitsT.dataSync()[0]!;
-        tf.dispose([lossT, hitsT]);
-        seen += batch.size;
-        step++;
+          const extra = strategy.extraVariables?.(ctx) ?? [];
+          let parts: { clean?: tf.Scalar[]; adv?: tf.Scalar[] } = {};
+          const value = tf.tidy(() => {
+            const { value, grads } = tf.variableGrads(() => {
+              const out = strategy.loss(clf, ctx, prepared);
+              parts = {
+                clean: out.clean ? ceAndHits(out.clean, ys, labels).map((t) => tf.keep(t)) : undefined,
+                adv: out.adv ? ceAndHits(out.adv, ys, labels).map((t) => tf.keep(t)) : undefined,
+              };
+              return out.loss;
+            }, [...vars, ...extra]);
+            const weightGrads: tf.NamedTensorMap = {};
+            const extraGrads: tf.NamedTensorMap = {};
+            for (const v of vars) weightGrads[v.name] = grads[v.name]!;
+            for (const v of extra) extraGrads[v.name] = grads[v.name]!;
+            optimizer.applyGradients(weightGrads);
+            strategy.afterStep?.(extraGrads, ctx);
+            return value;
+          });
+          prepared?.dispose();
+          sums.loss += value.dataSync()[0]! * batch.size;
+          sums.seen += batch.size;
+          for (const which of ['clean', 'adv'] as const) {
+            const p = parts[which];
+            if (p) sums.add(which, p[0]!.dataSync()[0]!, p[1]!.dataSync()[0]!, p[2]!.dataSync()[0]!);
+          }
+          tf.dispose([value, ...(parts.clean ?? []), ...(parts.adv ?? [])]);
+          step++;
+        }
+        tf.dispose([xs, ys, labels]);
         k++;
         const elapsed = (performance.now() - te) / 1000;
-        progress.step(k, { loss: lossSum / seen, accuracy: hits / seen, examplesPerSecond: seen / elapsed });
+        const accuracy = sums.mean('adv')[1] ?? sums.mean('clean')[1] ?? 0;
+        progress.step(k, { loss: sums.loss / sums.seen, accuracy, examplesPerSecond: sums.seen / replays / elapsed });
       }
       const trainSeconds = (performance.now() - te) / 1000;
+      let coAcc: number | null = null;
+      const checkThreat = epsAt(epoch + 1 - 1e-9);
+      if (config.coGuard && coBatch && checkThreat) {
+        coAcc = await pgdAccuracy(clf, coBatch, checkThreat, config.coGuard, config.seed + epoch);
+        const trainAdvAcc = sums.mean('adv')[1];
+        const fell = prevCo !== undefined && coAcc < prevCo - (config.coGuard.drop ?? 0.2);
+        const gap = trainAdvAcc !== null && trainAdvAcc - coAcc > (config.coGuard.gap ?? 0.4);
+        if (fell || gap) {
+          const why = fell
+            ? `PGD accuracy on a training batch fell from ${pct(prevCo!)} to ${pct(coAcc)}`
+            : `PGD accuracy on a training batch is ${pct(coAcc)} while the training attack's accuracy is ${pct(trainAdvAcc!)}`;
+          const what = `catastrophic overfitting in epoch ${epoch + 1} (${why}); weights rolled back to the end of epoch ${epoch}`;
+          clf.model.setWeights(snapshot!.weights);
+          await optimizer.setWeights(snapshot!.optimizer.map(({ name, tensor }) => ({ name, tensor: tensor.clone() })));
+          step = stepAtStart;
+          const change = strategy.onCollapse?.();
+          if (change === undefined) {
+            stopped = `${what}; training stopped`;
+            log(stopped);
+            progress.endEpoch(stopped);
+            break;
+          }
+          event = `${what}; ${change}; epoch retried`;
+          log(event);
+          progress.endEpoch(event);
+          epoch--;
+          continue;
+        }
+        prevCo = coAcc;
+      }
       const val = valSet ? evaluateClean(clf, valSet) : undefined;
+      const robustAcc = robustVal && config.threat ? await pgdAccuracy(clf, robustVal, config.threat, config.robustValidation!, config.seed + 7 * epoch) : null;
+      const [cleanLoss, cleanAcc] = sums.mean('clean');
+      const [advLoss, advAcc] = sums.mean('adv');
       const metrics: EpochMetrics = {
         epoch: epoch + 1,
-        train_loss: lossSum / seen,
-        train_accuracy: hits / seen,
+        loss: sums.loss / sums.seen,
+        clean_loss: cleanLoss,
+        clean_accuracy: cleanAcc,
+        adv_loss: advLoss,
+        adv_accuracy: advAcc,
         val_loss: val ? val.loss : null,
         val_accuracy: val ? val.accuracy : null,
+        robust_val_accuracy: robustAcc,
+        co_check_accuracy: coAcc,
+        eps: epsAt(epoch + 1 - 1e-9)?.eps ?? null,
         lr,
         seconds: (performance.now() - te) / 1000,
-        examples_per_s: seen / trainSeconds,
+        examples_per_s: sums.seen / replays / trainSeconds,
+        ...(event ? { event } : {}),
       };
+      event = undefined;
       history.push(metrics);
-      progress.endEpoch(
-        `epoch ${epoch + 1}/${config.epochs}: loss ${metrics.train_loss.toFixed(4)} acc ${metrics.train_accuracy.toFixed(4)}` +
-          (val ? ` | val loss ${val.loss.toFixed(4)} acc ${val.accuracy.toFixed(4)}` : '') +
-          ` | ${metrics.seconds.toFixed(1)} s, ${metrics.examples_per_s.toFixed(0)} ex/s`,
-      );
+      progress.endEpoch(summaryLine(metrics, config.epochs));
+      const improved = robustAcc !== null && (!best || robustAcc > best.robust_val_accuracy);
+      if (improved) best = { epoch: epoch + 1, robust_val_accuracy: robustAcc! };
       if (config.outDir) {
         appendFileSync(join(config.outDir, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
+        if (improved) await saveModel(join(config.outDir, 'best'), clf.model, config.metadata!);
         await saveCheckpoint(
           config.outDir,
           clf.model,
           optimizer,
-          { epoch: epoch + 1, step, config: configSnapshot(config), history },
+          { epoch: epoch + 1, step, config: configSnapshot(config), history: history as unknown as Record<string, unknown>[], extra: { best, prevCo } },
           config.metadata!,
         );
       }
     }
   } finally {
+    dropSnapshot(snapshot);
     optimizer.dispose();
+    strategy.dispose?.();
   }
-  return { history, seconds: (performance.now() - t0) / 1000 };
+  return { history, best, stopped, seconds: (performance.now() - t0) / 1000 };
+}
+
+function summaryLine(m: EpochMetrics, epochs: number): string {
+  const f = (x: number | null, pct = true) => (x === null ? '-' : pct ? `${(x * 100).toFixed(2)}%` : x.toFixed(4));
+  const parts = [`epoch ${m.epoch}/${epochs}: loss ${f(m.loss, false)}`];
+  if (m.clean_accuracy !== null) parts.push(`clean ${f(m.clean_accuracy)}`);
+  if (m.adv_accuracy !== null) parts.push(`adv loss ${f(m.adv_loss, false)} acc ${f(m.adv_accuracy)}`);
+  if (m.val_accuracy !== null) parts.push(`val ${f(m.val_accuracy)}`);
+  if (m.robust_val_accuracy !== null) parts.push(`robust val ${f(m.robust_val_accuracy)}`);
+  if (m.co_check_accuracy !== null) parts.push(`CO check ${f(m.co_check_accuracy)}`);
+  if (m.eps !== null) parts.push(`ε ${m.eps.toFixed(3)}`);
+  parts.push(`${m.seconds.toFixed(1)} s, ${m.examples_per_s.toFixed(0)} ex/s`);
+  return parts.join(' | ');
 }
 
 /** The parts of a config that define the run (what a resume must match). */
 export function configSnapshot(c: TrainConfig): Record<string, unknown> {
-  return { epochs: c.epochs, batchSize: c.batchSize, optimizer: c.optimizer, schedule: c.schedule, seed: c.seed, strategy: c.strategy?.name ?? 'standard' };
+  return {
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    optimizer: c.optimizer,
+    schedule: c.schedule,
+    seed: c.seed,
+    strategy: c.strategy?.name ?? 'standard',
+    strategyParams: c.strategy?.params ?? {},
+    threat: c.threat?.toString() ?? null,
+    epsWarmup: c.epsWarmup ?? 0,
+  };
 }

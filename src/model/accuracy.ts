@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Classifier } from '../model/classifier.js';
+import type { Classifier } from './classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 
