@@ -33,8 +33,9 @@ export function crossEntropy(logits: tf.Tensor2D, c: tf.Tensor1D): tf.Tensor1D {
 export function dlr(logits: tf.Tensor2D, y: tf.Tensor1D, target?: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => {
     const k = Math.min(4, logits.shape[1]);
-    const top = tf.topk(logits, k).values;
-    const col = (i: number) => tf.reshape(tf.slice(top, [0, Math.min(i, k - 1)], [-1, 1]), [-1]);
+    // topk has no gradient in TF.js: take the ranks from a copy off the tape, read logits through one-hot masks.
+    const idx = tf.topk(tf.tensor(logits.dataSync(), logits.shape), k).indices;
+    const col = (i: number) => logitOf(logits, tf.reshape(tf.slice(idx, [0, Math.min(i, k - 1)], [-1, 1]), [-1]) as tf.Tensor1D);
     if (target) {
       const denom = tf.add(tf.sub(col(0), tf.div(tf.add(col(2), col(3)), 2)), 1e-12);
       return tf.neg(tf.div(tf.sub(logitOf(logits, y), logitOf(logits, target)), denom)) as tf.Tensor1D;
