@@ -3,6 +3,14 @@ import type { Attack } from './attack.js';
 import { Fgsm } from './fgsm.js';
 import { Pgd } from './pgd.js';
 import { checkLoss } from './losses.js';
+import { Apgd, ApgdTargeted } from './apgd.js';
+import { Fab } from './fab.js';
+import { DeepFool } from './deepfool.js';
+import { CwL2 } from './cw-l2.js';
+import { SquareAttack } from './square.js';
+import { HopSkipJump } from './hopskipjump.js';
+import { GenAttack } from './genattack.js';
+import { DifferentialEvolution } from './differential-evolution.js';
 
 /** The attack flags the CLI shares; each attack reads those that apply to it. */
 export interface AttackFlags {
@@ -93,4 +101,49 @@ registerAttack('mifgsm', {
       { steps: 10, randomStart: false, momentum: 1, ...defined({ steps: f.steps, restarts: f.restarts, stepSize: f.stepSize, loss: f.loss ? checkLoss(f.loss) : undefined }), ...f.params },
       'mifgsm',
     ),
+});
+registerAttack('apgd-ce', {
+  access: 'gradient',
+  summary: 'APGD with cross-entropy, step-size schedule and checkpoints (Croce & Hein 2020)',
+  create: (f) => new Apgd({ loss: 'ce', ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('apgd-dlr', {
+  access: 'gradient',
+  summary: 'targeted APGD-DLR against the 9 most likely wrong classes (AutoAttack APGD-T)',
+  create: (f) => new ApgdTargeted({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('fab', {
+  access: 'gradient',
+  summary: 'FAB minimal-norm attack, boundary linearisation (Croce & Hein 2020)',
+  create: (f) => new Fab({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('deepfool', {
+  access: 'gradient',
+  summary: 'DeepFool minimal-norm attack (Moosavi-Dezfooli et al. 2016)',
+  create: (f) => new DeepFool({ ...defined({ steps: f.steps }), ...f.params }),
+});
+registerAttack('cw-l2', {
+  access: 'gradient',
+  summary: 'Carlini-Wagner L2: tanh box, binary search over c, Adam (2017); threat must be l2',
+  create: (f) => new CwL2({ ...defined({ steps: f.steps }), ...f.params }),
+});
+registerAttack('square', {
+  access: 'scores',
+  summary: 'Square attack: random search with square updates, Linf/L2 (Andriushchenko et al. 2020)',
+  create: (f) => new SquareAttack({ ...defined({ maxQueries: f.queries }), ...f.params }),
+});
+registerAttack('hopskipjump', {
+  access: 'labels',
+  summary: 'HopSkipJump: decision-based, labels only, L2/Linf (Chen et al. 2020)',
+  create: (f) => new HopSkipJump({ ...defined({ maxQueries: f.queries, iterations: f.steps }), ...f.params }),
+});
+registerAttack('genattack', {
+  access: 'scores',
+  summary: 'GenAttack: genetic algorithm on scores, Linf (Alzantot et al. 2019)',
+  create: (f) => new GenAttack({ ...defined({ maxQueries: f.queries }), ...f.params }),
+});
+registerAttack('de', {
+  access: 'scores',
+  summary: 'differential-evolution few-pixel attack, threat l0:K (Su et al. 2019)',
+  create: (f) => new DifferentialEvolution({ ...defined({ maxQueries: f.queries, iterations: f.steps }), ...f.params }),
 });

@@ -43,9 +43,10 @@ export interface AdapterOptions {
 
 const PROB_FLOOR = 1e-12;
 
-function toLogits(out: tf.Tensor, output: ModelOutput): tf.Tensor2D {
-  const t = out as tf.Tensor2D;
-  return output === 'probabilities' ? (tf.log(tf.maximum(t, PROB_FLOOR)) as tf.Tensor2D) : t;
+/** Runs a model and adapts its output to logits; intermediates never outlive the call. */
+function toLogits(run: () => tf.Tensor, output: ModelOutput): tf.Tensor2D {
+  if (output === 'logits') return run() as tf.Tensor2D;
+  return tf.tidy(() => tf.log(tf.maximum(run(), PROB_FLOOR)) as tf.Tensor2D);
 }
 
 /**
@@ -66,8 +67,8 @@ export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): L
     inputShape,
     numClasses,
     domain: opts.domain,
-    logits: (x) => toLogits(model.apply(x, { training: false }) as tf.Tensor, output),
-    trainingLogits: (x) => toLogits(model.apply(x, { training: true }) as tf.Tensor, output),
+    logits: (x) => toLogits(() => model.apply(x, { training: false }) as tf.Tensor, output),
+    trainingLogits: (x) => toLogits(() => model.apply(x, { training: true }) as tf.Tensor, output),
   };
 }
 
@@ -89,7 +90,7 @@ export function fromGraphModel(
     inputShape: opts.inputShape,
     numClasses: opts.numClasses,
     domain: opts.domain,
-    logits: (x) => toLogits(model.predict(x) as tf.Tensor, output),
+    logits: (x) => toLogits(() => model.predict(x) as tf.Tensor, output),
   };
 }
 
@@ -112,6 +113,6 @@ export function fromFunction(
     inputShape: opts.inputShape,
     numClasses: opts.numClasses,
     domain: opts.domain,
-    logits: (x) => toLogits(fn(x), output),
+    logits: (x) => toLogits(() => fn(x), output),
   };
 }
