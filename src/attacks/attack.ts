@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
+import type { SpatialThreat } from '../threat/spatial.js';
+
+/** Every kind of threat model: norm-bounded, or a box of spatial transforms. */
+export type AnyThreat = ThreatModel | SpatialThreat;
 
 /** How an attack is run on one batch. */
-export interface AttackOptions {
-  /** The perturbation set (norm and budget). Minimal-norm attacks use its norm and report the distance they need. */
-  threat: ThreatModel;
+export interface AttackOptions<T extends AnyThreat = ThreatModel> {
+  /** The perturbation set (norm and budget, or transform box). Minimal-norm attacks use its norm and report the distance they need. */
+  threat: T;
   /** Targeted: make the model predict `targets` instead of anything but `y`. */
   targeted?: boolean;
   /** Target classes [b] (int32), required when targeted. */
@@ -25,7 +29,7 @@ export interface AttackResult {
   xAdv: tf.Tensor;
   /** 1 where the attack succeeded (misclassified, or classified as the target). */
   success: Uint8Array;
-  /** Per-example ‖xAdv − x‖ in the threat's norm. */
+  /** Per-example ‖xAdv − x‖ in the threat's norm; for a spatial threat, the normalised L∞ size of the transform (≤ 1). */
   distance: Float32Array;
   /** Per-example model queries (forward passes, with or without gradient) spent. */
   queries: Int32Array;
@@ -44,10 +48,10 @@ export interface AttackResult {
  * r.xAdv.dispose();
  * ```
  */
-export interface Attack {
+export interface Attack<T extends AnyThreat = ThreatModel> {
   /** CLI name, e.g. 'pgd'. */
   readonly name: string;
   /** The full settings (for result files). */
   readonly params: Readonly<Record<string, unknown>>;
-  run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult>;
+  run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions<T>): Promise<AttackResult>;
 }

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import type { Attack } from './attack.js';
+import type { AnyThreat, Attack } from './attack.js';
 import { Fgsm } from './fgsm.js';
 import { Pgd } from './pgd.js';
 import { checkLoss } from './losses.js';
@@ -11,6 +11,8 @@ import { SquareAttack } from './square.js';
 import { HopSkipJump } from './hopskipjump.js';
 import { GenAttack } from './genattack.js';
 import { DifferentialEvolution } from './differential-evolution.js';
+import { Spatial } from './spatial.js';
+import { Jsma } from './jsma.js';
 
 /** The attack flags the CLI shares; each attack reads those that apply to it. */
 export interface AttackFlags {
@@ -30,7 +32,9 @@ export type AttackAccess = 'gradient' | 'scores' | 'labels';
 interface Entry {
   access: AttackAccess;
   summary: string;
-  create(f: AttackFlags): Attack;
+  /** The threat used when the user gives none, from the number of input features (default linf:0.3). */
+  defaultThreat?: (features: number) => string;
+  create(f: AttackFlags): Attack<AnyThreat>;
 }
 
 /** Drops undefined values so defaults apply. */
@@ -70,7 +74,7 @@ export function attackHelp(): string {
  * const pgd = createAttack('pgd', { steps: 50, restarts: 10, stepSize: 0.01 });
  * ```
  */
-export function createAttack(name: string, flags: AttackFlags = {}): Attack {
+export function createAttack(name: string, flags: AttackFlags = {}): Attack<AnyThreat> {
   const e = REGISTRY.get(name);
   if (!e) throw new UserError(`unknown attack '${name}': choose one of ${attackNames().join(', ')}`);
   return e.create(flags);
@@ -124,6 +128,7 @@ registerAttack('deepfool', {
 });
 registerAttack('cw-l2', {
   access: 'gradient',
+  defaultThreat: (d) => `l2:${+(Math.sqrt(d) / 10).toPrecision(2)}`,
   summary: 'Carlini-Wagner L2: tanh box, binary search over c, Adam (2017); threat must be l2',
   create: (f) => new CwL2({ ...defined({ steps: f.steps }), ...f.params }),
 });
@@ -144,6 +149,24 @@ registerAttack('genattack', {
 });
 registerAttack('de', {
   access: 'scores',
+  defaultThreat: () => 'l0:10',
   summary: 'differential-evolution few-pixel attack, threat l0:K (Su et al. 2019)',
   create: (f) => new DifferentialEvolution({ ...defined({ maxQueries: f.queries, iterations: f.steps }), ...f.params }),
 });
+registerAttack('spatial', {
+  access: 'gradient',
+  defaultThreat: () => 'spatial:rot=30,trans=3',
+  summary: 'rotation/translation/scaling: grid search, worst-of-k, or first-order (Engstrom et al. 2019); threat spatial:rot=30,trans=3',
+  create: (f) => new Spatial({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('jsma', {
+  access: 'gradient',
+  defaultThreat: (d) => `l0:${Math.max(2, Math.floor(d / 10))}`,
+  summary: 'Jacobian saliency map attack, pairs of features (Papernot et al. 2016); threat l0:K',
+  create: (f) => new Jsma({ ...f.params }),
+});
+
+/** The threat an attack uses when none is given (CLI form). */
+export function defaultThreatFor(name: string, features: number): string {
+  return REGISTRY.get(name)?.defaultThreat?.(features) ?? 'linf:0.3';
+}

@@ -5,8 +5,8 @@ import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { encodeIdx } from '../data/idx.js';
 import { loadModel } from '../model/io.js';
-import { parseThreat } from '../threat/threat-model.js';
-import { attackHelp, attackNames, createAttack } from '../attacks/registry.js';
+import { parseAnyThreat } from '../threat/parse.js';
+import { attackHelp, attackNames, createAttack, defaultThreatFor } from '../attacks/registry.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
 import { writeFileAtomic, withNewDir } from '../fsutil.js';
 import { encodePng, amplifiedPerturbation } from '../report/png.js';
@@ -18,7 +18,7 @@ interface AttackCliOptions {
   model: string;
   dataset: string;
   attack: string;
-  threat: string;
+  threat?: string;
   steps?: number;
   restarts?: number;
   stepSize?: number;
@@ -103,9 +103,9 @@ async function saveExamples(dir: string, r: AttackRunResult, shape: number[], cl
  * ```
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
-  const threat = parseThreat(o.threat);
   const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params });
   const data = await loadDataset(o.dataset);
+  const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   const { classifier, metadata } = await loadModel(o.model);
   const test = subset(data.test, o.n);
@@ -135,7 +135,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     robust_accuracy: r.robust_accuracy,
     success_rate: r.success_rate,
     attacked: r.attacked,
-    distance: { norm: threat.norm, ...r.distance },
+    distance: { norm: 'norm' in threat ? threat.norm : 'spatial', ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
     seed: o.seed,
@@ -145,7 +145,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   };
   process.stdout.write(
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +
-      `${threat.norm} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
+      `${'norm' in threat ? threat.norm : 'transform'} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
   );
   if (o.json) {
     writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
@@ -165,7 +165,7 @@ export function attackCommand(): Command {
     .requiredOption('--model <dir>', 'model directory (model.json + weights.bin)')
     .requiredOption('--dataset <name>', 'data set whose test split to attack')
     .option('--attack <name>', `attack (${attackNames().join(', ')})`, 'pgd')
-    .option('--threat <spec>', 'threat model NORM:EPS, e.g. linf:0.3, l2:2, l1:10, l0:20', 'linf:0.3')
+    .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; default: linf:0.3, or what the attack needs')
     .addOption(new Option('--steps <n>', 'iterations').argParser(positiveInt))
     .addOption(new Option('--restarts <n>', 'random restarts').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step length in the threat norm').argParser(positiveNumber))

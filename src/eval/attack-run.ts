@@ -3,12 +3,13 @@ import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
-import type { ThreatModel } from '../threat/threat-model.js';
-import type { Attack } from '../attacks/attack.js';
+import { isSpatialThreat } from '../threat/spatial.js';
+import type { AnyThreat, Attack } from '../attacks/attack.js';
 
 /** Options of {@link runAttack}. */
 export interface AttackRunOptions {
-  threat: ThreatModel;
+  /** A norm ball (distances re-measured here) or a spatial box (the attack's normalised transform sizes, ≤ 1). */
+  threat: AnyThreat;
   batchSize?: number;
   seed?: number;
   /** Targeted attack towards a random other class per example (seeded). */
@@ -17,6 +18,8 @@ export interface AttackRunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Keep this many examples (clean, adversarial, predictions) for galleries. Default 0. */
   keepExamples?: number;
+  /** Receives each attacked example's adversarial input, at row = its index in `ds` (size ds.n × example size). */
+  advOut?: Float32Array;
 }
 
 /** Summary statistics of a list of numbers. */
@@ -57,6 +60,8 @@ export interface AttackRunResult {
   cleanCorrect: Uint8Array;
   /** Per example distance (0 where not attacked). */
   distances: Float32Array;
+  /** Per example queries (0 where not attacked). */
+  queriesPer: Int32Array;
   kept: KeptExample[];
 }
 
@@ -86,13 +91,17 @@ const SLACK = 1e-5;
  * console.log(r.robust_accuracy);
  * ```
  */
-export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack, opts: AttackRunOptions): Promise<AttackRunResult> {
+export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<AnyThreat>, opts: AttackRunOptions): Promise<AttackRunResult> {
   const t0 = performance.now();
+  // A spatial threat's budget is its transform box: the attack reports normalised sizes (≤ 1).
+  const ball = isSpatialThreat(opts.threat) ? undefined : opts.threat;
+  const budget = ball ? ball.eps : 1;
   const batchSize = opts.batchSize ?? 256;
   const rng = new Rng(opts.seed ?? 0);
   const robust = new Uint8Array(ds.n);
   const cleanCorrect = new Uint8Array(ds.n);
   const distances = new Float32Array(ds.n);
+  const queriesPer = new Int32Array(ds.n);
   const succDist: number[] = [];
   const queries: number[] = [];
   const kept: KeptExample[] = [];
@@ -124,19 +133,20 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack, op
       const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: (opts.seed ?? 0) * 1_000_003 + batchNo });
       const check = tf.tidy(() => {
         const p = tf.softmax(clf.logits(res.xAdv));
-        return { p, pred: tf.argMax(p, 1), dist: opts.threat.distance(res.xAdv, x) };
+        return { p, pred: tf.argMax(p, 1), dist: ball ? ball.distance(res.xAdv, x) : tf.tensor1d(res.distance) };
       });
       const predAdv = check.pred.dataSync();
       const dist = check.dist.dataSync();
       const pa = check.p.dataSync();
       for (let j = 0; j < correct.length; j++) {
-        if (dist[j]! > opts.threat.eps * (1 + SLACK) + SLACK) {
-          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ε = ${opts.threat.eps} (${opts.threat}): this is a bug in the attack`);
+        if (dist[j]! > budget * (1 + SLACK) + SLACK) {
+          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
       checkDomain(clf, res.xAdv, attack.name);
       const xData = keep > kept.length ? x.dataSync() : undefined;
-      const aData = keep > kept.length ? res.xAdv.dataSync() : undefined;
+      const aData = keep > kept.length || opts.advOut ? res.xAdv.dataSync() : undefined;
+      const size = x.size / correct.length;
       for (let j = 0; j < correct.length; j++) {
         const k = correct[j]!;
         const i = batch.indices[k]!;
@@ -144,9 +154,10 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack, op
         robust[i] = stillRight ? 1 : 0;
         distances[i] = dist[j]!;
         queries.push(res.queries[j]!);
+        queriesPer[i] = res.queries[j]!;
         if (!stillRight) succDist.push(dist[j]!);
+        if (opts.advOut && aData) opts.advOut.set(aData.subarray(j * size, (j + 1) * size), i * size);
         if (xData && aData && kept.length < keep) {
-          const size = x.size / correct.length;
           const c = ds.numClasses;
           kept.push({
             index: i,
@@ -182,6 +193,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack, op
     robust,
     cleanCorrect,
     distances,
+    queriesPer,
     kept,
   };
 }
