@@ -61,11 +61,16 @@ test('train → eval end to end on a subset; eval of a bad model directory is on
   assert.match(t.stderr, /engine: wasm/);
   for (const f of ['model.json', 'weights.bin', 'metrics.jsonl', 'checkpoint']) assert.ok(existsSync(join(out, f)), f);
   const json = join(root, 'eval.json');
-  const e = cli('eval', '--model', out, '--dataset', 'mnist', '--n', '300', '--json', json);
+  const e = cli('eval', '--model', out, '--dataset', 'mnist', '--n', '300', '--preset', 'quick', '--check-n', '30', '--json', json, '--report', join(root, 'r.html'));
   assert.equal(e.code, 0, e.stderr);
   const r = JSON.parse(readFileSync(json, 'utf8'));
   assert.equal(r.data.n, 300);
   assert.ok(r.clean_accuracy > 0.5 && r.clean_accuracy <= 1, `clean_accuracy ${r.clean_accuracy}`);
+  assert.ok(r.robust_accuracy <= r.clean_accuracy);
+  assert.deepEqual(r.attacks.map((a: { name: string }) => a.name), ['pgd', 'apgd-ce']);
+  assert.equal(r.checks.length, 6);
+  assert.ok(existsSync(join(root, 'r.html')));
+  assert.equal(existsSync(`${json}.state`), false, 'the resume state is removed once the evaluation finished');
 
   assertOneLineError(cli('eval', '--model', root, '--dataset', 'mnist'), /has no model\.json/);
   const w = join(out, 'weights.bin');

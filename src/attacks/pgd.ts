@@ -6,6 +6,9 @@ import { probe } from './gradient.js';
 import { attackObjective, type AttackLoss } from './losses.js';
 import { AttackTracker, remaining, rows } from './tracker.js';
 import { UserError } from '../errors.js';
+import type { Domain } from '../data/domain.js';
+
+const UNBOUNDED: Domain = { lower: -Infinity, upper: Infinity };
 
 /** Hyperparameters of {@link Pgd}. */
 export type PgdParams = {
@@ -143,9 +146,24 @@ export function pgdPerturb(
   x: tf.Tensor,
   y: tf.Tensor1D,
   threat: ThreatModel,
-  p: { steps: number; stepSize: number; randomStart: boolean; loss: AttackLoss; seed: number; target?: tf.Tensor1D },
+  p: {
+    steps: number;
+    stepSize: number;
+    randomStart: boolean;
+    loss: AttackLoss;
+    seed: number;
+    target?: tf.Tensor1D;
+    /**
+     * Clip the random start into the domain before the first gradient (default true). Wong et
+     * al.'s reference FGSM-RS takes the first gradient at the unclipped x + δ and clips only the
+     * result; on MNIST, whose background sits at the bound 0, clipping first halves the start's
+     * noise and leads to catastrophic overfitting at ε = 0.3.
+     */
+    clipStart?: boolean;
+  },
 ): tf.Tensor {
-  let cur = p.randomStart ? threat.randomStart(x, clf.domain, p.seed) : x.clone();
+  const startDomain = p.clipStart === false ? UNBOUNDED : clf.domain;
+  let cur = p.randomStart ? threat.randomStart(x, startDomain, p.seed) : x.clone();
   const gradFn = tf.grad((xi: tf.Tensor) => tf.sum(attackObjective(p.loss, clf.logits(xi), y, p.target)) as tf.Scalar);
   for (let s = 0; s < p.steps; s++) {
     const next = tf.tidy(() => threat.project(tf.add(cur, threat.ascentStep(gradFn(cur), p.stepSize)), x, clf.domain));

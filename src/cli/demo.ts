@@ -9,6 +9,7 @@ interface DemoOptions {
   out?: string;
   epochs: number;
   n?: number;
+  evalN: number;
   backend: string;
   threads?: number;
 }
@@ -20,31 +21,50 @@ function stamp(): string {
 /** The `demo` command: the main job, end to end on MNIST. */
 export function demoCommand(): Command {
   const cmd = new Command('demo')
-    .description('train mnist-small on MNIST for one epoch, then evaluate it (the end-to-end tour)')
+    .description('adversarially train mnist-small on MNIST with FGSM-RS (ε = 0.3), evaluate it against PGD and APGD with reliability checks, and write the HTML report')
     .option('--out <dir>', 'run directory (default: runs/demo-<time>)')
-    .addOption(new Option('--epochs <n>', 'epochs').argParser(positiveInt).default(1))
-    .addOption(new Option('--n <count>', 'use only the first N training examples').argParser(positiveInt));
+    .addOption(new Option('--epochs <n>', 'training epochs').argParser(positiveInt).default(3))
+    .addOption(new Option('--n <count>', 'use only the first N training examples').argParser(positiveInt))
+    .addOption(new Option('--eval-n <count>', 'test examples to evaluate').argParser(positiveInt).default(1000));
   for (const opt of engineOptions()) cmd.addOption(opt);
   return cmd.action(async (o: DemoOptions) => {
     const out = o.out ?? join('runs', `demo-${stamp()}`);
-    log(`advtrain demo: standard training of mnist-small on MNIST, then evaluation → ${out}`);
+    log(`advtrain demo: FGSM-RS adversarial training of mnist-small on MNIST at linf:0.3, then evaluation and report → ${out}`);
     await runTrain({
       dataset: 'mnist',
       model: 'mnist-small',
+      method: 'fgsm-rs',
+      threat: 'linf:0.3',
       epochs: o.epochs,
-      batchSize: 64,
-      lr: 4e-3,
+      batchSize: 100,
+      lr: 5e-3,
       optimizer: 'adam',
       lrSchedule: 'cyclic:0.4',
       seed: 0,
       out,
       n: o.n,
       valFraction: 0,
-      method: 'standard',
       backend: o.backend,
       threads: o.threads,
     });
-    const r = await runEval({ model: out, dataset: 'mnist', batchSize: 500, backend: o.backend, threads: o.threads, json: join(out, 'eval.json') });
-    process.stdout.write(`demo done: clean accuracy ${(r.clean_accuracy * 100).toFixed(2)}% on ${r.data.n} MNIST test images; model and results in ${out}\n`);
+    const r = await runEval({
+      model: out,
+      dataset: 'mnist',
+      threat: 'linf:0.3',
+      preset: 'quick',
+      n: o.evalN,
+      checks: true,
+      checkN: 200,
+      gallery: 10,
+      batchSize: 256,
+      seed: 0,
+      backend: o.backend,
+      threads: o.threads,
+      json: join(out, 'eval.json'),
+      report: join(out, 'report.html'),
+    });
+    process.stdout.write(
+      `demo done: clean ${(r.clean_accuracy * 100).toFixed(2)}%, robust ${(r.robust_accuracy * 100).toFixed(2)}% (PGD-20 + APGD-CE at linf:0.3) on ${r.data.n} MNIST test images; report: ${join(out, 'report.html')}\n`,
+    );
   });
 }

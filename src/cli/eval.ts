@@ -1,72 +1,142 @@
 import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { existsSync, rmSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
-import { evaluateClean } from '../model/accuracy.js';
+import { parseThreat } from '../threat/threat-model.js';
+import { evaluate } from '../eval/evaluate.js';
+import { parseEpsRange } from '../eval/eps-curve.js';
+import { PRESETS } from '../eval/presets.js';
+import type { EvalResultV2 } from '../eval/schema.js';
+import { writeReport } from '../report/html.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
-import { engineOptions, positiveInt, subsetOption } from './options.js';
+import { engineOptions, integer, positiveInt } from './options.js';
 import { log, startEngine, versions } from './common.js';
 
 /** Options of `advtrain eval`. */
 export interface EvalOptions {
   model: string;
   dataset: string;
-  n?: number;
+  threat: string;
+  preset: string;
+  n: number;
   json?: string;
+  report?: string;
+  epsCurve?: string;
+  minimalNorms?: string;
+  checks: boolean;
+  checkN: number;
+  gallery: number;
   batchSize: number;
+  seed: number;
   backend: string;
   threads?: number;
 }
 
-/** The result file of `advtrain eval` (schema `advtrain/eval@1`). Fractions, not percentages. */
-export interface EvalResult {
-  schema: 'advtrain/eval@1';
-  model: { path: string; architecture?: string; trained_on?: string };
-  data: { dataset: string; split: 'test'; n: number };
-  clean_accuracy: number;
-  clean_loss: number;
-  time_s: number;
-  engine: { backend: string; threads?: number };
-  versions: Record<string, string>;
-  created: string;
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** A progress bar per stage on a terminal, log lines elsewhere. */
+function stageProgress(): { update: (stage: string, done: number, total: number) => void; stop: () => void } {
+  let bar: cliProgress.SingleBar | undefined;
+  let current = '';
+  let lastLogged = -1;
+  return {
+    update(stage, done, total) {
+      if (!process.stderr.isTTY) {
+        const tenth = Math.floor((10 * done) / Math.max(total, 1));
+        if (stage !== current || tenth !== lastLogged) log(`${stage}: ${done}/${total}`);
+        current = stage;
+        lastLogged = tenth;
+        return;
+      }
+      if (stage !== current) {
+        bar?.stop();
+        current = stage;
+        bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${stage.padEnd(10)} [{bar}] {value}/{total} | eta {eta_formatted}`, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+        bar.start(total, done);
+      } else bar?.update(done);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+/** The summary printed after an evaluation: figures with any failed check beside them. */
+export function summarise(r: EvalResultV2): string {
+  const bad = r.checks.filter((c) => c.verdict !== 'pass');
+  const flag = bad.length ? `  ⚠ ${bad.map((c) => `${c.verdict}: ${c.name}`).join('; ')}` : '';
+  const lines = [
+    `clean accuracy   ${pct(r.clean_accuracy)} (${r.data.n} examples)`,
+    `robust accuracy  ${pct(r.robust_accuracy)} at ${r.threat}, ${r.preset} (worst case over ${r.attacks.length} attacks)${flag}`,
+    ...r.attacks.map((a) => `  after ${a.name.padEnd(10)} ${pct(a.robust_accuracy)}  (ran on ${a.attacked}, ${a.time_s.toFixed(1)} s, median ${a.queries.median} queries)`),
+    `margin gap       confidence ${r.margin.gap.confidence.toFixed(3)}, logit margin ${r.margin.gap.margin.toFixed(3)} (clean − adversarial)`,
+    ...(r.eps_curve ? [`accuracy vs ε    ${r.eps_curve.map((p) => `${p.eps}: ${pct(p.accuracy)}`).join(', ')}`] : []),
+    ...Object.entries(r.minimal_norms ?? {}).map(([k, v]) => `minimal ${k.padEnd(12)} median ${v.median.toFixed(4)}, mean ${v.mean.toFixed(4)}`),
+    ...r.checks.map((c) => `check [${c.verdict.toUpperCase().padEnd(4)}] ${c.name}: ${c.detail}`),
+  ];
+  return lines.join('\n') + '\n';
 }
 
 /**
- * Evaluates a saved model on a data set's test split (the first N examples with `n`).
+ * Evaluates a saved model: clean accuracy and the worst case over a preset attack ensemble,
+ * with margins, checks and optional curves; writes JSON and an HTML report. With --json, the
+ * state is saved beside it as it goes, and an interrupted run resumes.
  *
  * @example
  * ```ts
- * const r = await runEval({ model: 'runs/m', dataset: 'mnist', batchSize: 500, backend: 'auto' });
- * console.log(r.clean_accuracy);
+ * const r = await runEval({ model: 'runs/m', dataset: 'mnist', threat: 'linf:0.3', preset: 'standard', n: 1000,
+ *   checks: true, checkN: 200, gallery: 10, batchSize: 256, seed: 0, backend: 'auto', json: 'out.json' });
  * ```
  */
-export async function runEval(o: EvalOptions): Promise<EvalResult> {
+export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
+  const threat = parseThreat(o.threat);
+  if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
+  const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
+  const norms = o.minimalNorms ? o.minimalNorms.split(',').map((s) => s.trim()) : undefined;
+  if (norms?.some((m) => m !== 'l2' && m !== 'linf')) throw new UserError(`--minimal-norms takes l2, linf or both (got '${o.minimalNorms}')`);
   const data = await loadDataset(o.dataset);
   const engine = await startEngine(o, log);
   const { classifier, metadata } = await loadModel(o.model);
-  const test = o.n ? subset(data.test, o.n) : data.test;
-  const shape = classifier.inputShape.join(',');
-  if (shape !== test.shape.join(',')) {
-    throw new UserError(`model ${o.model} takes inputs [${shape}] but ${o.dataset} has [${test.shape.join(',')}]: evaluate it on the data set it was trained for`);
+  const test = subset(data.test, o.n);
+  if (classifier.inputShape.join(',') !== test.shape.join(',')) {
+    throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: evaluate it on the data set it was trained for`);
   }
-  const t0 = performance.now();
-  const clean = evaluateClean(classifier, test, { batchSize: o.batchSize });
-  const result: EvalResult = {
-    schema: 'advtrain/eval@1',
-    model: { path: o.model, architecture: metadata?.architecture, trained_on: metadata?.dataset },
-    data: { dataset: o.dataset, split: 'test', n: test.n },
-    clean_accuracy: clean.accuracy,
-    clean_loss: clean.loss,
-    time_s: (performance.now() - t0) / 1000,
-    engine,
-    versions: versions(),
-    created: new Date().toISOString(),
-  };
-  log(`clean accuracy ${(clean.accuracy * 100).toFixed(2)}% on ${test.n} test examples (${result.time_s.toFixed(1)} s)`);
+  const statePath = o.json ? `${o.json}.state` : undefined;
+  if (statePath && existsSync(statePath)) log(`resuming the evaluation saved in ${statePath}`);
+  log(`evaluating ${o.model} on the first ${test.n} ${o.dataset} test examples at ${threat}, preset ${o.preset}`);
+  const progress = stageProgress();
+  const result = await evaluate(classifier, test, {
+    threat,
+    preset: o.preset as (typeof PRESETS)[number],
+    seed: o.seed,
+    batchSize: o.batchSize,
+    statePath,
+    epsCurve: budgets,
+    minimalNorms: norms as ('l2' | 'linf')[] | undefined,
+    checks: o.checks,
+    checkN: o.checkN,
+    gallery: o.gallery,
+    modelDir: o.model,
+    describe: {
+      model: { path: o.model, architecture: metadata?.architecture, trained_on: metadata?.dataset },
+      dataset: o.dataset,
+      engine,
+      versions: versions() as EvalResultV2['versions'],
+    },
+    onProgress: progress.update,
+  });
+  progress.stop();
+  process.stdout.write(summarise(result));
   if (o.json) {
-    writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
+    writeFileAtomic(o.json, JSON.stringify(result) + '\n');
     log(`results written to ${o.json}`);
+    rmSync(statePath!, { force: true });
+    rmSync(`${statePath}.adv`, { force: true });
+  }
+  if (o.report) {
+    await writeReport(o.report, result);
+    log(`report written to ${o.report}`);
   }
   return result;
 }
@@ -74,12 +144,21 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
 /** The `eval` command. */
 export function evalCommand(): Command {
   const cmd = new Command('eval')
-    .description('evaluate a saved model (clean accuracy; attacks come with the evaluation protocol)')
+    .description('evaluate a saved model: clean and worst-case robust accuracy over an attack ensemble, margins, reliability checks')
     .requiredOption('--model <dir>', 'model directory (model.json + weights.bin)')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
-    .addOption(subsetOption('test'))
-    .option('--json <file>', 'write the results as JSON')
-    .addOption(new Option('--batch-size <n>', 'evaluation batch size').argParser(positiveInt).default(500));
+    .option('--threat <spec>', 'threat model NORM:EPS', 'linf:0.3')
+    .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD').choices(PRESETS).default('standard'))
+    .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order').argParser(positiveInt).default(1000))
+    .option('--json <file>', 'write the results as JSON (the evaluation state is kept in FILE.state until it finishes)')
+    .option('--report <file>', 'write a self-contained HTML report')
+    .option('--eps-curve <range>', 'accuracy-vs-ε curve START:STOP:STEP, e.g. 0:0.4:0.05 (first 500 examples)')
+    .option('--minimal-norms <norms>', 'minimal-perturbation norms with DeepFool, FAB (and CW for l2): l2, linf or l2,linf (first 200 examples)')
+    .option('--no-checks', 'skip the reliability checks')
+    .addOption(new Option('--check-n <count>', 'examples the reliability checks use').argParser(positiveInt).default(200))
+    .addOption(new Option('--gallery <count>', 'examples shown as images in the report').argParser(integer).default(10))
+    .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0));
   for (const opt of engineOptions()) cmd.addOption(opt);
   return cmd.action(async (o: EvalOptions) => {
     await runEval(o);

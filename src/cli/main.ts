@@ -5,6 +5,8 @@ import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { demoCommand } from './demo.js';
 import { attackCommand } from './attack.js';
+import { transferCommand } from './transfer.js';
+import { reportCommand } from './report.js';
 
 /** Builds the `advtrain` program (exported for tests). */
 export function program(): Command {
@@ -15,7 +17,9 @@ export function program(): Command {
     .addCommand(demoCommand())
     .addCommand(trainCommand())
     .addCommand(evalCommand())
-    .addCommand(attackCommand());
+    .addCommand(attackCommand())
+    .addCommand(transferCommand())
+    .addCommand(reportCommand());
 }
 
 /** Runs the CLI: user errors become one line on stderr and exit code 2. */

@@ -112,7 +112,9 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
     ys.dispose();
     const probsClean = tf.tidy(() => tf.softmax(clf.logits(xs)));
-    const predClean = tf.tidy(() => tf.argMax(probsClean, 1)).dataSync();
+    const predCleanT = tf.argMax(probsClean, 1);
+    const predClean = predCleanT.dataSync();
+    predCleanT.dispose();
     const pc = probsClean.dataSync();
     const correct: number[] = [];
     for (let k = 0; k < batch.size; k++) {

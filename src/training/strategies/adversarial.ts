@@ -12,6 +12,8 @@ export interface Crafting {
   stepFactor: number;
   randomStart: boolean;
   loss: AttackLoss;
+  /** Clip the random start into the domain before the first gradient (default true; FGSM-RS: false, as Wong et al.). */
+  clipStart?: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export function craft(clf: Classifier, ctx: BatchContext, c: Crafting, x: tf.Ten
   const threat = ctx.threat;
   if (!threat) throw new Error('adversarial training needs a threat model');
   if (threat.eps === 0) return x.clone();
-  return pgdPerturb(clf, x, y, threat, { steps: c.steps, stepSize: c.stepFactor * threat.eps, randomStart: c.randomStart, loss: c.loss, seed: ctx.seed });
+  return pgdPerturb(clf, x, y, threat, { steps: c.steps, stepSize: c.stepFactor * threat.eps, randomStart: c.randomStart, loss: c.loss, seed: ctx.seed, clipStart: c.clipStart });
 }
 
 /** Mean softmax cross-entropy of logits against one-hot labels. */

@@ -28,7 +28,7 @@ export function adversarialOnly(name: string, c: Crafting, onCollapse?: () => st
 
 /**
  * Wong, Rice & Kolter 2020 ("fast is better than free"): FGSM from a uniform random start with
- * α = 1.25ε. On collapse (catastrophic overfitting) α is lowered by a quarter, down to 0.5ε,
+ * α = 1.25ε; as in their reference code, the first gradient is taken at the unclipped x + δ. On collapse (catastrophic overfitting) α is lowered by a quarter, down to 0.5ε,
  * then training stops.
  *
  * @example
@@ -37,7 +37,7 @@ export function adversarialOnly(name: string, c: Crafting, onCollapse?: () => st
  * ```
  */
 export function fgsmRs(opts: { alpha?: number; randomStart?: boolean } = {}): TrainingStrategy {
-  const c: Crafting = { steps: 1, stepFactor: opts.alpha ?? 1.25, randomStart: opts.randomStart ?? true, loss: 'ce' };
+  const c: Crafting = { steps: 1, stepFactor: opts.alpha ?? 1.25, randomStart: opts.randomStart ?? true, loss: 'ce', clipStart: false };
   const s = adversarialOnly('fgsm-rs', c, () => {
     const next = c.stepFactor * 0.75;
     if (next < 0.5) return undefined;

@@ -1,0 +1,173 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Classifier } from '../model/classifier.js';
+import type { Dataset } from '../data/dataset.js';
+import { exampleSize } from '../data/dataset.js';
+import { subset, take } from '../data/batching.js';
+import { lpThreat, type ThreatModel } from '../threat/threat-model.js';
+import type { Attack } from '../attacks/attack.js';
+import { Fgsm } from '../attacks/fgsm.js';
+import { Pgd } from '../attacks/pgd.js';
+import { SquareAttack } from '../attacks/square.js';
+import { runAttack } from './attack-run.js';
+import type { ProtocolResult } from './protocol.js';
+import type { Access } from './presets.js';
+
+import type { Check } from './schema.js';
+
+/** Options of {@link reliabilityChecks}. */
+export interface CheckOptions {
+  threat: ThreatModel;
+  /** Access of each ensemble member, index-aligned with the protocol's members. */
+  access: Access[];
+  /** Examples the checks run on (the first m of the evaluated set). Default 200. */
+  m?: number;
+  seed?: number;
+  /** A precomputed accuracy-vs-ε curve to use for the monotonicity check. */
+  epsCurve?: { eps: number; accuracy: number }[];
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+function grade(value: number, warnAbove: number, failAbove: number): Check['verdict'] {
+  return value > failAbove ? 'fail' : value > warnAbove ? 'warn' : 'pass';
+}
+
+async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: ThreatModel, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
+  const r = await runAttack(clf, ds, attack, { threat, seed });
+  return { acc: r.robust_accuracy, robust: r.robust };
+}
+
+/** The radius that reaches every point of the domain box from any other: an unbounded budget. */
+function unboundedEps(threat: ThreatModel, clf: Classifier, d: number): number {
+  const width = (v: number | Float32Array) => (typeof v === 'number' ? v : Math.max(...v));
+  const lo = typeof clf.domain.lower === 'number' ? clf.domain.lower : Math.min(...clf.domain.lower);
+  const w = width(clf.domain.upper) - lo;
+  switch (threat.norm) {
+    case 'linf':
+      return w;
+    case 'l2':
+      return w * Math.sqrt(d);
+    case 'l1':
+      return w * d;
+    case 'l0':
+      return d;
+  }
+}
+
+/** Share of examples whose loss gradient w.r.t. the input is all zero or not finite. */
+function badGradientShare(clf: Classifier, ds: Dataset): number {
+  let bad = 0;
+  const size = exampleSize(ds);
+  for (let s = 0; s < ds.n; s += 100) {
+    const n = Math.min(100, ds.n - s);
+    const flags = tf.tidy(() => {
+      const x = tf.tensor(ds.x.subarray(s * size, (s + n) * size), [n, ...ds.shape]);
+      const y = tf.oneHot(tf.tensor1d(ds.y.subarray(s, s + n), 'int32'), ds.numClasses);
+      const g = tf.grad((xi: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, clf.logits(xi), undefined, undefined, tf.Reduction.SUM) as tf.Scalar)(x);
+      const f = tf.reshape(g, [n, -1]);
+      const finite = tf.all(tf.isFinite(f), 1);
+      const nonzero = tf.any(tf.greater(tf.abs(f), 0), 1);
+      return tf.logicalNot(tf.logicalAnd(finite, nonzero));
+    });
+    bad += Array.from(flags.dataSync()).reduce((a, b) => a + b, 0);
+    flags.dispose();
+  }
+  return ds.n ? bad / ds.n : 0;
+}
+
+/**
+ * Runs the reliability checks of a robustness evaluation on the first m examples:
+ * (1) iterative attacks beat single-step; (2) accuracy does not rise with ε; (3) an unbounded
+ * attack reaches ~0%; (4) white-box attacks beat black-box ones; (5) more steps and restarts
+ * change the result by < 1 pt; (6) share of zero or non-finite gradients. A failed check means
+ * the robust-accuracy figure beside it cannot be trusted (gradient masking is the usual cause).
+ *
+ * @example
+ * ```ts
+ * const checks = await reliabilityChecks(clf, test, result, { threat, access: members.map((m) => m.access) });
+ * ```
+ */
+export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: ProtocolResult, o: CheckOptions): Promise<Check[]> {
+  const m = Math.min(o.m ?? 200, ds.n);
+  const sub = subset(ds, m);
+  const seed = o.seed ?? 0;
+  const ensembleRobust = result.robust.subarray(0, m);
+  const ensembleAcc = ensembleRobust.reduce((a, b) => a + b, 0) / m;
+  const checks: Check[] = [];
+
+  // (1) single-step vs the ensemble's iterative attacks.
+  const fgsm = await accuracyUnder(clf, sub, new Fgsm(), o.threat, seed);
+  let fgsmOnly = 0;
+  for (let i = 0; i < m; i++) if (ensembleRobust[i] && !fgsm.robust[i]) fgsmOnly++;
+  checks.push({
+    name: 'iterative attacks beat single-step',
+    verdict: fgsmOnly > 0.01 * m ? 'fail' : fgsmOnly > 0 ? 'warn' : 'pass',
+    detail: `FGSM accuracy ${pct(fgsm.acc)} vs ensemble ${pct(ensembleAcc)} on ${m} examples; FGSM broke ${fgsmOnly} the ensemble did not`,
+  });
+
+  // (2) accuracy against ε.
+  let curve = o.epsCurve;
+  if (!curve) {
+    curve = [];
+    for (const f of [0.25, 0.5, 1, 1.5, 2]) {
+      const t = lpThreat(o.threat.norm, o.threat.norm === 'l0' ? Math.max(1, Math.round(o.threat.eps * f)) : o.threat.eps * f);
+      curve.push({ eps: t.eps, accuracy: (await accuracyUnder(clf, sub, new Pgd({ steps: 20 }), t, seed)).acc });
+    }
+  }
+  let rise = 0;
+  for (let k = 1; k < curve.length; k++) rise = Math.max(rise, curve[k]!.accuracy - curve[k - 1]!.accuracy);
+  checks.push({
+    name: 'accuracy does not rise with ε',
+    verdict: grade(rise, 0, 0.01),
+    detail: `PGD-20 accuracy at ε = ${curve.map((c) => `${+c.eps.toPrecision(3)}: ${pct(c.accuracy)}`).join(', ')}${rise > 0 ? `; largest rise ${pct(rise)}` : ''}`,
+  });
+
+  // (3) an unbounded attack.
+  const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
+  const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
+  checks.push({
+    name: 'an unbounded attack reaches ~0% accuracy',
+    verdict: grade(unb.acc, 0.01, 0.05),
+    detail: `PGD-50 at ${big} (the whole input box): accuracy ${pct(unb.acc)}`,
+  });
+
+  // (4) white-box vs black-box.
+  const blackMembers = o.access.flatMap((a, k) => (a === 'black-box' ? [k] : []));
+  let blackOnly = 0;
+  let blackDetail: string;
+  if (blackMembers.length > 0) {
+    for (let i = 0; i < result.n; i++) if (blackMembers.includes(result.brokenBy[i]!)) blackOnly++;
+    blackOnly = blackOnly / result.n;
+    blackDetail = `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them`;
+  } else if (o.threat.norm === 'linf' || o.threat.norm === 'l2') {
+    const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
+    const sq = still.length ? await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed }) : undefined;
+    blackOnly = sq ? (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m : 0;
+    blackDetail = `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not`;
+  } else {
+    blackDetail = `no black-box attack for ${o.threat.norm}`;
+  }
+  checks.push({ name: 'white-box attacks beat black-box', verdict: grade(blackOnly, 0.002, 0.01), detail: blackDetail });
+
+  // (5) more steps and restarts.
+  const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
+  let extra = 0;
+  if (still.length) {
+    const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: seed + 1 });
+    extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
+  }
+  checks.push({
+    name: 'more steps and restarts change little',
+    verdict: grade(extra, 0.005, 0.01),
+    detail: `PGD-200 × 3 restarts broke a further ${pct(extra)} of ${m} examples`,
+  });
+
+  // (6) gradients.
+  const bad = badGradientShare(clf, sub);
+  checks.push({
+    name: 'gradients are non-zero and finite',
+    verdict: grade(bad, 0.01, 0.1),
+    detail: `${pct(bad)} of ${m} examples have an all-zero or non-finite input gradient`,
+  });
+  return checks;
+}

@@ -1,0 +1,45 @@
+import type { Classifier } from '../model/classifier.js';
+import type { Dataset } from '../data/dataset.js';
+import { lpThreat } from '../threat/threat-model.js';
+import type { Attack } from '../attacks/attack.js';
+import { Fab } from '../attacks/fab.js';
+import { DeepFool } from '../attacks/deepfool.js';
+import { CwL2 } from '../attacks/cw-l2.js';
+import { runAttack } from './attack-run.js';
+import { histogram, linspace } from './margin.js';
+import type { MinimalNorm } from './schema.js';
+
+/**
+ * Minimal-perturbation norms: FAB, DeepFool (L2 and Linf) and CW-L2 run with an unbounded
+ * budget on the clean-correct examples; the distribution of the distances they needed.
+ *
+ * @example
+ * ```ts
+ * const norms = await minimalNorms(clf, subset(test, 200), ['l2']);
+ * console.log(norms['deepfool-l2'].median);
+ * ```
+ */
+export async function minimalNorms(clf: Classifier, ds: Dataset, norms: ('l2' | 'linf')[], seed = 0): Promise<Record<string, MinimalNorm>> {
+  const out: Record<string, MinimalNorm> = {};
+  const d = ds.shape.reduce((a, b) => a * b, 1);
+  for (const norm of norms) {
+    const unbounded = lpThreat(norm, norm === 'l2' ? Math.sqrt(d) * 2 : 2);
+    const attacks: Attack[] = [new DeepFool(), new Fab()];
+    if (norm === 'l2') attacks.push(new CwL2());
+    for (const attack of attacks) {
+      const r = await runAttack(clf, ds, attack, { threat: unbounded, seed });
+      const sizes: number[] = [];
+      for (let i = 0; i < ds.n; i++) if (r.cleanCorrect[i] && !r.robust[i]) sizes.push(r.distances[i]!);
+      if (sizes.length === 0) continue;
+      sizes.sort((a, b) => a - b);
+      const m = sizes.length >> 1;
+      out[`${attack.name}-${norm}`] = {
+        norm,
+        median: sizes.length % 2 ? sizes[m]! : (sizes[m - 1]! + sizes[m]!) / 2,
+        mean: sizes.reduce((a, b) => a + b, 0) / sizes.length,
+        histogram: histogram(sizes, linspace(0, sizes[sizes.length - 1]! * 1.0001, 20)),
+      };
+    }
+  }
+  return out;
+}

@@ -1,0 +1,449 @@
+/**
+ * The evaluation result file, schema `advtrain/eval@2`: what `advtrain eval --json` writes and the
+ * only input of the HTML report (`renderReport` in html.ts). Accuracies are fractions in [0, 1];
+ * times are seconds; class labels and predictions are class indices (names, when known, are in
+ * {@link EvalData.classes}).
+ *
+ * Every field the report reads is declared here; {@link validateEvalResult} checks a parsed file
+ * against it and names the first bad field.
+ */
+import { UserError } from '../errors.js';
+
+/** The value of {@link EvalResultV2.schema}. */
+export const EVAL_SCHEMA = 'advtrain/eval@2';
+
+/** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, or `custom`. */
+export type Preset = 'quick' | 'standard' | 'thorough' | 'custom';
+
+/** Outcome of one reliability check. */
+export type Verdict = 'pass' | 'warn' | 'fail';
+
+/**
+ * A histogram: `counts[i]` values fell in `[edges[i], edges[i + 1])` (the last bin is closed).
+ * `edges.length === counts.length + 1`, edges increasing.
+ */
+export interface Histogram {
+  /** Bin edges, increasing; one more than `counts`. */
+  edges: number[];
+  /** Number of examples per bin (non-negative integers). */
+  counts: number[];
+}
+
+/** Distribution and mean of one per-example quantity. */
+export interface Distribution {
+  /** Mean over the evaluated examples. */
+  mean: number;
+  /** The distribution over the evaluated examples. */
+  histogram: Histogram;
+}
+
+/** Robustness margin of one set of inputs (clean or adversarial), over all `data.n` examples. */
+export interface MarginSide {
+  /** Softmax probability of the true class, p_y ∈ [0, 1]. */
+  confidence: Distribution;
+  /** Logit margin z_y − max_{j≠y} z_j (negative = misclassified). */
+  margin: Distribution;
+}
+
+/** The robustness margin: how far examples are from the decision boundary, before and after attack. */
+export interface MarginResult {
+  /** On the clean test inputs. */
+  clean: MarginSide;
+  /** On the worst-case adversarial inputs (the clean input where no attack ran or none succeeded). */
+  adversarial: MarginSide;
+  /** Mean clean − mean adversarial, for the confidence and for the logit margin. */
+  gap: { confidence: number; margin: number };
+}
+
+/** One attack of the ensemble, in the order it ran. */
+export interface AttackRow {
+  /** Attack name as the CLI spells it, e.g. `apgd-ce`, `apgd-t-dlr`, `fab-t`, `square`. */
+  name: string;
+  /** Hyperparameters as run (steps, restarts, queries, targets, …). */
+  params: Record<string, number | string | boolean>;
+  /** Cumulative robust accuracy after this attack: worst case over this and all earlier attacks. */
+  robust_accuracy: number;
+  /** Accuracy under this attack alone, on the points it ran on, when known. */
+  attack_accuracy?: number;
+  /** Model queries (forward or forward+backward passes) per attacked example, and in total. */
+  queries: { median: number; mean: number; total: number };
+  /** Wall time of this attack. */
+  time_s: number;
+  /** Number of examples it ran on (those still robust when it started). */
+  attacked: number;
+}
+
+/**
+ * One epoch of the model's training log (`metrics.jsonl` next to the model), when it has one.
+ * Accuracies are fractions.
+ */
+export interface TrainingEpoch {
+  /** Epoch number, from 1. */
+  epoch: number;
+  /** Training loss the optimiser minimised (the adversarial loss for adversarial training). */
+  loss: number;
+  /** Accuracy on clean training batches. */
+  clean_accuracy?: number;
+  /** Adversarial training loss: loss on the perturbed training batches. */
+  adv_loss?: number;
+  /** Accuracy on the perturbed training batches. */
+  adv_accuracy?: number;
+  /** Clean accuracy on the validation split. */
+  val_accuracy?: number;
+  /** Robust (attacked) accuracy on the validation split. */
+  robust_val_accuracy?: number;
+  /** Training ε this epoch (for ε schedules). */
+  eps?: number;
+}
+
+/** One point of the accuracy-vs-ε curve; the clean point has `eps: 0`. */
+export interface EpsPoint {
+  /** Perturbation budget in the threat model's norm. */
+  eps: number;
+  /** Robust accuracy at that budget. */
+  accuracy: number;
+}
+
+/** Sizes of the minimal adversarial perturbations one minimal-norm attack found. */
+export interface MinimalNorm {
+  /** The norm the sizes are measured in. */
+  norm: 'l2' | 'linf';
+  /** Median size over the examples where the attack succeeded. */
+  median: number;
+  /** Mean size over the same examples. */
+  mean: number;
+  /** Distribution of the sizes. */
+  histogram: Histogram;
+}
+
+/**
+ * Transferability: accuracy of every model on adversarial examples crafted on every model.
+ *
+ * Orientation: `matrix[i][j]` is the accuracy of **target** model `models[i]` (row, the model
+ * evaluated) on examples **crafted on source** model `models[j]` (column). The diagonal is each
+ * model's white-box robust accuracy under `attack`.
+ */
+export interface TransferResult {
+  /** Model names (short, for axis labels), in row/column order. */
+  models: string[];
+  /** `matrix[target][source]` accuracy; square, `models.length` × `models.length`. */
+  matrix: number[][];
+  /** Threat model of the crafted examples, e.g. `linf:0.3`. */
+  threat: string;
+  /** Attack used to craft them, e.g. `pgd-50`. */
+  attack: string;
+}
+
+/** One evaluation-reliability check (gradient-masking sanity check). */
+export interface Check {
+  /** Short name, e.g. `iterative beats single-step`. */
+  name: string;
+  /** `pass`, `warn` or `fail`. */
+  verdict: Verdict;
+  /** One sentence saying what was measured and why it passed or failed. */
+  detail: string;
+  /**
+   * Figures this check vouches for, shown with the warning beside them when it does not pass:
+   * `robust_accuracy`, `eps_curve`, `transfer`, `minimal_norms`, or `attack:NAME` for one attack
+   * row. Default `['robust_accuracy']`.
+   */
+  affects?: string[];
+}
+
+/** One image as predicted by the model. */
+export interface GalleryView {
+  /** Predicted class index. */
+  prediction: number;
+  /** Softmax probability of the predicted class. */
+  confidence: number;
+  /** The image, base64-encoded PNG (no `data:` prefix). */
+  png: string;
+}
+
+/** One example of the gallery: the clean input, its worst-case adversarial input and their difference. */
+export interface GalleryItem {
+  /** Position of the example in the evaluated test split. */
+  index: number;
+  /** True class index. */
+  label: number;
+  /** The clean input. */
+  clean: GalleryView;
+  /** The adversarial input. */
+  adversarial: GalleryView;
+  /** x_adv − x, amplified around grey so its largest entry reaches black or white. */
+  perturbation: { png: string };
+}
+
+/** The data set and the examples evaluated. */
+export interface EvalData {
+  /** Data set name as given to `--dataset`. */
+  dataset: string;
+  /** Always the test split. */
+  split: 'test';
+  /** Number of examples: the first `n` of the split, in the data set's order. */
+  n: number;
+  /** Class names by index, when the data set has them. */
+  classes?: string[];
+}
+
+/** A result file of schema `advtrain/eval@2`. */
+export interface EvalResultV2 {
+  /** Always `advtrain/eval@2`. */
+  schema: typeof EVAL_SCHEMA;
+  /** When the evaluation finished, ISO 8601. */
+  created: string;
+  /** Versions of the software that produced it. */
+  versions: { advtrain: string; tfjs: string; node: string };
+  /** TensorFlow.js backend and its thread count. */
+  engine: { backend: string; threads?: number };
+  /** Seed of every random choice of the evaluation. */
+  seed: number;
+  /** The model evaluated. */
+  model: { path: string; architecture?: string; trained_on?: string };
+  /** The examples evaluated. */
+  data: EvalData;
+  /** Threat model, e.g. `linf:0.3`. */
+  threat: string;
+  /** Preset of the attack ensemble. */
+  preset: Preset;
+  /** Accuracy on the clean examples. */
+  clean_accuracy: number;
+  /** Robust accuracy: share of examples that survive every attack of the ensemble (per-example worst case). */
+  robust_accuracy: number;
+  /** The attack ensemble, in running order. */
+  attacks: AttackRow[];
+  /** Robustness margin on clean and adversarial inputs. */
+  margin: MarginResult;
+  /** Per-epoch training log of the model, when it has one. */
+  training?: TrainingEpoch[];
+  /** Accuracy against ε, from 0 (the clean point) upward. */
+  eps_curve?: EpsPoint[];
+  /** Minimal-perturbation sizes per minimal-norm attack, keyed by attack name (`fab`, `deepfool`, `cw-l2`). */
+  minimal_norms?: Record<string, MinimalNorm>;
+  /** Transfer matrix, when the evaluation ran a transfer study. */
+  transfer?: TransferResult;
+  /** Evaluation-reliability checks and their verdicts. */
+  checks: Check[];
+  /** A few examples as images: clean, adversarial, amplified perturbation. */
+  gallery: GalleryItem[];
+  /** Total wall time of the evaluation. */
+  time_s: number;
+  /** Resume state of an unfinished evaluation; not read by the report. */
+  state?: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+type Obj = Record<string, unknown>;
+
+function show(v: unknown): string {
+  if (v === undefined) return 'missing';
+  const s = JSON.stringify(v);
+  return `got ${s === undefined ? String(v) : s.length > 40 ? s.slice(0, 37) + '...' : s}`;
+}
+
+function bad(path: string, want: string, v: unknown): never {
+  throw new UserError(`invalid eval result: ${path} must be ${want} (${show(v)})`);
+}
+
+function obj(v: unknown, path: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, 'an object', v);
+  return v as Obj;
+}
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0) bad(path, 'a non-empty string', v);
+  return v;
+}
+function num(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) bad(path, 'a finite number', v);
+  return v;
+}
+function nonneg(v: unknown, path: string): number {
+  if (num(v, path) < 0) bad(path, 'a non-negative number', v);
+  return v as number;
+}
+function int(v: unknown, path: string, min = 0): number {
+  if (!Number.isInteger(v) || (v as number) < min) bad(path, `an integer ≥ ${min}`, v);
+  return v as number;
+}
+function frac(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) bad(path, 'a fraction in [0, 1]', v);
+  return v;
+}
+function arr(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) bad(path, 'an array', v);
+  return v;
+}
+function oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) bad(path, `one of ${values.join(', ')}`, v);
+  return v as T;
+}
+function opt<T>(o: Obj, key: string, path: string, check: (v: unknown, p: string) => T): void {
+  if (o[key] !== undefined) check(o[key], `${path}.${key}`);
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+function png(v: unknown, path: string): void {
+  if (typeof v !== 'string' || v.length < 12 || !BASE64.test(v) || !v.startsWith('iVBORw0KGgo')) {
+    bad(path, 'a base64 PNG', typeof v === 'string' ? v.slice(0, 16) : v);
+  }
+}
+
+function histogram(v: unknown, path: string): void {
+  const h = obj(v, path);
+  const edges = arr(h.edges, `${path}.edges`);
+  const counts = arr(h.counts, `${path}.counts`);
+  edges.forEach((e, i) => {
+    num(e, `${path}.edges[${i}]`);
+    if (i > 0 && (e as number) <= (edges[i - 1] as number)) bad(`${path}.edges[${i}]`, 'greater than the edge before it', e);
+  });
+  counts.forEach((c, i) => int(c, `${path}.counts[${i}]`));
+  if (counts.length === 0 || edges.length !== counts.length + 1) {
+    bad(`${path}.edges`, `one longer than counts (${counts.length})`, `${edges.length} edges`);
+  }
+}
+
+function distribution(v: unknown, path: string): void {
+  const d = obj(v, path);
+  num(d.mean, `${path}.mean`);
+  histogram(d.histogram, `${path}.histogram`);
+}
+
+function galleryView(v: unknown, path: string): void {
+  const g = obj(v, path);
+  int(g.prediction, `${path}.prediction`);
+  frac(g.confidence, `${path}.confidence`);
+  png(g.png, `${path}.png`);
+}
+
+/**
+ * Checks that a parsed result file has every field the report needs, with the right types and
+ * ranges, and returns it typed. Throws a one-line {@link UserError} naming the first bad field,
+ * e.g. `invalid eval result: attacks[1].queries.median must be a finite number (got "12")`.
+ * Unknown extra fields are allowed (and ignored by the report).
+ *
+ * @example
+ * ```ts
+ * const result = validateEvalResult(JSON.parse(readFileSync('eval.json', 'utf8')));
+ * console.log(result.robust_accuracy);
+ * ```
+ */
+export function validateEvalResult(value: unknown): EvalResultV2 {
+  const r = obj(value, 'result');
+  if (r.schema !== EVAL_SCHEMA) bad('schema', `"${EVAL_SCHEMA}"`, r.schema);
+  if (typeof r.created !== 'string' || Number.isNaN(Date.parse(r.created))) bad('created', 'an ISO 8601 date', r.created);
+  const versions = obj(r.versions, 'versions');
+  for (const k of ['advtrain', 'tfjs', 'node']) str(versions[k], `versions.${k}`);
+  const engine = obj(r.engine, 'engine');
+  str(engine.backend, 'engine.backend');
+  opt(engine, 'threads', 'engine', (v, p) => int(v, p, 1));
+  int(r.seed, 'seed');
+
+  const model = obj(r.model, 'model');
+  str(model.path, 'model.path');
+  opt(model, 'architecture', 'model', str);
+  opt(model, 'trained_on', 'model', str);
+  const data = obj(r.data, 'data');
+  str(data.dataset, 'data.dataset');
+  if (data.split !== 'test') bad('data.split', '"test"', data.split);
+  int(data.n, 'data.n', 1);
+  opt(data, 'classes', 'data', (v, p) => arr(v, p).forEach((c, i) => str(c, `${p}[${i}]`)));
+  str(r.threat, 'threat');
+  oneOf(r.preset, 'preset', ['quick', 'standard', 'thorough', 'custom'] as const);
+
+  frac(r.clean_accuracy, 'clean_accuracy');
+  frac(r.robust_accuracy, 'robust_accuracy');
+
+  arr(r.attacks, 'attacks').forEach((v, i) => {
+    const p = `attacks[${i}]`;
+    const a = obj(v, p);
+    str(a.name, `${p}.name`);
+    const params = obj(a.params, `${p}.params`);
+    for (const [k, pv] of Object.entries(params)) {
+      if (!['number', 'string', 'boolean'].includes(typeof pv)) bad(`${p}.params.${k}`, 'a number, string or boolean', pv);
+    }
+    frac(a.robust_accuracy, `${p}.robust_accuracy`);
+    opt(a, 'attack_accuracy', p, frac);
+    const q = obj(a.queries, `${p}.queries`);
+    for (const k of ['median', 'mean', 'total']) nonneg(q[k], `${p}.queries.${k}`);
+    nonneg(a.time_s, `${p}.time_s`);
+    int(a.attacked, `${p}.attacked`);
+  });
+
+  const margin = obj(r.margin, 'margin');
+  for (const side of ['clean', 'adversarial']) {
+    const s = obj(margin[side], `margin.${side}`);
+    distribution(s.confidence, `margin.${side}.confidence`);
+    distribution(s.margin, `margin.${side}.margin`);
+  }
+  const gap = obj(margin.gap, 'margin.gap');
+  num(gap.confidence, 'margin.gap.confidence');
+  num(gap.margin, 'margin.gap.margin');
+
+  if (r.training !== undefined) {
+    arr(r.training, 'training').forEach((v, i) => {
+      const p = `training[${i}]`;
+      const e = obj(v, p);
+      int(e.epoch, `${p}.epoch`);
+      num(e.loss, `${p}.loss`);
+      for (const k of ['clean_accuracy', 'adv_accuracy', 'val_accuracy', 'robust_val_accuracy']) opt(e, k, p, frac);
+      opt(e, 'adv_loss', p, num);
+      opt(e, 'eps', p, nonneg);
+    });
+  }
+  if (r.eps_curve !== undefined) {
+    arr(r.eps_curve, 'eps_curve').forEach((v, i) => {
+      const e = obj(v, `eps_curve[${i}]`);
+      nonneg(e.eps, `eps_curve[${i}].eps`);
+      frac(e.accuracy, `eps_curve[${i}].accuracy`);
+    });
+  }
+  if (r.minimal_norms !== undefined) {
+    for (const [name, v] of Object.entries(obj(r.minimal_norms, 'minimal_norms'))) {
+      const p = `minimal_norms.${name}`;
+      const m = obj(v, p);
+      oneOf(m.norm, `${p}.norm`, ['l2', 'linf'] as const);
+      nonneg(m.median, `${p}.median`);
+      nonneg(m.mean, `${p}.mean`);
+      histogram(m.histogram, `${p}.histogram`);
+    }
+  }
+  if (r.transfer !== undefined) {
+    const t = obj(r.transfer, 'transfer');
+    const models = arr(t.models, 'transfer.models');
+    if (models.length === 0) bad('transfer.models', 'a non-empty array', models);
+    models.forEach((m, i) => str(m, `transfer.models[${i}]`));
+    const rows = arr(t.matrix, 'transfer.matrix');
+    if (rows.length !== models.length) bad('transfer.matrix', `${models.length} rows (one per model)`, `${rows.length} rows`);
+    rows.forEach((row, i) => {
+      const cells = arr(row, `transfer.matrix[${i}]`);
+      if (cells.length !== models.length) bad(`transfer.matrix[${i}]`, `${models.length} entries`, `${cells.length} entries`);
+      cells.forEach((c, j) => frac(c, `transfer.matrix[${i}][${j}]`));
+    });
+    str(t.threat, 'transfer.threat');
+    str(t.attack, 'transfer.attack');
+  }
+
+  arr(r.checks, 'checks').forEach((v, i) => {
+    const p = `checks[${i}]`;
+    const c = obj(v, p);
+    str(c.name, `${p}.name`);
+    oneOf(c.verdict, `${p}.verdict`, ['pass', 'warn', 'fail'] as const);
+    if (typeof c.detail !== 'string') bad(`${p}.detail`, 'a string', c.detail);
+    opt(c, 'affects', p, (a, ap) => arr(a, ap).forEach((s, k) => str(s, `${ap}[${k}]`)));
+  });
+
+  arr(r.gallery, 'gallery').forEach((v, i) => {
+    const p = `gallery[${i}]`;
+    const g = obj(v, p);
+    int(g.index, `${p}.index`);
+    int(g.label, `${p}.label`);
+    galleryView(g.clean, `${p}.clean`);
+    galleryView(g.adversarial, `${p}.adversarial`);
+    png(obj(g.perturbation, `${p}.perturbation`).png, `${p}.perturbation.png`);
+  });
+
+  nonneg(r.time_s, 'time_s');
+  return r as unknown as EvalResultV2;
+}
