@@ -45,8 +45,7 @@ const PROB_FLOOR = 1e-12;
 
 /** Runs a model and adapts its output to logits; intermediates never outlive the call. */
 function toLogits(run: () => tf.Tensor, output: ModelOutput): tf.Tensor2D {
-  if (output === 'logits') return run() as tf.Tensor2D;
-  return tf.tidy(() => tf.log(tf.maximum(run(), PROB_FLOOR)) as tf.Tensor2D);
+  return tf.tidy(() => (output === 'logits' ? run() : tf.log(tf.maximum(run(), PROB_FLOOR))) as tf.Tensor2D);
 }
 
 /**
