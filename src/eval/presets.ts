@@ -9,8 +9,8 @@ import { Fab } from '../attacks/fab.js';
 import { SquareAttack } from '../attacks/square.js';
 
 /** Evaluation presets (AutoAttack's standard version is `standard`). */
-export type Preset = 'quick' | 'standard' | 'thorough';
-export const PRESETS: Preset[] = ['quick', 'standard', 'thorough'];
+export type PresetName = 'quick' | 'standard' | 'thorough';
+export const PRESETS: PresetName[] = ['quick', 'standard', 'thorough'];
 
 /** How an ensemble member may access the model (for the white-box vs black-box check). */
 export type Access = 'white-box' | 'black-box';
@@ -54,7 +54,7 @@ export function presetMembers(preset: string, threat: ThreatModel): Member[] {
   const white = (attack: Attack): Member => ({ attack, access: 'white-box' });
   const black = (attack: Attack): Member => ({ attack, access: 'black-box' });
   const square = () => (threat.norm === 'linf' || threat.norm === 'l2' ? [black(new SquareAttack({ maxQueries: 5000 }))] : []);
-  switch (preset as Preset) {
+  switch (preset as PresetName) {
     case 'quick':
       return [white(new Pgd({ steps: 20 })), white(new Apgd({ loss: 'ce', steps: 100 }))];
     case 'standard':
