@@ -6,7 +6,12 @@ import { subset } from '../data/batching.js';
 import { encodeIdx } from '../data/idx.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
-import { attackHelp, attackNames, createAttack, defaultThreatFor } from '../attacks/registry.js';
+import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor } from '../attacks/registry.js';
+import { loadOnnxClassifier } from '../model/onnx.js';
+import { accuracyOn } from '../eval/transfer.js';
+import type { Classifier } from '../model/classifier.js';
+import type { ModelMetadata } from '../model/io.js';
+import type { Dataset } from '../data/dataset.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
 import { writeFileAtomic, withNewDir } from '../fsutil.js';
 import { encodePng, amplifiedPerturbation } from '../report/png.js';
@@ -32,6 +37,9 @@ interface AttackCliOptions {
   json?: string;
   saveExamples?: string;
   keep: number;
+  surrogate?: string;
+  layout?: 'nhwc' | 'nchw';
+  output?: 'logits' | 'probabilities';
   backend: string;
   threads?: number;
 }
@@ -94,6 +102,13 @@ async function saveExamples(dir: string, r: AttackRunResult, shape: number[], cl
   });
 }
 
+/** Loads the attacked model: a TF.js directory, or an ONNX file read with the data set's shape. */
+async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classifier: Classifier; metadata?: ModelMetadata }> {
+  if (!o.model.endsWith('.onnx')) return loadModel(o.model);
+  const classifier = await loadOnnxClassifier(o.model, { inputShape: test.shape, numClasses: test.numClasses, domain: test.domain, layout: o.layout, output: o.output });
+  return { classifier };
+}
+
 /**
  * Attacks a saved model on the first N test examples and reports what the attack did.
  *
@@ -107,8 +122,13 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const data = await loadDataset(o.dataset);
   const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
-  const { classifier, metadata } = await loadModel(o.model);
   const test = subset(data.test, o.n);
+  const { classifier, metadata } = await loadTarget(o, test);
+  const surrogate = o.surrogate ? (await loadModel(o.surrogate)).classifier : undefined;
+  const queryOnly = o.model.endsWith('.onnx');
+  if (queryOnly && !surrogate && attackAccess(o.attack) === 'gradient') {
+    throw new UserError(`${o.model} is query-only (ONNX): use square, hopskipjump, genattack or de, or craft ${o.attack} on a TF.js model with --surrogate DIR`);
+  }
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
     throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: attack it on the data set it was trained for`);
   }
@@ -117,15 +137,27 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     ? new cliProgress.SingleBar({ stream: process.stderr, format: `${attack.name} [{bar}] {value}/{total} examples | eta {eta_formatted}`, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(test.n, 0);
-  const r = await runAttack(classifier, test, attack, {
+  const size = test.shape.reduce((a, b) => a * b, 1);
+  const advOut = surrogate ? test.x.slice(0, test.n * size) : undefined;
+  const r = await runAttack(surrogate ?? classifier, test, attack, {
     threat,
     batchSize: o.batchSize,
     seed: o.seed,
     targeted: o.targeted,
     keepExamples: o.saveExamples ? o.keep : 0,
+    advOut,
     onProgress: (done, total) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   });
   bar?.stop();
+  if (surrogate && advOut) {
+    const transferAcc = accuracyOn(classifier, test, advOut);
+    const cleanAcc = accuracyOn(classifier, test, test.x);
+    process.stdout.write(
+      `transfer from ${o.surrogate} (surrogate: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}) to ${o.model}: clean ${pct(cleanAcc)}, under transfer ${pct(transferAcc)}\n`,
+    );
+    r.clean_accuracy = cleanAcc;
+    r.robust_accuracy = transferAcc;
+  }
   const result: AttackFileResult = {
     schema: 'advtrain/attack@1',
     model: { path: o.model, architecture: metadata?.architecture },
@@ -162,7 +194,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
 export function attackCommand(): Command {
   const cmd = new Command('attack')
     .description('attack a saved model on the first N test examples')
-    .requiredOption('--model <dir>', 'model directory (model.json + weights.bin)')
+    .requiredOption('--model <path>', 'model directory (model.json + weights.bin), or an .onnx file (query-only)')
     .requiredOption('--dataset <name>', 'data set whose test split to attack')
     .option('--attack <name>', `attack (${attackNames().join(', ')})`, 'pgd')
     .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; default: linf:0.3, or what the attack needs')
@@ -179,6 +211,9 @@ export function attackCommand(): Command {
     .option('--json <file>', 'write the results as JSON')
     .option('--save-examples <dir>', 'write adversarial examples (IDX), PNGs and predictions')
     .addOption(new Option('--keep <n>', 'examples to save with --save-examples').argParser(positiveInt).default(16))
+    .option('--surrogate <dir>', 'transfer attack: craft the examples on this TF.js model, then measure --model on them')
+    .addOption(new Option('--layout <l>', 'ONNX models: input layout (PyTorch exports are nchw)').choices(['nhwc', 'nchw']).default('nhwc'))
+    .addOption(new Option('--output <kind>', 'ONNX models: what the model outputs').choices(['logits', 'probabilities']).default('logits'))
     .addHelpText('after', `\nAttacks:\n${attackHelp()}`);
   for (const opt of engineOptions()) cmd.addOption(opt);
   return cmd.action(async (o: AttackCliOptions) => {
