@@ -58,7 +58,7 @@ test('train → eval end to end on a subset; eval of a bad model directory is on
   const out = join(root, 'm');
   const t = cli('train', '--dataset', 'mnist', '--model', 'mlp', '--epochs', '1', '--n', '512', '--out', out, '--seed', '1');
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stderr, /engine: wasm/);
+  assert.match(t.stderr, /engine: (native|wasm) — /);
   for (const f of ['model.json', 'weights.bin', 'metrics.jsonl', 'checkpoint']) assert.ok(existsSync(join(out, f)), f);
   const json = join(root, 'eval.json');
   const e = cli('eval', '--model', out, '--dataset', 'mnist', '--n', '300', '--preset', 'quick', '--check-n', '30', '--json', json, '--report', join(root, 'r.html'));

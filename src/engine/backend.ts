@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from './wasm-kernels/index.js';
+import { loadNativeAddon, registerNativeKernels, unregisterNativeKernels } from './native/index.js';
 import { UserError } from '../errors.js';
 
 /** What the user may ask for; `auto` picks the fastest engine that works here. */
@@ -11,8 +12,8 @@ export type BackendChoice = 'auto' | 'native' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'native', 'wasm', 'cpu'];
 
 export interface BackendInfo {
-  /** The tfjs backend actually running. */
-  name: 'wasm' | 'cpu';
+  /** The engine running: 'native' is the wasm backend with advtrain's oneDNN kernels registered. */
+  name: 'native' | 'wasm' | 'cpu';
   /** Why this engine was picked (printed on start). */
   reason: string;
 }
@@ -20,13 +21,24 @@ export interface BackendInfo {
 let wasmKernelsRegistered = false;
 
 async function useWasm(threads?: number): Promise<void> {
+  unregisterNativeKernels(); // plain wasm, even after the native engine ran in this process
   if (!wasmKernelsRegistered) {
+    // Before the native kernels: the pack records the kernels it replaces as its fallbacks.
     registerWasmTrainingKernels();
     wasmKernelsRegistered = true;
   }
   if (threads !== undefined) setThreadsCount(threads);
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
   await tf.ready();
+}
+
+async function useNative(threads?: number): Promise<{ ok: true; detail: string } | { ok: false; reason: string }> {
+  const loaded = loadNativeAddon();
+  if (!loaded.ok) return { ok: false, reason: loaded.reason };
+  await useWasm(1); // wasm's own threads would compete with oneDNN's
+  const r = registerNativeKernels(threads);
+  if (!r.ok) return r;
+  return { ok: true, detail: `oneDNN ${r.onednn} (${r.isa}), ${r.threads} threads` };
 }
 
 /**
@@ -47,19 +59,26 @@ export async function selectBackend(choice: string = 'auto', opts: { threads?: n
   }
   switch (choice as BackendChoice) {
     case 'cpu':
+      unregisterNativeKernels();
       await tf.setBackend('cpu');
       await tf.ready();
       return { name: 'cpu', reason: 'asked for (the slow reference backend)' };
-    case 'native':
-      throw new UserError('the native engine is not built in this version; use --backend wasm (or auto)');
+    case 'native': {
+      const r = await useNative(opts.threads);
+      if (!r.ok) throw new UserError(`${r.reason} (or use --backend wasm)`);
+      return { name: 'native', reason: `asked for: ${r.detail}` };
+    }
     case 'wasm':
       await useWasm(opts.threads);
       return { name: 'wasm', reason: 'asked for' };
     case 'auto':
       try {
+        const r = await useNative(opts.threads);
+        if (r.ok) return { name: 'native', reason: `fastest available: ${r.detail}` };
         await useWasm(opts.threads);
-        return { name: 'wasm', reason: 'fastest available: WebAssembly SIMD with advtrain training kernels (native engine not built)' };
+        return { name: 'wasm', reason: `WebAssembly SIMD with advtrain training kernels; ${r.reason}` };
       } catch (e) {
+        unregisterNativeKernels();
         await tf.setBackend('cpu');
         await tf.ready();
         return { name: 'cpu', reason: `wasm unavailable (${(e as Error).message})` };

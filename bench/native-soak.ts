@@ -1,0 +1,59 @@
+/**
+ * Soak: many madry-cnn training steps on the native engine; prints tf.memory() and the process's
+ * RSS as it goes, so a leak (tensors, wasm heap, native primitives) shows as a rising column.
+ *
+ *   node build/bench/native-soak.js [--steps 5000] [--every 500] [--threads 2]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { selectBackend } from '../src/engine/backend.js';
+import { registerNativeKernels, loadNativeAddon } from '../src/engine/native/index.js';
+import { buildZooModel } from '../src/model/zoo.js';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '5000' },
+    every: { type: 'string', default: '500' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    batch: { type: 'string', default: '64' },
+  },
+});
+const steps = Number(values.steps);
+const every = Number(values.every);
+const batch = Number(values.batch);
+
+await selectBackend('wasm');
+const r = registerNativeKernels(Number(values.threads));
+if (!r.ok) {
+  console.log(`native engine unavailable: ${r.reason}`);
+  process.exit(0);
+}
+const model = buildZooModel('madry-cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
+const opt: tf.Optimizer = tf.train.adam(1e-3);
+const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+const addon = loadNativeAddon();
+
+console.log('step  numTensors  numBytes(MB)  wasmHeap(MB)  rss(MB)  primitives  ex/s');
+let t0 = performance.now();
+for (let i = 1; i <= steps; i++) {
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+    opt.applyGradients(grads);
+    value.dataSync();
+  });
+  if (i % every === 0 || i === 1) {
+    const m = tf.memory();
+    const exps = i === 1 ? 0 : (every * batch) / ((performance.now() - t0) / 1000);
+    console.log(
+      `${String(i).padStart(4)}  ${String(m.numTensors).padStart(10)}  ${(m.numBytes / 2 ** 20).toFixed(1).padStart(12)}  ${(heapBytes() / 2 ** 20).toFixed(0).padStart(12)}  ${(process.memoryUsage().rss / 2 ** 20).toFixed(0).padStart(7)}  ${String(addon.ok ? addon.addon.cacheSize() : '-').padStart(10)}  ${exps ? Math.round(exps) : '-'}`,
+    );
+    t0 = performance.now();
+  }
+}
+tf.dispose([x, y]);
+opt.dispose();
+model.dispose();

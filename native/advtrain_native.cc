@@ -1,0 +1,895 @@
+// advtrain native engine: hot TF.js kernels (NHWC float32) on oneDNN, reading and writing the
+// tfjs wasm backend's heap in place (no copies).
+//
+// Every entry point takes the wasm heap (a Uint8Array over the wasm memory) and byte offsets into
+// it, checks that every tensor lies inside the heap, and computes. oneDNN primitives are created
+// once per shape and cached: oneDNN picks its own (blocked) layouts for convolutions and we reorder
+// from/to the plain NHWC / HWIO layouts tfjs uses.
+
+#include <node_api.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using dnnl::algorithm;
+using dnnl::engine;
+using dnnl::memory;
+using dnnl::primitive;
+using dnnl::primitive_attr;
+using dnnl::prop_kind;
+using dnnl::stream;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+using dims = memory::dims;
+
+engine& eng() {
+  static engine e(engine::kind::cpu, 0);
+  return e;
+}
+stream& strm() {
+  static stream s(eng());
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers
+
+struct JsError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  napi_env env;
+  size_t argc = 32;
+  napi_value argv[32];
+  uint8_t* heap = nullptr;
+  size_t heapBytes = 0;
+
+  Args(napi_env e, napi_callback_info info, size_t need, bool withHeap = true) : env(e) {
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) throw JsError("bad call");
+    if (argc < need) throw JsError("advtrain native: expected " + std::to_string(need) + " arguments, got " + std::to_string(argc));
+    if (withHeap) {
+      napi_typedarray_type type;
+      size_t length;
+      void* data;
+      napi_value ab;
+      size_t byteOffset;
+      bool isTa = false;
+      napi_is_typedarray(env, argv[0], &isTa);
+      if (isTa) {
+        if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byteOffset) != napi_ok)
+          throw JsError("advtrain native: cannot read the heap view");
+        if (type != napi_uint8_array) throw JsError("advtrain native: heap must be a Uint8Array");
+        heap = static_cast<uint8_t*>(data);
+        heapBytes = length;
+      } else {
+        bool isAb = false;
+        napi_is_arraybuffer(env, argv[0], &isAb);
+        if (!isAb) throw JsError("advtrain native: heap must be a Uint8Array or ArrayBuffer");
+        if (napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok) throw JsError("advtrain native: bad heap");
+        heap = static_cast<uint8_t*>(data);
+        heapBytes = length;
+      }
+    }
+  }
+  int64_t i(size_t k) const {
+    double v;
+    if (napi_get_value_double(env, argv[k], &v) != napi_ok) throw JsError("advtrain native: argument " + std::to_string(k) + " must be a number");
+    return static_cast<int64_t>(v);
+  }
+  // A float32 tensor of `count` elements at byte offset argv[k]; offset < 0 means "none".
+  float* f32(size_t k, int64_t count, bool optional = false) const {
+    int64_t off = i(k);
+    if (off < 0) {
+      if (optional) return nullptr;
+      throw JsError("advtrain native: missing tensor at argument " + std::to_string(k));
+    }
+    if (off % 4 != 0 || count < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) * 4 > heapBytes)
+      throw JsError("advtrain native: tensor at argument " + std::to_string(k) + " lies outside the wasm heap");
+    return reinterpret_cast<float*>(heap + off);
+  }
+};
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// One call at a time: the primitive cache and scratch buffers are shared by every JS thread
+// (worker_threads) that loads the addon.
+std::mutex callMutex;
+
+template <typename F>
+napi_value guarded(napi_env env, F&& f) {
+  try {
+    std::lock_guard<std::mutex> lock(callMutex);
+    return f();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("advtrain native (oneDNN): ") + e.what() + " status " + std::to_string(static_cast<int>(e.status))).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitive cache
+
+struct Entry {
+  virtual ~Entry() = default;
+};
+
+std::unordered_map<std::string, std::unique_ptr<Entry>> cache;
+
+// Activation layout the convolutions run in: false = NHWC as tfjs stores it (no reorders),
+// true = whatever oneDNN prefers (blocked), with reorders from/to NHWC around each call.
+bool actAny = false;
+
+std::string keyOf(std::initializer_list<int64_t> xs) {
+  std::string k(xs.size() * sizeof(int64_t), '\0');
+  size_t p = 0;
+  for (int64_t x : xs) {
+    std::memcpy(&k[p], &x, sizeof x);
+    p += sizeof x;
+  }
+  return k;
+}
+
+template <typename T, typename Make>
+T& cached(const std::string& key, Make&& make) {
+  auto it = cache.find(key);
+  if (it != cache.end()) return *static_cast<T*>(it->second.get());
+  std::unique_ptr<T> e = make();
+  T& ref = *e;
+  cache.emplace(key, std::move(e));
+  return ref;
+}
+
+// A tensor as tfjs lays it out ("user" memory, data handle set per call) and, where the primitive
+// prefers another layout, an internal buffer in that layout plus the reorder between them.
+struct Port {
+  memory user;
+  memory prim;
+  bool needsReorder = false;
+  primitive reorderPrim;
+
+  void init(const memory::desc& userMd, const memory::desc& primMd, bool isInput) {
+    user = memory(userMd, eng(), DNNL_MEMORY_NONE);
+    if (userMd == primMd) {
+      prim = user;
+    } else {
+      needsReorder = true;
+      prim = memory(primMd, eng());
+      reorderPrim = isInput ? primitive(dnnl::reorder(user, prim)) : primitive(dnnl::reorder(prim, user));
+    }
+  }
+  void in(void* p) {
+    user.set_data_handle(p);
+    if (needsReorder) reorderPrim.execute(strm(), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, prim}});
+  }
+  void setOut(void* p) { user.set_data_handle(p); }
+  void out() {
+    if (needsReorder) reorderPrim.execute(strm(), {{DNNL_ARG_FROM, prim}, {DNNL_ARG_TO, user}});
+  }
+};
+
+// Convolution geometry, NHWC input [N,H,W,C], HWIO filter [KH,KW,C,O], NHWC output [N,OH,OW,O].
+struct ConvGeom {
+  int64_t N, H, W, C, KH, KW, O, OH, OW, sh, sw, dh, dw, pt, pl;
+  // Bottom/right padding as oneDNN wants it: what the last output row/column reaches past the
+  // input (rows that tfjs pads but no output reads are dropped; 0 where the last rows go unread).
+  int64_t pb() const { return std::max<int64_t>(0, (OH - 1) * sh + (KH - 1) * dh + 1 - H - pt); }
+  int64_t pr() const { return std::max<int64_t>(0, (OW - 1) * sw + (KW - 1) * dw + 1 - W - pl); }
+  memory::desc srcMd(tag t) const { return memory::desc({N, C, H, W}, dt::f32, t); }
+  memory::desc weiMd(tag t) const { return memory::desc({O, C, KH, KW}, dt::f32, t); }
+  memory::desc dstMd(tag t) const { return memory::desc({N, O, OH, OW}, dt::f32, t); }
+  memory::desc biasMd() const { return memory::desc({O}, dt::f32, tag::x); }
+  dims strides() const { return {sh, sw}; }
+  dims dil() const { return {dh - 1, dw - 1}; }
+  dims padL() const { return {pt, pl}; }
+  dims padR() const { return {pb(), pr()}; }
+  void validate() const {
+    if (N <= 0 || H <= 0 || W <= 0 || C <= 0 || KH <= 0 || KW <= 0 || O <= 0 || OH <= 0 || OW <= 0 || sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0)
+      throw JsError("advtrain native: bad convolution shape");
+    if (pt < 0 || pl < 0 || (H + pt + pb() - ((KH - 1) * dh + 1)) / sh + 1 != OH || (W + pl + pr() - ((KW - 1) * dw + 1)) / sw + 1 != OW) throw JsError("advtrain native: unsupported convolution padding");
+  }
+  static tag act(bool any) { return any ? tag::any : tag::nhwc; }
+  dnnl::convolution_forward::desc fwdDesc(bool bias, bool any) const {
+    if (bias)
+      return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, srcMd(act(any)), weiMd(tag::any),
+                                             biasMd(), dstMd(act(any)), strides(), dil(), padL(), padR());
+    return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, srcMd(act(any)), weiMd(tag::any),
+                                           dstMd(act(any)), strides(), dil(), padL(), padR());
+  }
+};
+
+ConvGeom convGeom(const Args& a, size_t k, bool withDilation) {
+  ConvGeom g{};
+  g.N = a.i(k++); g.H = a.i(k++); g.W = a.i(k++); g.C = a.i(k++);
+  g.KH = a.i(k++); g.KW = a.i(k++); g.O = a.i(k++);
+  g.OH = a.i(k++); g.OW = a.i(k++);
+  g.sh = a.i(k++); g.sw = a.i(k++);
+  if (withDilation) { g.dh = a.i(k++); g.dw = a.i(k++); } else { g.dh = 1; g.dw = 1; }
+  g.pt = a.i(k++); g.pl = a.i(k++);
+  g.validate();
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2D forward (+ bias, + relu)
+
+struct ConvFwd : Entry {
+  Port src, wei, dst;
+  memory bias;
+  dnnl::convolution_forward prim;
+  std::unordered_map<int, memory> args;
+};
+
+// conv2d(heap, x, filter, bias|-1, y, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl, relu)
+napi_value Conv2D(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 21);
+    ConvGeom g = convGeom(a, 5, true);
+    bool relu = a.i(20) != 0;
+    float* x = a.f32(1, g.N * g.H * g.W * g.C);
+    float* w = a.f32(2, g.KH * g.KW * g.C * g.O);
+    float* b = a.f32(3, g.O, true);
+    float* y = a.f32(4, g.N * g.OH * g.OW * g.O);
+    bool hasBias = b != nullptr;
+    std::string key = keyOf({1, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, hasBias, relu});
+    ConvFwd& e = cached<ConvFwd>(key, [&]() {
+      auto e = std::make_unique<ConvFwd>();
+      primitive_attr attr;
+      if (relu) {
+        dnnl::post_ops po;
+        po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(po);
+      }
+      dnnl::convolution_forward::primitive_desc pd(g.fwdDesc(hasBias, actAny), attr, eng());
+      e->src.init(g.srcMd(tag::nhwc), pd.src_desc(), true);
+      e->wei.init(g.weiMd(tag::hwio), pd.weights_desc(), true);
+      e->dst.init(g.dstMd(tag::nhwc), pd.dst_desc(), false);
+      e->prim = dnnl::convolution_forward(pd);
+      e->args = {{DNNL_ARG_SRC, e->src.prim}, {DNNL_ARG_WEIGHTS, e->wei.prim}, {DNNL_ARG_DST, e->dst.prim}};
+      if (hasBias) {
+        e->bias = memory(g.biasMd(), eng(), DNNL_MEMORY_NONE);
+        e->args[DNNL_ARG_BIAS] = e->bias;
+      }
+      return e;
+    });
+    e.src.in(x);
+    e.wei.in(w);
+    if (hasBias) e.bias.set_data_handle(b);
+    e.dst.setOut(y);
+    e.prim.execute(strm(), e.args);
+    e.dst.out();
+    strm().wait();
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2DBackpropInput
+
+struct ConvBwdData : Entry {
+  Port diffDst, wei, diffSrc;
+  dnnl::convolution_backward_data prim;
+  std::unordered_map<int, memory> args;
+};
+
+// Few input channels (a first layer: 1 for grey images, 3 for colour): oneDNN's direct kernels pad
+// the channels to 16 (16x the work for C = 1), so instead: one GEMM, cols[P, KH*KW*C] =
+// dy[P, O] * filter[KH*KW*C, O]^T (P = N*OH*OW), then col2im adds each col into its input cell.
+constexpr int64_t kSmallC = 4;
+
+void convBackpropInputSmallC(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+  const int64_t P = g.N * g.OH * g.OW, KK = g.KH * g.KW * g.C, C = g.C;
+  static std::vector<float> cols;
+  if (cols.size() < static_cast<size_t>(P * KK)) cols.resize(P * KK);
+  float* col = cols.data();
+  if (dnnl_sgemm('N', 'T', P, KK, g.O, 1.f, dy, g.O, w, g.O, 0.f, col, KK) != dnnl_success)
+    throw JsError("advtrain native: sgemm failed");
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g.N; ++n) {
+    float* dxn = dx + n * g.H * g.W * C;
+    std::fill(dxn, dxn + g.H * g.W * C, 0.f);
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const float* cp = col + ((n * g.OH + oh) * g.OW + ow) * KK;
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const int64_t iw = ow * g.sw - g.pl + kw * g.dw;
+            if (iw < 0 || iw >= g.W) continue;
+            float* o = dxn + (ih * g.W + iw) * C;
+            const float* src = cp + (kh * g.KW + kw) * C;
+            for (int64_t c = 0; c < C; ++c) o[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
+napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 19);
+    ConvGeom g = convGeom(a, 4, true);
+    float* dy = a.f32(1, g.N * g.OH * g.OW * g.O);
+    float* w = a.f32(2, g.KH * g.KW * g.C * g.O);
+    float* dx = a.f32(3, g.N * g.H * g.W * g.C);
+    if (g.C <= kSmallC) {
+      convBackpropInputSmallC(g, dy, w, dx);
+      return undefinedValue(env);
+    }
+    std::string key = keyOf({2, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl});
+    ConvBwdData& e = cached<ConvBwdData>(key, [&]() {
+      auto e = std::make_unique<ConvBwdData>();
+      dnnl::convolution_forward::primitive_desc hint(g.fwdDesc(false, actAny), eng());
+      const tag at = ConvGeom::act(actAny);
+      dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.srcMd(at), g.weiMd(tag::any), g.dstMd(at),
+                                              g.strides(), g.dil(), g.padL(), g.padR());
+      dnnl::convolution_backward_data::primitive_desc pd(d, eng(), hint);
+      e->diffDst.init(g.dstMd(tag::nhwc), pd.diff_dst_desc(), true);
+      e->wei.init(g.weiMd(tag::hwio), pd.weights_desc(), true);
+      e->diffSrc.init(g.srcMd(tag::nhwc), pd.diff_src_desc(), false);
+      e->prim = dnnl::convolution_backward_data(pd);
+      e->args = {{DNNL_ARG_DIFF_DST, e->diffDst.prim}, {DNNL_ARG_WEIGHTS, e->wei.prim}, {DNNL_ARG_DIFF_SRC, e->diffSrc.prim}};
+      return e;
+    });
+    e.diffDst.in(dy);
+    e.wei.in(w);
+    e.diffSrc.setOut(dx);
+    e.prim.execute(strm(), e.args);
+    e.diffSrc.out();
+    strm().wait();
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2DBackpropFilter (+ bias gradient)
+
+struct ConvBwdWeights : Entry {
+  Port src, diffDst, diffWei;
+  memory diffBias;
+  dnnl::convolution_backward_weights prim;
+  std::unordered_map<int, memory> args;
+};
+
+// conv2dBackpropFilter(heap, x, dy, dw, dbias|-1, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
+napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 20);
+    ConvGeom g = convGeom(a, 5, true);
+    float* x = a.f32(1, g.N * g.H * g.W * g.C);
+    float* dy = a.f32(2, g.N * g.OH * g.OW * g.O);
+    float* dw = a.f32(3, g.KH * g.KW * g.C * g.O);
+    float* db = a.f32(4, g.O, true);
+    bool hasBias = db != nullptr;
+    std::string key = keyOf({3, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, hasBias});
+    ConvBwdWeights& e = cached<ConvBwdWeights>(key, [&]() {
+      auto e = std::make_unique<ConvBwdWeights>();
+      dnnl::convolution_forward::primitive_desc hint(g.fwdDesc(hasBias, actAny), eng());
+      const tag at = ConvGeom::act(actAny);
+      auto d = hasBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.srcMd(at), g.weiMd(tag::any), g.biasMd(),
+                                                                  g.dstMd(at), g.strides(), g.dil(), g.padL(), g.padR())
+                       : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.srcMd(at), g.weiMd(tag::any),
+                                                                  g.dstMd(at), g.strides(), g.dil(), g.padL(), g.padR());
+      dnnl::convolution_backward_weights::primitive_desc pd(d, eng(), hint);
+      e->src.init(g.srcMd(tag::nhwc), pd.src_desc(), true);
+      e->diffDst.init(g.dstMd(tag::nhwc), pd.diff_dst_desc(), true);
+      e->diffWei.init(g.weiMd(tag::hwio), pd.diff_weights_desc(), false);
+      e->prim = dnnl::convolution_backward_weights(pd);
+      e->args = {{DNNL_ARG_SRC, e->src.prim}, {DNNL_ARG_DIFF_DST, e->diffDst.prim}, {DNNL_ARG_DIFF_WEIGHTS, e->diffWei.prim}};
+      if (hasBias) {
+        e->diffBias = memory(g.biasMd(), eng(), DNNL_MEMORY_NONE);
+        e->args[DNNL_ARG_DIFF_BIAS] = e->diffBias;
+      }
+      return e;
+    });
+    e.src.in(x);
+    e.diffDst.in(dy);
+    e.diffWei.setOut(dw);
+    if (hasBias) e.diffBias.set_data_handle(db);
+    e.prim.execute(strm(), e.args);
+    e.diffWei.out();
+    strm().wait();
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (Batch)MatMul: C[b] = op(A[b]) · op(B[b]) (+ bias[N]) (relu); A is [Ba, M, K] or [Ba, K, M]
+// when transposed, B is [Bb, K, N] or [Bb, N, K]; a batch of 1 broadcasts.
+
+struct MatMulEntry : Entry {
+  memory src, wei, dst, bias;
+  dnnl::matmul prim;
+  std::unordered_map<int, memory> args;
+};
+
+// matMul(heap, a, b, bias|-1, c, Ba, Bb, M, K, N, transposeA, transposeB, relu)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 13);
+    int64_t Ba = a.i(5), Bb = a.i(6), M = a.i(7), K = a.i(8), N = a.i(9);
+    bool tA = a.i(10) != 0, tB = a.i(11) != 0, relu = a.i(12) != 0;
+    if (Ba <= 0 || Bb <= 0 || M <= 0 || K <= 0 || N <= 0 || (Ba != Bb && Ba != 1 && Bb != 1)) throw JsError("advtrain native: bad matmul shape");
+    int64_t B = std::max(Ba, Bb);
+    float* A = a.f32(1, Ba * M * K);
+    float* Bm = a.f32(2, Bb * K * N);
+    float* bias = a.f32(3, N, true);
+    float* C = a.f32(4, B * M * N);
+    bool hasBias = bias != nullptr;
+    std::string key = keyOf({4, Ba, Bb, M, K, N, tA, tB, hasBias, relu});
+    MatMulEntry& e = cached<MatMulEntry>(key, [&]() {
+      auto e = std::make_unique<MatMulEntry>();
+      memory::desc aMd({Ba, M, K}, dt::f32, tA ? dims{M * K, 1, M} : dims{M * K, K, 1});
+      memory::desc bMd({Bb, K, N}, dt::f32, tB ? dims{K * N, 1, K} : dims{K * N, N, 1});
+      memory::desc cMd({B, M, N}, dt::f32, dims{M * N, N, 1});
+      memory::desc biasMd({1, 1, N}, dt::f32, dims{N, N, 1});
+      primitive_attr attr;
+      if (relu) {
+        dnnl::post_ops po;
+        po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(po);
+      }
+      auto d = hasBias ? dnnl::matmul::desc(aMd, bMd, biasMd, cMd) : dnnl::matmul::desc(aMd, bMd, cMd);
+      dnnl::matmul::primitive_desc pd(d, attr, eng());
+      e->src = memory(aMd, eng(), DNNL_MEMORY_NONE);
+      e->wei = memory(bMd, eng(), DNNL_MEMORY_NONE);
+      e->dst = memory(cMd, eng(), DNNL_MEMORY_NONE);
+      e->prim = dnnl::matmul(pd);
+      e->args = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wei}, {DNNL_ARG_DST, e->dst}};
+      if (hasBias) {
+        e->bias = memory(biasMd, eng(), DNNL_MEMORY_NONE);
+        e->args[DNNL_ARG_BIAS] = e->bias;
+      }
+      return e;
+    });
+    e.src.set_data_handle(A);
+    e.wei.set_data_handle(Bm);
+    e.dst.set_data_handle(C);
+    if (hasBias) e.bias.set_data_handle(bias);
+    e.prim.execute(strm(), e.args);
+    strm().wait();
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// MaxPool / MaxPoolGrad, NHWC, dilation 1. Same semantics as the tfjs cpu kernels: padded cells
+// are skipped, the first strictly greatest cell of a window (row-major scan) wins.
+
+struct PoolGeom {
+  int64_t N, H, W, C, KH, KW, OH, OW, sh, sw, pt, pl;
+};
+
+PoolGeom poolGeom(const Args& a, size_t k) {
+  PoolGeom g{};
+  g.N = a.i(k++); g.H = a.i(k++); g.W = a.i(k++); g.C = a.i(k++);
+  g.KH = a.i(k++); g.KW = a.i(k++); g.OH = a.i(k++); g.OW = a.i(k++);
+  g.sh = a.i(k++); g.sw = a.i(k++); g.pt = a.i(k++); g.pl = a.i(k++);
+  if (g.N <= 0 || g.H <= 0 || g.W <= 0 || g.C <= 0 || g.KH <= 0 || g.KW <= 0 || g.OH <= 0 || g.OW <= 0 || g.sh <= 0 || g.sw <= 0)
+    throw JsError("advtrain native: bad pooling shape");
+  return g;
+}
+
+// maxPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl)
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 15);
+    PoolGeom g = poolGeom(a, 3);
+    const float* x = a.f32(1, g.N * g.H * g.W * g.C);
+    float* y = a.f32(2, g.N * g.OH * g.OW * g.C);
+    const int64_t C = g.C;
+    const float ninf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
+          for (int64_t c = 0; c < C; ++c) out[c] = ninf;
+          for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t q = c0; q < c1; ++q) {
+              const float* in = x + ((n * g.H + r) * g.W + q) * C;
+              for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+            }
+          }
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// The gradient of one pooling window for 16 channels: the first strictly greatest cell gets dy, the
+// others 0. Branch-free: random data makes branches mispredict half the time. AVX-512 and AVX2
+// versions, picked when the addon loads; the portable one for other CPUs.
+using PoolGradWindowFn = void (*)(const float*, float*, const float*, int64_t, int64_t, int64_t, int64_t);
+
+__attribute__((target("avx512f"))) void poolGradWindow16Avx512(const float* xw, float* dxw, const float* d, int64_t rows, int64_t cols,
+                                                               int64_t rowStride, int64_t colStride) {
+  __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 arg = _mm512_set1_ps(-1.f);
+  float k = 0.f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < cols; ++q, k += 1.f) {
+      const __m512 v = _mm512_loadu_ps(xw + r * rowStride + q * colStride);
+      const __mmask16 gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, gt, v);
+      arg = _mm512_mask_mov_ps(arg, gt, _mm512_set1_ps(k));
+    }
+  const __m512 dv = _mm512_loadu_ps(d);
+  k = 0.f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < cols; ++q, k += 1.f)
+      _mm512_storeu_ps(dxw + r * rowStride + q * colStride, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(arg, _mm512_set1_ps(k), _CMP_EQ_OQ), dv));
+}
+
+__attribute__((target("avx2"))) void poolGradWindow16Avx2(const float* xw, float* dxw, const float* d, int64_t rows, int64_t cols,
+                                                           int64_t rowStride, int64_t colStride) {
+  for (int h = 0; h < 16; h += 8) {
+    __m256 best = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    __m256 arg = _mm256_set1_ps(-1.f);
+    float k = 0.f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < cols; ++q, k += 1.f) {
+        const __m256 v = _mm256_loadu_ps(xw + r * rowStride + q * colStride + h);
+        const __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, v, gt);
+        arg = _mm256_blendv_ps(arg, _mm256_set1_ps(k), gt);
+      }
+    const __m256 dv = _mm256_loadu_ps(d + h);
+    k = 0.f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < cols; ++q, k += 1.f)
+        _mm256_storeu_ps(dxw + r * rowStride + q * colStride + h, _mm256_and_ps(_mm256_cmp_ps(arg, _mm256_set1_ps(k), _CMP_EQ_OQ), dv));
+  }
+}
+
+void poolGradWindow16Portable(const float* xw, float* dxw, const float* d, int64_t rows, int64_t cols, int64_t rowStride, int64_t colStride) {
+  float best[16], arg[16];
+  for (int c = 0; c < 16; ++c) { best[c] = -std::numeric_limits<float>::infinity(); arg[c] = -1.f; }
+  float k = 0.f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < cols; ++q, k += 1.f) {
+      const float* in = xw + r * rowStride + q * colStride;
+      for (int c = 0; c < 16; ++c)
+        if (in[c] > best[c]) { best[c] = in[c]; arg[c] = k; }
+    }
+  k = 0.f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < cols; ++q, k += 1.f) {
+      float* o = dxw + r * rowStride + q * colStride;
+      for (int c = 0; c < 16; ++c) o[c] = arg[c] == k ? d[c] : 0.f;
+    }
+}
+
+PoolGradWindowFn pickPoolGradWindow16() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return poolGradWindow16Avx512;
+  if (__builtin_cpu_supports("avx2")) return poolGradWindow16Avx2;
+  return poolGradWindow16Portable;
+}
+const PoolGradWindowFn poolGradWindow16 = pickPoolGradWindow16();
+
+// maxPoolGrad(heap, x, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl)
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 16);
+    PoolGeom g = poolGeom(a, 4);
+    const float* x = a.f32(1, g.N * g.H * g.W * g.C);
+    const float* dy = a.f32(2, g.N * g.OH * g.OW * g.C);
+    float* dx = a.f32(3, g.N * g.H * g.W * g.C);
+    const int64_t C = g.C, H = g.H, W = g.W;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    if (g.KH <= g.sh && g.KW <= g.sw && g.KH * g.KW <= 256) {
+      // Windows do not overlap: every input cell gets the gradient of at most one window, so each
+      // window writes its own cells (the max gets dy, the rest 0) and no scatter-add is needed.
+      // Cells no window covers are zeroed first, where there are any.
+      const bool tiles = g.pt == 0 && g.pl == 0 && g.KH == g.sh && g.KW == g.sw && g.OH * g.sh == H && g.OW * g.sw == W;
+      if (!tiles) std::fill(dx, dx + g.N * H * W * C, 0.f);
+#pragma omp parallel for collapse(2) schedule(static)
+      for (int64_t n = 0; n < g.N; ++n) {
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(H, oh * g.sh - g.pt + g.KH);
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const int64_t q0 = std::max<int64_t>(0, ow * g.sw - g.pl), q1 = std::min<int64_t>(W, ow * g.sw - g.pl + g.KW);
+            const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * C;
+            // Channels in blocks of 16, kept in local arrays so the compiler vectorises.
+            for (int64_t cb = 0; cb < C; cb += 16) {
+              const int64_t cn = std::min<int64_t>(16, C - cb);
+              if (cn == 16) {
+                poolGradWindow16(x + ((n * H + r0) * W + q0) * C + cb, dx + ((n * H + r0) * W + q0) * C + cb, d + cb, r1 - r0, q1 - q0, W * C, C);
+                continue;
+              }
+              float bp[16], ap[16];
+              for (int64_t c = 0; c < 16; ++c) { bp[c] = ninf; ap[c] = -1.f; }
+              float k = 0.f;
+              for (int64_t r = r0; r < r1; ++r) {
+                for (int64_t q = q0; q < q1; ++q, k += 1.f) {
+                  const float* in = x + ((n * H + r) * W + q) * C + cb;
+                  for (int64_t c = 0; c < cn; ++c) {
+                    const bool gt = in[c] > bp[c];
+                    bp[c] = gt ? in[c] : bp[c];
+                    ap[c] = gt ? k : ap[c];
+                  }
+                }
+              }
+              k = 0.f;
+              for (int64_t r = r0; r < r1; ++r) {
+                for (int64_t q = q0; q < q1; ++q, k += 1.f) {
+                  float* o = dx + ((n * H + r) * W + q) * C + cb;
+                  for (int64_t c = 0; c < cn; ++c) o[c] = ap[c] == k ? d[cb + c] : 0.f;
+                }
+              }
+            }
+          }
+        }
+      }
+      return undefinedValue(env);
+    }
+    // Overlapping windows: scatter-add, parallel over examples (no two threads write one example).
+#pragma omp parallel
+    {
+      std::vector<float> best(C);
+      std::vector<int64_t> arg(C);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.N; ++n) {
+        float* dxn = dx + n * H * W * C;
+        std::fill(dxn, dxn + H * W * C, 0.f);
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(H, oh * g.sh - g.pt + g.KH);
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(W, ow * g.sw - g.pl + g.KW);
+            std::fill(best.begin(), best.end(), ninf);
+            std::fill(arg.begin(), arg.end(), int64_t(-1));
+            for (int64_t r = r0; r < r1; ++r) {
+              for (int64_t q = c0; q < c1; ++q) {
+                const int64_t cell = (r * W + q) * C;
+                const float* in = x + n * H * W * C + cell;
+                for (int64_t c = 0; c < C; ++c) {
+                  if (in[c] > best[c]) {
+                    best[c] = in[c];
+                    arg[c] = cell + c;
+                  }
+                }
+              }
+            }
+            const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * C;
+            for (int64_t c = 0; c < C; ++c)
+              if (arg[c] >= 0) dxn[arg[c]] += d[c];
+          }
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// AvgPool / AvgPoolGrad, NHWC, dilation 1, with the tfjs cpu semantics: the forward pass averages
+// the cells inside the input (padding is not counted); the gradient gives every cell of a window
+// dy / (KH*KW), whatever the padding (as tfjs does).
+
+// avgPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl)
+napi_value AvgPool(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 15);
+    PoolGeom g = poolGeom(a, 3);
+    const float* x = a.f32(1, g.N * g.H * g.W * g.C);
+    float* y = a.f32(2, g.N * g.OH * g.OW * g.C);
+    const int64_t C = g.C;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
+          for (int64_t c = 0; c < C; ++c) out[c] = 0.f;
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t q = c0; q < c1; ++q) {
+              const float* in = x + ((n * g.H + r) * g.W + q) * C;
+              for (int64_t c = 0; c < C; ++c) out[c] += in[c];
+            }
+          const float count = static_cast<float>(std::max<int64_t>(0, r1 - r0) * std::max<int64_t>(0, c1 - c0));
+          for (int64_t c = 0; c < C; ++c) out[c] /= count;
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// avgPoolGrad(heap, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl)
+napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 15);
+    PoolGeom g = poolGeom(a, 3);
+    const float* dy = a.f32(1, g.N * g.OH * g.OW * g.C);
+    float* dx = a.f32(2, g.N * g.H * g.W * g.C);
+    const int64_t C = g.C;
+    const float scale = 1.f / static_cast<float>(g.KH * g.KW);
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      float* dxn = dx + n * g.H * g.W * C;
+      std::fill(dxn, dxn + g.H * g.W * C, 0.f);
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * C;
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t q = c0; q < c1; ++q) {
+              float* o = dxn + (r * g.W + q) * C;
+              for (int64_t c = 0; c < C; ++c) o[c] += d[c] * scale;
+            }
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column sums: out[c] = sum over rows r of x[r, c] — the bias gradient (tfjs's Sum over every axis
+// but the last). Threads sum row ranges into double partials, then the partials are added.
+
+// sumRows(heap, x, out, rows, cols)
+napi_value SumRows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5);
+    const int64_t rows = a.i(3), cols = a.i(4);
+    if (rows <= 0 || cols <= 0) throw JsError("advtrain native: bad sumRows shape");
+    const float* x = a.f32(1, rows * cols);
+    float* out = a.f32(2, cols);
+    const int nt = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(rows / 64) + 1));
+    std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), T = omp_get_num_threads();
+      const int64_t r0 = rows * t / T, r1 = rows * (t + 1) / T;
+      double* acc = part.data() + static_cast<size_t>(t) * cols;
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* row = x + r * cols;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
+      }
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      double s = 0;
+      for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * cols + c];
+      out[c] = static_cast<float>(s);
+    }
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads, info, cache
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, false);
+    int64_t n = a.i(0);
+    if (n < 1 || n > 1024) throw JsError("advtrain native: threads must be between 1 and 1024");
+    omp_set_num_threads(static_cast<int>(n));
+    return undefinedValue(env);
+  });
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, omp_get_max_threads(), &v);
+  return v;
+}
+
+// setLayout(blocked: boolean): convolutions in oneDNN's preferred blocked layouts (with reorders)
+// or directly in NHWC. Clears the primitive cache.
+napi_value SetLayout(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, false);
+    bool v = false;
+    if (napi_get_value_bool(env, a.argv[0], &v) != napi_ok) throw JsError("advtrain native: setLayout takes a boolean");
+    actAny = v;
+    cache.clear();
+    return undefinedValue(env);
+  });
+}
+
+napi_value ClearCache(napi_env env, napi_callback_info) {
+  std::lock_guard<std::mutex> lock(callMutex);
+  cache.clear();
+  return undefinedValue(env);
+}
+
+napi_value CacheSize(napi_env env, napi_callback_info) {
+  std::lock_guard<std::mutex> lock(callMutex);
+  napi_value v;
+  napi_create_int32(env, static_cast<int32_t>(cache.size()), &v);
+  return v;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    const dnnl_version_t* v = dnnl::version();
+    napi_value o, s;
+    napi_create_object(env, &o);
+    std::string ver = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+    napi_create_string_utf8(env, ver.c_str(), NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, o, "onednn", s);
+    const char* rt = v->cpu_runtime == DNNL_RUNTIME_OMP ? "openmp" : v->cpu_runtime == DNNL_RUNTIME_TBB ? "tbb" : v->cpu_runtime == DNNL_RUNTIME_SEQ ? "sequential" : "other";
+    napi_create_string_utf8(env, rt, NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, o, "runtime", s);
+    const char* isa = "unknown";
+    switch (dnnl::get_effective_cpu_isa()) {
+      case dnnl::cpu_isa::avx512_core_amx: isa = "avx512_core_amx"; break;
+      case dnnl::cpu_isa::avx512_core_bf16: isa = "avx512_core_bf16"; break;
+      case dnnl::cpu_isa::avx512_core_vnni: isa = "avx512_core_vnni"; break;
+      case dnnl::cpu_isa::avx512_core: isa = "avx512_core"; break;
+      case dnnl::cpu_isa::avx2_vnni: isa = "avx2_vnni"; break;
+      case dnnl::cpu_isa::avx2: isa = "avx2"; break;
+      case dnnl::cpu_isa::avx: isa = "avx"; break;
+      case dnnl::cpu_isa::sse41: isa = "sse41"; break;
+      default: break;
+    }
+    napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, o, "isa", s);
+    return o;
+  });
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  struct Fn {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"conv2d", Conv2D},
+      {"conv2dBackpropInput", Conv2DBackpropInput},
+      {"conv2dBackpropFilter", Conv2DBackpropFilter},
+      {"matMul", MatMul},
+      {"maxPool", MaxPool},
+      {"maxPoolGrad", MaxPoolGrad},
+      {"sumRows", SumRows},
+      {"avgPool", AvgPool},
+      {"avgPoolGrad", AvgPoolGrad},
+      {"setThreads", SetThreads},
+      {"getThreads", GetThreads},
+      {"clearCache", ClearCache},
+      {"setLayout", SetLayout},
+      {"cacheSize", CacheSize},
+      {"info", Info},
+  };
+  for (const Fn& f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
+    napi_set_named_property(env, exports, f.name, fn);
+  }
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

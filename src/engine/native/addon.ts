@@ -1,0 +1,98 @@
+/**
+ * Loading the native engine (a Node-API addon on oneDNN, built by `native/build.mjs` into
+ * `native/build/Release/advtrain_native.node`). Loading never throws: it says why it failed.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the C++ addon exports. Tensors are byte offsets into the wasm heap (-1: none). */
+export interface NativeAddon {
+  /** conv2d(heap, x, filter, bias, y, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl, relu) */
+  conv2d(heap: Uint8Array, ...args: number[]): void;
+  /** conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl) */
+  conv2dBackpropInput(heap: Uint8Array, ...args: number[]): void;
+  /** conv2dBackpropFilter(heap, x, dy, dw, dbias, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl) */
+  conv2dBackpropFilter(heap: Uint8Array, ...args: number[]): void;
+  /** matMul(heap, a, b, bias, c, batchA, batchB, M, K, N, transposeA, transposeB, relu) */
+  matMul(heap: Uint8Array, ...args: number[]): void;
+  /** maxPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
+  maxPool(heap: Uint8Array, ...args: number[]): void;
+  /** maxPoolGrad(heap, x, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
+  maxPoolGrad(heap: Uint8Array, ...args: number[]): void;
+  /** avgPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
+  avgPool(heap: Uint8Array, ...args: number[]): void;
+  /** avgPoolGrad(heap, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
+  avgPoolGrad(heap: Uint8Array, ...args: number[]): void;
+  /** sumRows(heap, x, out, rows, cols): column sums of a [rows, cols] matrix */
+  sumRows(heap: Uint8Array, ...args: number[]): void;
+  /** Convolutions in oneDNN's blocked layouts with reorders (true) or directly in NHWC (false, default). */
+  setLayout(blocked: boolean): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  clearCache(): void;
+  cacheSize(): number;
+  info(): { onednn: string; runtime: string; isa: string };
+}
+
+export type LoadResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
+
+const ADDON_FILE = join('native', 'build', 'Release', 'advtrain_native.node');
+const HOW = 'apt-get install libdnnl-dev && npm rebuild advtrain';
+
+/** The package root: the first folder above this module that holds native/binding.gyp. */
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'native', 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+let loaded: LoadResult | undefined;
+
+/**
+ * Loads the addon once (later calls return the same answer). `ADVTRAIN_NATIVE=0` turns the native
+ * engine off; `ADVTRAIN_NATIVE_PATH` points at another build of the addon.
+ */
+export function loadNativeAddon(): LoadResult {
+  if (loaded) return loaded;
+  loaded = tryLoad();
+  return loaded;
+}
+
+function tryLoad(): LoadResult {
+  if (process.env.ADVTRAIN_NATIVE === '0') return { ok: false, reason: 'native engine turned off (ADVTRAIN_NATIVE=0)' };
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    return { ok: false, reason: `native engine not available on ${process.platform}-${process.arch} (linux-x64 only)` };
+  }
+  const root = packageRoot();
+  const path = process.env.ADVTRAIN_NATIVE_PATH ?? (root ? join(root, ADDON_FILE) : undefined);
+  if (!path || !existsSync(path)) {
+    const haveDnnl = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') || existsSync('/usr/local/include/oneapi/dnnl/dnnl.hpp');
+    return {
+      ok: false,
+      reason: haveDnnl
+        ? 'native engine not built: npm rebuild advtrain (or node native/build.mjs --verbose to see why it failed)'
+        : `native engine not built (libdnnl-dev missing): ${HOW}`,
+    };
+  }
+  // OpenMP threads sleep, rather than spin, between kernels unless the user chose otherwise: the
+  // JS thread runs wasm element-wise ops between native kernels, and a spinning OpenMP thread takes
+  // the core it (or another process) needs. Measured on this 2-core machine under load: train
+  // 271 -> 381-455 ex/s, igrad 308 -> 844-987 ex/s with 2 threads. libgomp reads this when it
+  // loads, i.e. with the addon just below.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  try {
+    const require = createRequire(import.meta.url);
+    const addon = require(path) as NativeAddon;
+    addon.info();
+    return { ok: true, addon, path };
+  } catch (e) {
+    const msg = String((e as Error).message ?? e).split('\n')[0]!;
+    return { ok: false, reason: `native engine failed to load (${msg.slice(0, 160)}): ${HOW}` };
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The native engine: TF.js's hot kernels (convolutions, matmuls, max pooling, forward and
+ * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend.
+ *
+ * @example
+ * ```ts
+ * import { loadNativeAddon, registerNativeKernels } from './engine/native/index.js';
+ * const a = loadNativeAddon();
+ * if (!a.ok) console.log(a.reason); // one line: why, and how to enable the fast engine
+ * else registerNativeKernels(2);
+ * ```
+ */
+export { loadNativeAddon, type LoadResult, type NativeAddon } from './addon.js';
+export {
+  NATIVE_KERNELS,
+  registerNativeKernels,
+  unregisterNativeKernels,
+  nativeKernelsRegistered,
+  nativeKernelStats,
+  type NativeKernelStats,
+  type RegisterResult,
+} from './kernels.js';

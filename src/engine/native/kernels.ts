@@ -1,0 +1,490 @@
+/**
+ * The native engine's kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, BatchMatMul,
+ * _FusedMatMul, MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad, and Sum over all axes but the last,
+ * i.e. bias gradients), registered on the tfjs **wasm** backend in place of its own.
+ *
+ * Each kernel reads its inputs from and writes its output to the wasm heap in place (oneDNN gets
+ * pointers into the wasm memory; nothing is copied), so the rest of the graph (element-wise ops,
+ * reductions, the optimizer) keeps running on wasm. Every case a kernel does not handle (NCHW,
+ * non-float32, prelu/elu activations, broadcast shapes oneDNN does not take) runs the kernel that
+ * was registered before, so registering never changes what a model computes, only how fast.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { availableParallelism } from 'node:os';
+import { loadNativeAddon, type NativeAddon } from './addon.js';
+
+/** The parts of tfjs-backend-wasm 4.22's `BackendWasm` the kernels rely on. */
+interface WasmHost {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+/** Kernel inputs by name (optional ones may be undefined or null). */
+type Inputs = Record<string, tf.TensorInfo>;
+
+interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+
+/** Kernels the native engine implements. */
+export const NATIVE_KERNELS = [
+  tf.Conv2D,
+  tf.FusedConv2D,
+  tf.Conv2DBackpropInput,
+  tf.Conv2DBackpropFilter,
+  tf.BatchMatMul,
+  tf._FusedMatMul,
+  tf.MaxPool,
+  tf.MaxPoolGrad,
+  tf.AvgPool,
+  tf.AvgPoolGrad,
+  tf.Sum,
+] as const;
+
+/** How often each kernel ran natively and how often (and last why) it fell back. */
+export interface NativeKernelStats {
+  native: number;
+  fallback: number;
+  lastFallback?: string;
+}
+
+let addon: NativeAddon | undefined;
+const previous = new Map<string, tf.KernelConfig | undefined>();
+const stats = new Map<string, NativeKernelStats>();
+
+function stat(name: string): NativeKernelStats {
+  let s = stats.get(name);
+  if (!s) stats.set(name, (s = { native: 0, fallback: 0 }));
+  return s;
+}
+
+/** Runs the kernel that was registered before ours, noting why. */
+function fallback(name: string, args: KernelArgs, why: string): tf.TensorInfo | tf.TensorInfo[] {
+  const s = stat(name);
+  s.fallback++;
+  s.lastFallback = why;
+  const prev = previous.get(name);
+  if (!prev) throw new Error(`advtrain native: ${name} (${why}) and no wasm kernel to fall back to`);
+  return prev.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+}
+
+function host(args: KernelArgs): WasmHost {
+  return args.backend as WasmHost;
+}
+
+function off(b: WasmHost, t: tf.TensorInfo): number {
+  const d = b.dataIdMap.get(t.dataId);
+  if (!d) throw new Error('advtrain native: tensor is not on the wasm backend');
+  return d.memoryOffset;
+}
+
+/** Calls the addon; on an error frees the output and falls back. */
+function runNative(
+  name: string,
+  args: KernelArgs,
+  out: tf.TensorInfo,
+  call: (heap: Uint8Array) => void,
+): tf.TensorInfo | tf.TensorInfo[] {
+  const b = host(args);
+  try {
+    // Re-read the heap right before the call: allocating the output may have grown the memory.
+    call(b.wasm.HEAPU8);
+  } catch (e) {
+    b.disposeData(out.dataId, true);
+    return fallback(name, args, (e as Error).message);
+  }
+  stat(name).native++;
+  return out;
+}
+
+const isF32 = (...ts: (tf.TensorInfo | undefined)[]) => ts.every((t) => t === undefined || t.dtype === 'float32');
+const hasZero = (shape: number[]) => shape.some((d) => d === 0);
+
+/** A bias the addon takes: float32, one value per output channel (shape [..., 1, n]). */
+function biasOk(bias: tf.TensorInfo | undefined, n: number): boolean {
+  if (bias === undefined || bias === null) return true;
+  if (bias.dtype !== 'float32' || bias.shape.length === 0) return false;
+  return bias.shape[bias.shape.length - 1] === n && tf.util.sizeFromShape(bias.shape) === n;
+}
+
+function activationOk(activation: unknown): activation is 'linear' | 'relu' | undefined | null {
+  return activation === undefined || activation === null || activation === 'linear' || activation === 'relu';
+}
+
+// ---- Conv2D and FusedConv2D ----------------------------------------------------------------------
+
+function conv2dKernel(name: string) {
+  return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as tf.FusedConv2DInputs;
+    const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs;
+    const activation = name === tf.FusedConv2D ? attrs.activation : undefined;
+    if (dataFormat === 'NCHW') return fallback(name, args, 'NCHW');
+    if (!isF32(x, filter) || x.shape.length !== 4 || filter.shape.length !== 4) return fallback(name, args, 'not float32 NHWC');
+    if (preluActivationWeights != null || !activationOk(activation)) return fallback(name, args, `activation ${activation}`);
+    if (!biasOk(bias ?? undefined, filter.shape[3]!)) return fallback(name, args, 'bias shape');
+    const ci = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      dilations,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    if (hasZero(ci.outShape) || hasZero(x.shape)) return fallback(name, args, 'empty tensor');
+    const b = host(args);
+    const out = b.makeOutput(ci.outShape, 'float32');
+    return runNative(name, args, out, (heap) =>
+      addon!.conv2d(
+        heap,
+        off(b, x),
+        off(b, filter),
+        bias != null ? off(b, bias) : -1,
+        off(b, out),
+        ci.batchSize,
+        ci.inHeight,
+        ci.inWidth,
+        ci.inChannels,
+        ci.filterHeight,
+        ci.filterWidth,
+        ci.outChannels,
+        ci.outHeight,
+        ci.outWidth,
+        ci.strideHeight,
+        ci.strideWidth,
+        ci.dilationHeight,
+        ci.dilationWidth,
+        ci.padInfo.top,
+        ci.padInfo.left,
+        activation === 'relu' ? 1 : 0,
+      ),
+    );
+  };
+}
+
+function conv2dBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Conv2DBackpropInput;
+  const { dy, filter } = args.inputs as Inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  if (dataFormat === 'NCHW') return fallback(name, args, 'NCHW');
+  if (!isF32(dy, filter) || dy.shape.length !== 4 || filter.shape.length !== 4 || inputShape.length !== 4) {
+    return fallback(name, args, 'not float32 NHWC');
+  }
+  const ci = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  if (!tf.util.arraysEqual(ci.outShape, dy.shape)) return fallback(name, args, 'dy shape does not match the convolution');
+  if (hasZero(inputShape) || hasZero(dy.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([...inputShape], 'float32');
+  return runNative(name, args, out, (heap) =>
+    addon!.conv2dBackpropInput(
+      heap,
+      off(b, dy),
+      off(b, filter),
+      off(b, out),
+      ci.batchSize,
+      ci.inHeight,
+      ci.inWidth,
+      ci.inChannels,
+      ci.filterHeight,
+      ci.filterWidth,
+      ci.outChannels,
+      ci.outHeight,
+      ci.outWidth,
+      ci.strideHeight,
+      ci.strideWidth,
+      1,
+      1,
+      ci.padInfo.top,
+      ci.padInfo.left,
+    ),
+  );
+}
+
+function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Conv2DBackpropFilter;
+  const { x, dy } = args.inputs as Inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  if (dataFormat === 'NCHW') return fallback(name, args, 'NCHW');
+  if (!isF32(x, dy) || x.shape.length !== 4 || dy.shape.length !== 4 || filterShape.length !== 4) {
+    return fallback(name, args, 'not float32 NHWC');
+  }
+  const ci = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  if (!tf.util.arraysEqual(ci.outShape, dy.shape)) return fallback(name, args, 'dy shape does not match the convolution');
+  if (hasZero(x.shape) || hasZero(dy.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([...filterShape], 'float32');
+  return runNative(name, args, out, (heap) =>
+    addon!.conv2dBackpropFilter(
+      heap,
+      off(b, x),
+      off(b, dy),
+      off(b, out),
+      -1,
+      ci.batchSize,
+      ci.inHeight,
+      ci.inWidth,
+      ci.inChannels,
+      ci.filterHeight,
+      ci.filterWidth,
+      ci.outChannels,
+      ci.outHeight,
+      ci.outWidth,
+      ci.strideHeight,
+      ci.strideWidth,
+      1,
+      1,
+      ci.padInfo.top,
+      ci.padInfo.left,
+    ),
+  );
+}
+
+// ---- BatchMatMul and _FusedMatMul ----------------------------------------------------------------
+
+function matMulKernel(name: string) {
+  return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
+    const { a, b: bm, bias, preluActivationWeights } = args.inputs as tf._FusedMatMulInputs;
+    const attrs = args.attrs as unknown as tf._FusedMatMulAttrs;
+    const { transposeA, transposeB } = attrs;
+    const activation = name === tf._FusedMatMul ? attrs.activation : undefined;
+    if (!isF32(a, bm) || a.shape.length < 2 || bm.shape.length < 2) return fallback(name, args, 'not float32 rank>=2');
+    if (preluActivationWeights != null || !activationOk(activation)) return fallback(name, args, `activation ${activation}`);
+    const ra = a.shape.length;
+    const rb = bm.shape.length;
+    const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+    const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+    const Kb = transposeB ? bm.shape[rb - 1]! : bm.shape[rb - 2]!;
+    const N = transposeB ? bm.shape[rb - 2]! : bm.shape[rb - 1]!;
+    if (K !== Kb) return fallback(name, args, 'inner dimensions differ');
+    if (!biasOk(bias ?? undefined, N)) return fallback(name, args, 'bias shape');
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), bm.shape.slice(0, -2));
+    const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+    const batchB = tf.util.sizeFromShape(bm.shape.slice(0, -2));
+    const batch = tf.util.sizeFromShape(outer);
+    if (batch !== Math.max(batchA, batchB) || (batchA !== batchB && batchA !== 1 && batchB !== 1)) {
+      return fallback(name, args, 'batch broadcast');
+    }
+    if (M === 0 || N === 0 || K === 0 || batch === 0) return fallback(name, args, 'empty tensor');
+    const b = host(args);
+    const out = b.makeOutput([...outer, M, N], 'float32');
+    return runNative(name, args, out, (heap) =>
+      addon!.matMul(
+        heap,
+        off(b, a),
+        off(b, bm),
+        bias != null ? off(b, bias) : -1,
+        off(b, out),
+        batchA,
+        batchB,
+        M,
+        K,
+        N,
+        transposeA ? 1 : 0,
+        transposeB ? 1 : 0,
+        activation === 'relu' ? 1 : 0,
+      ),
+    );
+  };
+}
+
+// ---- MaxPool and MaxPoolGrad ----------------------------------------------------------------------
+
+function maxPool(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.MaxPool;
+  const { x } = args.inputs as Inputs;
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolAttrs;
+  if (!isF32(x) || x.shape.length !== 4) return fallback(name, args, 'not float32 NHWC');
+  const pi = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  if (hasZero(pi.outShape) || hasZero(x.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput(pi.outShape, 'float32');
+  return runNative(name, args, out, (heap) =>
+    addon!.maxPool(
+      heap,
+      off(b, x),
+      off(b, out),
+      pi.batchSize,
+      pi.inHeight,
+      pi.inWidth,
+      pi.inChannels,
+      pi.filterHeight,
+      pi.filterWidth,
+      pi.outHeight,
+      pi.outWidth,
+      pi.strideHeight,
+      pi.strideWidth,
+      pi.padInfo.top,
+      pi.padInfo.left,
+    ),
+  );
+}
+
+function maxPoolGrad(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.MaxPoolGrad;
+  const { dy, input } = args.inputs as Inputs;
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  if (!isF32(dy, input) || input.shape.length !== 4 || dy.shape.length !== 4) return fallback(name, args, 'not float32 NHWC');
+  const pi = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  if (!tf.util.arraysEqual(pi.outShape, dy.shape)) return fallback(name, args, 'dy shape does not match the pooling');
+  if (hasZero(input.shape) || hasZero(dy.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([...input.shape], 'float32');
+  return runNative(name, args, out, (heap) =>
+    addon!.maxPoolGrad(
+      heap,
+      off(b, input),
+      off(b, dy),
+      off(b, out),
+      pi.batchSize,
+      pi.inHeight,
+      pi.inWidth,
+      pi.inChannels,
+      pi.filterHeight,
+      pi.filterWidth,
+      pi.outHeight,
+      pi.outWidth,
+      pi.strideHeight,
+      pi.strideWidth,
+      pi.padInfo.top,
+      pi.padInfo.left,
+    ),
+  );
+}
+
+// ---- AvgPool and AvgPoolGrad ----------------------------------------------------------------------
+
+function avgPool(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.AvgPool;
+  const { x } = args.inputs as Inputs;
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.AvgPoolAttrs;
+  if (!isF32(x) || x.shape.length !== 4) return fallback(name, args, 'not float32 NHWC');
+  const pi = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  if (hasZero(pi.outShape) || hasZero(x.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput(pi.outShape, 'float32');
+  return runNative(name, args, out, (heap) =>
+    addon!.avgPool(heap, off(b, x), off(b, out), ...poolDims(pi)),
+  );
+}
+
+function avgPoolGrad(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.AvgPoolGrad;
+  const { dy, input } = args.inputs as Inputs;
+  const { filterSize, strides, pad } = args.attrs as unknown as tf.AvgPoolGradAttrs;
+  if (!isF32(dy, input) || input.shape.length !== 4 || dy.shape.length !== 4) return fallback(name, args, 'not float32 NHWC');
+  // Like tfjs's own kernels, the gradient ignores dimRoundingMode.
+  const pi = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad);
+  if (!tf.util.arraysEqual(pi.outShape, dy.shape)) return fallback(name, args, 'dy shape does not match the pooling');
+  if (hasZero(input.shape) || hasZero(dy.shape)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([...input.shape], 'float32');
+  return runNative(name, args, out, (heap) => addon!.avgPoolGrad(heap, off(b, dy), off(b, out), ...poolDims(pi)));
+}
+
+/** N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl of a pooling (dilation 1). */
+function poolDims(pi: tf.backend_util.Conv2DInfo): number[] {
+  return [pi.batchSize, pi.inHeight, pi.inWidth, pi.inChannels, pi.filterHeight, pi.filterWidth, pi.outHeight, pi.outWidth, pi.strideHeight, pi.strideWidth, pi.padInfo.top, pi.padInfo.left];
+}
+
+// ---- Sum over every axis but the last (bias gradients) ------------------------------------------
+
+function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Sum;
+  const { x } = args.inputs as Inputs;
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const rank = x.shape.length;
+  if (!isF32(x) || rank < 2) return fallback(name, args, 'not float32 rank>=2');
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+  if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return fallback(name, args, 'not a sum over all axes but the last');
+  const cols = x.shape[rank - 1]!;
+  const rows = tf.util.sizeFromShape(x.shape) / (cols || 1);
+  if (rows === 0 || cols === 0) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput(keepDims ? [...x.shape.slice(0, -1).map(() => 1), cols] : [cols], 'float32');
+  return runNative(name, args, out, (heap) => addon!.sumRows(heap, off(b, x), off(b, out), rows, cols));
+}
+
+const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
+  [tf.Conv2D]: conv2dKernel(tf.Conv2D),
+  [tf.FusedConv2D]: conv2dKernel(tf.FusedConv2D),
+  [tf.Conv2DBackpropInput]: conv2dBackpropInput,
+  [tf.Conv2DBackpropFilter]: conv2dBackpropFilter,
+  [tf.BatchMatMul]: matMulKernel(tf.BatchMatMul),
+  [tf._FusedMatMul]: matMulKernel(tf._FusedMatMul),
+  [tf.MaxPool]: maxPool,
+  [tf.MaxPoolGrad]: maxPoolGrad,
+  [tf.AvgPool]: avgPool,
+  [tf.AvgPoolGrad]: avgPoolGrad,
+  [tf.Sum]: sum,
+};
+
+export type RegisterResult =
+  | { ok: true; kernels: string[]; threads: number; onednn: string; isa: string }
+  | { ok: false; reason: string };
+
+/** Whether the native kernels are registered on wasm now. */
+export function nativeKernelsRegistered(): boolean {
+  return previous.size > 0;
+}
+
+/**
+ * Registers the native kernels on the 'wasm' backend in place of the ones registered now (which
+ * are kept: for fallbacks and for {@link unregisterNativeKernels}). Calling it again only changes
+ * the thread count. Never throws: when the addon is missing it says why and registers nothing.
+ *
+ * Call it after any other kernel pack for wasm (e.g. `registerWasmTrainingKernels()`), so that
+ * fallbacks reach that pack's kernels; before or after `tf.setBackend('wasm')` both work.
+ *
+ * @param threads oneDNN/OpenMP threads (default: the machine's cores). The wasm backend itself
+ *   should then run single-threaded: its threads and these compete for the same cores.
+ *
+ * @example
+ * ```ts
+ * const r = registerNativeKernels();
+ * console.log(r.ok ? `native engine: oneDNN ${r.onednn}, ${r.threads} threads` : r.reason);
+ * ```
+ */
+export function registerNativeKernels(threads?: number): RegisterResult {
+  const loaded = loadNativeAddon();
+  if (!loaded.ok) return { ok: false, reason: loaded.reason };
+  addon = loaded.addon;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    return { ok: false, reason: `threads must be a positive integer (got ${threads})` };
+  }
+  addon.setThreads(threads ?? availableParallelism());
+  if (previous.size === 0) {
+    for (const name of NATIVE_KERNELS) {
+      const prev = tf.getKernel(name, 'wasm');
+      previous.set(name, prev);
+      if (prev !== undefined) tf.unregisterKernel(name, 'wasm');
+      // Keep the previous kernel's setup (tfjs-backend-wasm binds its C++ functions there), so
+      // fallbacks work even when the wasm backend is initialised after this registration.
+      tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: KERNEL_FUNCS[name] as tf.KernelFunc, setupFunc: prev?.setupFunc });
+    }
+  }
+  const info = addon.info();
+  return { ok: true, kernels: [...NATIVE_KERNELS], threads: addon.getThreads(), onednn: info.onednn, isa: info.isa };
+}
+
+/** Puts back the kernels that were registered before {@link registerNativeKernels}. */
+export function unregisterNativeKernels(): void {
+  for (const [name, prev] of previous) {
+    if (tf.getKernel(name, 'wasm') !== undefined) tf.unregisterKernel(name, 'wasm');
+    if (prev !== undefined) tf.registerKernel(prev);
+  }
+  previous.clear();
+}
+
+/** Per-kernel counts of native runs and fallbacks since the last reset. */
+export function nativeKernelStats(reset = false): Record<string, NativeKernelStats> {
+  const o = Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }]));
+  if (reset) stats.clear();
+  return o;
+}

@@ -1,0 +1,338 @@
+/**
+ * The native engine's kernels against the tfjs cpu backend (the reference): forward and gradient,
+ * on random inputs of varied shapes, strides, paddings and dilations. Skipped as a whole when the
+ * addon is not built.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers'; // registers the gradient functions
+import {
+  loadNativeAddon,
+  registerNativeKernels,
+  unregisterNativeKernels,
+  nativeKernelStats,
+  NATIVE_KERNELS,
+} from '../src/engine/native/index.js';
+
+const loaded = loadNativeAddon();
+// CI sets ADVTRAIN_REQUIRE_NATIVE=1 so that a missing addon fails instead of skipping.
+const required = process.env.ADVTRAIN_REQUIRE_NATIVE === '1';
+const skip = loaded.ok || required ? false : `native engine unavailable: ${loaded.reason}`;
+
+/** Largest |a - b| over the largest |b|: the error relative to the reference's scale. */
+function relErr(a: Float32Array | number[], b: Float32Array | number[]): number {
+  assert.equal(a.length, b.length, 'sizes differ');
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : d;
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Seeded uniform numbers in [lo, hi). */
+function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+type Spec = { shape: number[]; values: Float32Array };
+const spec = (shape: number[], seed: number, lo = -1, hi = 1): Spec => ({ shape, values: rand(tf.util.sizeFromShape(shape), seed, lo, hi) });
+
+/** Runs `fn` on the named backend with fresh tensors made from `inputs`; returns the outputs' values. */
+async function runOn(backend: 'cpu' | 'wasm', inputs: Spec[], fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const outs = tf.tidy(() => {
+    const xs = inputs.map((s) => tf.tensor(s.values, s.shape, 'float32'));
+    const r = fn(...xs);
+    return Array.isArray(r) ? r : [r];
+  });
+  const values = outs.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(outs);
+  assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
+  return values;
+}
+
+/** `fn` on wasm (with the native kernels) equals `fn` on cpu within `tol`, and `kernels` ran natively. */
+async function check(label: string, inputs: Spec[], fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], kernels: string[], tol = 1e-4): Promise<void> {
+  const ref = await runOn('cpu', inputs, fn);
+  nativeKernelStats(true);
+  const got = await runOn('wasm', inputs, fn);
+  const stats = nativeKernelStats(true);
+  for (const k of kernels) {
+    assert.ok((stats[k]?.native ?? 0) > 0, `${label}: ${k} did not run natively (${JSON.stringify(stats[k] ?? {})})`);
+    assert.equal(stats[k]?.fallback ?? 0, 0, `${label}: ${k} fell back: ${stats[k]?.lastFallback}`);
+  }
+  assert.equal(got.length, ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    const e = relErr(got[i]!, ref[i]!);
+    assert.ok(e <= tol, `${label}: output ${i} differs from cpu by ${e.toExponential(2)} (relative)`);
+  }
+}
+
+/** A weighted sum of `y`, so every output element gets its own upstream gradient. */
+function weightedSum(y: tf.Tensor, seed: number): tf.Scalar {
+  return tf.sum(tf.mul(y, tf.tensor(rand(y.size, seed), y.shape))) as tf.Scalar;
+}
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+interface ConvCase {
+  x: number[];
+  f: number[];
+  strides: number | [number, number];
+  pad: Pad;
+  dil?: number | [number, number];
+  round?: 'floor' | 'round' | 'ceil';
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { x: [3, 10, 7, 2], f: [2, 3, 2, 5], strides: [2, 1], pad: 'valid' },
+  { x: [2, 28, 28, 1], f: [4, 4, 1, 16], strides: 2, pad: 'same' },
+  { x: [4, 28, 28, 1], f: [5, 5, 1, 8], strides: 1, pad: 'same' },
+  { x: [2, 14, 14, 8], f: [5, 5, 8, 16], strides: 1, pad: 'same' },
+  { x: [2, 10, 10, 3], f: [2, 2, 3, 4], strides: 3, pad: 'valid' },
+  { x: [2, 11, 9, 3], f: [3, 3, 3, 6], strides: 2, pad: 'same' },
+  { x: [2, 8, 9, 2], f: [3, 2, 2, 3], strides: [1, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { x: [2, 9, 9, 2], f: [3, 3, 2, 3], strides: 2, pad: 1, round: 'ceil' },
+  { x: [2, 10, 10, 2], f: [3, 3, 2, 3], strides: 2, pad: 1, round: 'round' },
+  { x: [1, 12, 12, 3], f: [1, 1, 3, 7], strides: 1, pad: 'valid' },
+  // more than 4 input channels: oneDNN's kernels rather than the small-channel GEMM path
+  { x: [2, 11, 9, 6], f: [3, 3, 6, 5], strides: 2, pad: 'same' },
+  { x: [2, 8, 9, 5], f: [3, 2, 5, 3], strides: [1, 2], pad: [[0, 0], [2, 1], [1, 0], [0, 0]] },
+  { x: [2, 10, 10, 6], f: [2, 2, 6, 4], strides: 3, pad: 'valid' },
+  { x: [2, 12, 11, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same', dil: 2 },
+  { x: [2, 12, 11, 3], f: [3, 2, 3, 4], strides: 1, pad: 'valid', dil: [2, 3] },
+];
+const caseName = (c: ConvCase) => `x${c.x} f${c.f} s${c.strides} p${JSON.stringify(c.pad)}${c.dil ? ` d${c.dil}` : ''}${c.round ? ` ${c.round}` : ''}`;
+
+describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
+  before(async () => {
+    assert.ok(loaded.ok, loaded.ok ? '' : `ADVTRAIN_REQUIRE_NATIVE=1 but ${loaded.reason}`);
+    await tf.setBackend('wasm');
+    await tf.ready();
+    const r = registerNativeKernels(2);
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+  });
+  after(() => unregisterNativeKernels());
+
+  for (const c of CONV_CASES) {
+    test(`Conv2D ${caseName(c)}`, () =>
+      check('Conv2D', [spec(c.x, 1), spec(c.f, 2)], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dil ?? 1, c.round), [tf.Conv2D]));
+  }
+
+  // tfjs's conv2d gradient supports no dilation and drops dimRoundingMode (its own limitation).
+  for (const c of CONV_CASES.filter((c) => c.dil === undefined && c.round !== 'round')) {
+    test(`Conv2D gradients (BackpropInput, BackpropFilter) ${caseName(c)}`, () =>
+      check(
+        'Conv2D grad',
+        [spec(c.x, 3), spec(c.f, 4)],
+        (x, f) => tf.grads((a: tf.Tensor, b: tf.Tensor) => weightedSum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad, 'NHWC', 1, c.round), 5))([x!, f!]),
+        [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter],
+      ));
+  }
+
+  for (const activation of ['relu', 'linear'] as const) {
+    for (const c of [CONV_CASES[0]!, CONV_CASES[2]!, CONV_CASES[4]!, CONV_CASES[7]!, CONV_CASES[11]!]) {
+      test(`FusedConv2D bias+${activation} ${caseName(c)}`, () =>
+        check(
+          'FusedConv2D',
+          [spec(c.x, 6), spec(c.f, 7), spec([c.f[3]!], 8)],
+          (x, f, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: c.strides, pad: c.pad, dilations: c.dil ?? 1, bias: b, activation }),
+          [tf.FusedConv2D],
+        ));
+    }
+    for (const c of [CONV_CASES[0]!, CONV_CASES[3]!, CONV_CASES[6]!]) {
+      test(`FusedConv2D bias+${activation} gradients ${caseName(c)}`, () =>
+        check(
+          'FusedConv2D grad',
+          [spec(c.x, 9), spec(c.f, 10), spec([c.f[3]!], 11)],
+          (x, f, b) =>
+            tf.grads((xx: tf.Tensor, ff: tf.Tensor, bb: tf.Tensor) =>
+              weightedSum(tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, strides: c.strides, pad: c.pad, bias: bb, activation }), 12),
+            )([x!, f!, b!]),
+          // Under a gradient tape tfjs fuses only 'linear': relu runs as Conv2D + Add + Relu.
+          [activation === 'linear' ? tf.FusedConv2D : tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter],
+        ));
+    }
+  }
+
+  test('FusedConv2D without bias', () =>
+    check('FusedConv2D nobias', [spec([2, 9, 9, 3], 13), spec([3, 3, 3, 4], 14)], (x, f) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: 'same', activation: 'relu' }), [tf.FusedConv2D]));
+
+  const MM: { a: number[]; b: number[]; tA: boolean; tB: boolean }[] = [
+    { a: [5, 7], b: [7, 3], tA: false, tB: false },
+    { a: [7, 5], b: [7, 3], tA: true, tB: false },
+    { a: [5, 7], b: [3, 7], tA: false, tB: true },
+    { a: [7, 5], b: [3, 7], tA: true, tB: true },
+    { a: [64, 300], b: [300, 128], tA: false, tB: false },
+    { a: [64, 128], b: [300, 128], tA: false, tB: true },
+    { a: [64, 300], b: [64, 128], tA: true, tB: false },
+    { a: [2, 5, 7], b: [2, 7, 3], tA: false, tB: false },
+    { a: [3, 7, 5], b: [3, 4, 7], tA: true, tB: true },
+    { a: [1, 5, 7], b: [3, 7, 4], tA: false, tB: false },
+    { a: [3, 5, 7], b: [7, 4], tA: false, tB: false },
+    { a: [2, 3, 5, 7], b: [2, 3, 7, 2], tA: false, tB: false },
+  ];
+  for (const m of MM) {
+    const label = `a${m.a}${m.tA ? 'ᵀ' : ''} b${m.b}${m.tB ? 'ᵀ' : ''}`;
+    test(`BatchMatMul ${label}`, () => check('BatchMatMul', [spec(m.a, 20), spec(m.b, 21)], (a, b) => tf.matMul(a!, b!, m.tA, m.tB), [tf.BatchMatMul]));
+    // tfjs's BatchMatMul gradient does not reduce broadcast batch dimensions (its own limitation).
+    const broadcast = tf.util.sizeFromShape(m.a.slice(0, -2)) !== tf.util.sizeFromShape(m.b.slice(0, -2));
+    if (!broadcast) test(`BatchMatMul gradients ${label}`, () =>
+      check('BatchMatMul grad', [spec(m.a, 22), spec(m.b, 23)], (a, b) => tf.grads((x: tf.Tensor, y: tf.Tensor) => weightedSum(tf.matMul(x, y, m.tA, m.tB), 24))([a!, b!]), [tf.BatchMatMul]));
+  }
+  for (const activation of ['relu', 'linear'] as const) {
+    for (const m of [MM[0]!, MM[3]!, MM[4]!, MM[7]!]) {
+      const n = m.tB ? m.b[m.b.length - 2]! : m.b[m.b.length - 1]!;
+      test(`_FusedMatMul bias+${activation} a${m.a} b${m.b} tA=${m.tA} tB=${m.tB} (and gradients)`, () =>
+        check(
+          '_FusedMatMul',
+          [spec(m.a, 25), spec(m.b, 26), spec([n], 27)],
+          (a, b, bias) => {
+            const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.fused.matMul({ a: x, b: y, transposeA: m.tA, transposeB: m.tB, bias: z, activation });
+            return [f(a!, b!, bias!), ...tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => weightedSum(f(x, y, z), 28))([a!, b!, bias!])];
+          },
+          [tf._FusedMatMul, tf.BatchMatMul],
+        ));
+    }
+  }
+
+  const POOL: { x: number[]; size: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' | number; round?: 'floor' | 'round' | 'ceil' }[] = [
+    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 28, 28, 32], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 9, 9, 3], size: 3, strides: 2, pad: 'same' },
+    { x: [2, 7, 8, 4], size: 3, strides: 1, pad: 'same' },
+    { x: [1, 7, 9, 2], size: [2, 3], strides: [2, 1], pad: 'valid' },
+    { x: [2, 9, 9, 2], size: 3, strides: 2, pad: 1, round: 'ceil' },
+    { x: [2, 5, 5, 3], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 7, 7, 3], size: 2, strides: 2, pad: 'same' },
+    { x: [2, 8, 8, 3], size: 2, strides: 3, pad: 'valid' },
+  ];
+  for (const p of POOL) {
+    const label = `x${p.x} k${p.size} s${p.strides} p${p.pad}${p.round ? ` ${p.round}` : ''}`;
+    test(`MaxPool and MaxPoolGrad ${label}`, () =>
+      check(
+        'MaxPool',
+        [spec(p.x, 30)],
+        (x) => {
+          const f = (t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, p.size, p.strides, p.pad, p.round);
+          return [f(x!), tf.grad((t: tf.Tensor) => weightedSum(f(t), 31))(x!)];
+        },
+        [tf.MaxPool, tf.MaxPoolGrad],
+      ));
+  }
+  for (const p of POOL) {
+    const label = `x${p.x} k${p.size} s${p.strides} p${p.pad}${p.round ? ` ${p.round}` : ''}`;
+    test(`AvgPool${p.round ? '' : ' and AvgPoolGrad'} ${label}`, () =>
+      check(
+        'AvgPool',
+        [spec(p.x, 34)],
+        (x) => {
+          const f = (t: tf.Tensor) => tf.avgPool(t as tf.Tensor4D, p.size, p.strides, p.pad, p.round);
+          // tfjs's AvgPoolGrad drops dimRoundingMode (its own limitation): no gradient check there.
+          return p.round ? f(x!) : [f(x!), tf.grad((t: tf.Tensor) => weightedSum(f(t), 35))(x!)];
+        },
+        p.round ? [tf.AvgPool] : [tf.AvgPool, tf.AvgPoolGrad],
+      ));
+  }
+  test('MaxPoolGrad with ties sends the gradient to the first maximum, as cpu does', () =>
+    check(
+      'MaxPool ties',
+      [{ shape: [2, 6, 6, 3], values: rand(2 * 6 * 6 * 3, 32, 0, 3).map(Math.floor) }],
+      (x) => tf.grad((t: tf.Tensor) => weightedSum(tf.maxPool(t as tf.Tensor4D, 3, 1, 'same'), 33))(x!),
+      [tf.MaxPoolGrad],
+    ));
+
+  for (const [shape, axis, keepDims] of [
+    [[64, 14, 14, 8], [0, 1, 2], false],
+    [[3, 5, 7], [1, 0], true],
+    [[100, 33], 0, false],
+    [[2, 3, 4, 5], [-4, -3, -2], false],
+  ] as [number[], number | number[], boolean][]) {
+    test(`Sum over all axes but the last x${shape} axis ${axis} keepDims ${keepDims}`, () =>
+      check('Sum', [spec(shape, 70)], (x) => tf.sum(x!, axis, keepDims), [tf.Sum]));
+  }
+  test('Sum over other axes falls back and still matches cpu', async () => {
+    const fn = (x?: tf.Tensor) => [tf.sum(x!, 1), tf.sum(x!), tf.sum(x!, -1, true)];
+    const ref = await runOn('cpu', [spec([4, 5, 6], 71)], fn);
+    const got = await runOn('wasm', [spec([4, 5, 6], 71)], fn);
+    for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) <= 1e-4);
+  });
+
+  test('madry-cnn-like stack: forward and all gradients', () =>
+    check(
+      'stack',
+      [spec([8, 28, 28, 1], 40, 0, 1), spec([5, 5, 1, 32], 41, -0.2, 0.2), spec([32], 42, -0.1, 0.1), spec([5, 5, 32, 64], 43, -0.05, 0.05), spec([64], 44, -0.1, 0.1), spec([3136, 64], 45, -0.03, 0.03), spec([64], 46, -0.1, 0.1)],
+      (x, w1, b1, w2, b2, w3, b3) =>
+        tf.grads((xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor, g: tf.Tensor) => {
+          let h: tf.Tensor = tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: a as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation: 'relu' });
+          h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+          h = tf.fused.conv2d({ x: h as tf.Tensor4D, filter: c as tf.Tensor4D, strides: 1, pad: 'same', bias: d, activation: 'relu' });
+          h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+          h = tf.fused.matMul({ a: tf.reshape(h, [8, 3136]), b: e, bias: g, activation: 'relu' });
+          return weightedSum(h, 47);
+        })([x!, w1!, b1!, w2!, b2!, w3!, b3!]),
+      [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPool, tf.MaxPoolGrad, tf.BatchMatMul],
+    ));
+
+  test('unsupported cases fall back to the previous kernel and still match cpu', async () => {
+    const inputs = [spec([2, 9, 9, 3], 50), spec([3, 3, 3, 4], 51), spec([4], 52)];
+    const fn = (x?: tf.Tensor, f?: tf.Tensor, b?: tf.Tensor) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation: 'elu' });
+    const ref = await runOn('cpu', inputs, fn);
+    nativeKernelStats(true);
+    const got = await runOn('wasm', inputs, fn);
+    const stats = nativeKernelStats(true);
+    assert.equal(stats[tf.FusedConv2D]?.fallback, 1);
+    assert.ok(relErr(got[0]!, ref[0]!) <= 1e-4);
+  });
+
+  test('an output that grows the wasm memory is still written in the right place', async () => {
+    await tf.setBackend('wasm');
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+    const before = heap();
+    const n = Math.ceil(Math.sqrt(before / 4)) + 512; // an n x n output is larger than the whole heap
+    await check('growth', [spec([n, 1], 80), spec([1, n], 81)], (a, b) => tf.matMul(a!, b!), [tf.BatchMatMul]);
+    assert.ok(heap() > before, 'the wasm memory did not grow');
+  });
+
+  test('no wasm memory leaks: data buffers come back to the same count', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor(rand(2 * 9 * 9 * 3, 60), [2, 9, 9, 3]) as tf.Tensor4D;
+    const f = tf.tensor(rand(3 * 3 * 3 * 4, 61), [3, 3, 3, 4]) as tf.Tensor4D;
+    const step = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')) as tf.Tensor4D, 2, 2, 'same')))([x, f]).forEach((t) => t.dataSync()));
+    step();
+    const before = tf.memory();
+    for (let i = 0; i < 5; i++) step();
+    const now = tf.memory();
+    assert.equal(now.numTensors, before.numTensors);
+    assert.equal(now.numDataBuffers, before.numDataBuffers);
+    tf.dispose([x, f]);
+  });
+
+  test('unregisterNativeKernels puts back exactly the previous kernels, and registering again works', () => {
+    const mine = NATIVE_KERNELS.map((n) => tf.getKernel(n, 'wasm'));
+    unregisterNativeKernels();
+    const restored = NATIVE_KERNELS.map((n) => tf.getKernel(n, 'wasm'));
+    for (let i = 0; i < NATIVE_KERNELS.length; i++) assert.notEqual(restored[i], mine[i], NATIVE_KERNELS[i]);
+    const again = registerNativeKernels(2);
+    assert.ok(again.ok);
+    unregisterNativeKernels();
+    assert.deepEqual(NATIVE_KERNELS.map((n) => tf.getKernel(n, 'wasm')), restored);
+    assert.ok(registerNativeKernels(2).ok);
+  });
+});
