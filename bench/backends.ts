@@ -3,7 +3,7 @@
  * Adam update) and of one input gradient (the inner step of every attack), batch 64, median of
  * repeated timed runs after warm-up.
  *
- *   npm run bench -- [--backends wasm,cpu] [--models mnist-small,mlp] [--batch 64] [--seconds 3] [--json]
+ *   npm run bench -- [--backends native,wasm,cpu]   (cpu: minutes per model) [--models mnist-small,mlp] [--batch 64] [--seconds 3] [--json]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ import { UNIT_BOX } from '../src/data/domain.js';
 
 const { values } = parseArgs({
   options: {
-    backends: { type: 'string', default: 'wasm,cpu' },
+    backends: { type: 'string', default: 'native,wasm' },
     models: { type: 'string', default: ZOO_NAMES.join(',') },
     batch: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '3' },
