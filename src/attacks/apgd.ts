@@ -4,7 +4,7 @@ import { scaleRows } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
 import { probe } from './gradient.js';
 import type { AttackLoss } from './losses.js';
-import { AttackTracker, remaining, rows } from './tracker.js';
+import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 
 /** Hyperparameters of {@link Apgd}. */
@@ -129,11 +129,7 @@ export class Apgd implements Attack {
         const keep = remaining(done);
         if (keep.length < idx.length) {
           idx = Int32Array.from(keep, (j) => idx[j]!);
-          const shrink = <T extends tf.Tensor>(t: T): T => {
-            const g = rows(t, keep);
-            t.dispose();
-            return g;
-          };
+          const shrink = <T extends tf.Tensor>(t: T): T => shrinkRows(t, keep);
           [cur, prev, grad, xBest, gBest, x0] = [cur, prev, grad, xBest, gBest, x0].map(shrink);
           ya = shrink(ya);
           if (ta) ta = shrink(ta);

@@ -5,7 +5,7 @@ import type { Classifier } from '../model/classifier.js';
 import type { Domain } from '../data/domain.js';
 import type { Attack, AttackOptions } from './attack.js';
 import { isSuccess, logitOf, maxOther } from './losses.js';
-import { AttackTracker, remaining, rows } from './tracker.js';
+import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { enforceBudget, type MinimalNormResult } from './deepfool.js';
 import { UserError } from '../errors.js';
 
@@ -159,11 +159,7 @@ export class CwL2 implements Attack {
         if (keep && keep.length < idx.length) {
           const kk = keep;
           idx = Int32Array.from(kk, (k) => idx[k]!);
-          const shrink = <T extends tf.Tensor>(tt: T): T => {
-            const r = rows(tt, kk);
-            tt.dispose();
-            return r;
-          };
+          const shrink = <T extends tf.Tensor>(t: T): T => shrinkRows(t, kk);
           w = shrink(w);
           m1 = shrink(m1);
           m2 = shrink(m2);

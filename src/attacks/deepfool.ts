@@ -6,7 +6,7 @@ import { batchNorm, type Norm, type ThreatModel } from '../threat/threat-model.j
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
 import { isSuccess, logitOf } from './losses.js';
-import { AttackTracker, remaining, rows } from './tracker.js';
+import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 
 /**
@@ -288,11 +288,7 @@ export class DeepFool implements Attack {
       const keep = remaining(done);
       if (keep.length < idx.length) {
         idx = Int32Array.from(keep, (k) => idx[k]!);
-        const shrink = <T extends tf.Tensor>(t: T): T => {
-          const r = rows(t, keep);
-          t.dispose();
-          return r;
-        };
+        const shrink = <T extends tf.Tensor>(t: T): T => shrinkRows(t, keep);
         cur = shrink(cur);
         rtot = shrink(rtot);
         x0 = shrink(x0);

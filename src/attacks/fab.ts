@@ -179,7 +179,6 @@ export class Fab implements Attack {
     const all = tracker.activeIndices();
     const x0h = x.dataSync();
     const cand = target ? undefined : tf.tidy(() => topOtherClasses(clf.logits(x), y, m));
-    const candH = cand?.dataSync();
     tracker.count(all);
     const best = new Float64Array(b).fill(Infinity);
     const dX = new Float64Array(d);

@@ -6,7 +6,7 @@ import type { Domain } from '../data/domain.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
 import { attackObjective, isSuccess } from './losses.js';
-import { AttackTracker, remaining, rows } from './tracker.js';
+import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 
 /** Hyperparameters of {@link Jsma}. */
@@ -226,11 +226,7 @@ export class Jsma implements Attack {
       const keep = remaining(stop);
       if (keep.length < idx.length) {
         idx = Int32Array.from(keep, (k) => idx[k]!);
-        const shrink = <T extends tf.Tensor>(t: T): T => {
-          const r = rows(t, keep);
-          t.dispose();
-          return r;
-        };
+        const shrink = <T extends tf.Tensor>(t: T): T => shrinkRows(t, keep);
         xc = shrink(xc);
         mask = shrink(mask);
         ya = shrink(ya);

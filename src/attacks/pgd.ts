@@ -4,7 +4,7 @@ import type { ThreatModel } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
 import { probe } from './gradient.js';
 import { attackObjective, type AttackLoss } from './losses.js';
-import { AttackTracker, remaining, rows } from './tracker.js';
+import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 import type { Domain } from '../data/domain.js';
 
@@ -111,11 +111,7 @@ export class Pgd implements Attack {
         const keep = remaining(done);
         if (keep.length < idx.length) {
           idx = Int32Array.from(keep, (k) => idx[k]!);
-          const shrink = <T extends tf.Tensor>(t: T): T => {
-            const g = rows(t, keep);
-            t.dispose();
-            return g;
-          };
+          const shrink = <T extends tf.Tensor>(t: T): T => shrinkRows(t, keep);
           if (next) cur = shrink(cur);
           x0 = shrink(x0);
           ya = shrink(ya);

@@ -106,6 +106,13 @@ export function rows<T extends tf.Tensor>(t: T, local: Int32Array | number[]): T
   return tf.tidy(() => tf.gather(t, tf.tensor1d(Array.from(local), 'int32'))) as T;
 }
 
+/** Rows of `t` at the given (local) positions; `t` itself is disposed (for shrinking an active batch). */
+export function shrinkRows<T extends tf.Tensor>(t: T, local: Int32Array | number[]): T {
+  const r = rows(t, local);
+  t.dispose();
+  return r;
+}
+
 /** Local positions whose flag is 0. */
 export function remaining(flags: ArrayLike<number>): Int32Array {
   const out: number[] = [];

@@ -172,6 +172,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
   let step = 0;
   let best: TrainResult['best'];
   let prevCo: number | undefined;
+  let prevCoEps: number | undefined;
   if (config.resumeFrom) {
     await config.resumeFrom.restoreOptimizer(optimizer);
     startEpoch = config.resumeFrom.state.epoch;
@@ -180,6 +181,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
     const extra = config.resumeFrom.state.extra ?? {};
     best = extra.best as TrainResult['best'];
     prevCo = extra.prevCo as number | undefined;
+    prevCoEps = extra.prevCoEps as number | undefined;
   }
   if (config.outDir) {
     mkdirSync(config.outDir, { recursive: true });
@@ -262,7 +264,8 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
       if (config.coGuard && coBatch && checkThreat) {
         coAcc = await pgdAccuracy(clf, coBatch, checkThreat, config.coGuard, config.seed + epoch);
         const trainAdvAcc = sums.mean('adv')[1];
-        const fell = prevCo !== undefined && coAcc < prevCo - (config.coGuard.drop ?? 0.2);
+        // Accuracies at different ε (during warm-up) are not comparable: only a drop at the same ε counts.
+        const fell = prevCo !== undefined && prevCoEps === checkThreat.eps && coAcc < prevCo - (config.coGuard.drop ?? 0.2);
         const gap = trainAdvAcc !== null && coAcc < (config.coGuard.floor ?? 0.05) && trainAdvAcc > (config.coGuard.trust ?? 0.3);
         if (fell || gap) {
           const why = fell
@@ -286,6 +289,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
           continue;
         }
         prevCo = coAcc;
+        prevCoEps = checkThreat.eps;
       }
       const val = valSet ? evaluateClean(clf, valSet) : undefined;
       const robustAcc = robustVal && config.threat ? await pgdAccuracy(clf, robustVal, config.threat, config.robustValidation!, config.seed + 7 * epoch) : null;
@@ -320,7 +324,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
           config.outDir,
           clf.model,
           optimizer,
-          { epoch: epoch + 1, step, config: configSnapshot(config), history: history as unknown as Record<string, unknown>[], extra: { best, prevCo } },
+          { epoch: epoch + 1, step, config: configSnapshot(config), history: history as unknown as Record<string, unknown>[], extra: { best, prevCo, prevCoEps } },
           config.metadata!,
         );
       }

@@ -23,7 +23,7 @@ export function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorIn
     const info = tf.backend_util.computeConv2DInfo(
       x.shape, filterShape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
     const [B, H, W, Cin] = x.shape;
-    const [, OH, OW, Cout] = dy.shape;
+    const [, OH, OW] = dy.shape;
     const [KH, KW] = filterShape;
     const sh = info.strideHeight;
     const sw = info.strideWidth;
