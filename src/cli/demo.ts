@@ -21,7 +21,7 @@ function stamp(): string {
 /** The `demo` command: the main job, end to end on MNIST. */
 export function demoCommand(): Command {
   const cmd = new Command('demo')
-    .description('adversarially train mnist-small on MNIST with FGSM-RS (ε = 0.3), evaluate it against PGD and APGD with reliability checks, and write the HTML report')
+    .description('adversarially train mnist-small on MNIST with FGSM-RS (ε = 0.3, warmed up over the first epoch), evaluate it against PGD and APGD with reliability checks, and write the HTML report')
     .option('--out <dir>', 'run directory (default: runs/demo-<time>)')
     .addOption(new Option('--epochs <n>', 'training epochs').argParser(positiveInt).default(3))
     .addOption(new Option('--n <count>', 'use only the first N training examples').argParser(positiveInt))
@@ -35,6 +35,7 @@ export function demoCommand(): Command {
       model: 'mnist-small',
       method: 'fgsm-rs',
       threat: 'linf:0.3',
+      epsWarmup: 1,
       epochs: o.epochs,
       batchSize: 100,
       lr: 5e-3,
