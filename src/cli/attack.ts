@@ -6,7 +6,7 @@ import { subset } from '../data/batching.js';
 import { encodeIdx } from '../data/idx.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
-import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor } from '../attacks/registry.js';
+import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
 import { accuracyOn } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
@@ -19,17 +19,11 @@ import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions } from './common.js';
 
-interface AttackCliOptions {
+interface AttackCliOptions extends AttackFlags {
   model: string;
   dataset: string;
   attack: string;
   threat?: string;
-  steps?: number;
-  restarts?: number;
-  stepSize?: number;
-  loss?: string;
-  queries?: number;
-  params?: Record<string, unknown>;
   targeted?: boolean;
   n: number;
   batchSize: number;
