@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/engine/backend.js';
-import { lpThreat, type Norm } from '../src/threat/threat-model.js';
+import { lpThreat } from '../src/threat/threat-model.js';
 import { Apgd, ApgdTargeted, apgdCheckpoints, runTopKTargeted } from '../src/attacks/apgd.js';
 import { Pgd } from '../src/attacks/pgd.js';
 import type { AttackResult } from '../src/attacks/attack.js';
@@ -10,43 +10,9 @@ import { loadDataset } from '../src/data/index.js';
 import { batches, subset, toTensors } from '../src/data/batching.js';
 import { Rng } from '../src/data/rng.js';
 import { buildZooModel } from '../src/model/zoo.js';
-import { fromLayersModel, type Classifier } from '../src/model/classifier.js';
-import { linearClassifier, norms } from './helpers.js';
+import { fromLayersModel } from '../src/model/classifier.js';
+import { linearClassifier, W, X, dual, predict, assertFeasible } from './helpers.js';
 import { UserError } from '../src/errors.js';
-
-const W = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0, 0.1, -0.3, 0.6, 1.2];
-const X = [
-  [1, 0, 1, 0, 0, 0, 0, 0, 0, 0],
-  [0.2, -0.4, 0.3, 1, 0.5, 0.1, -0.2, 0.3, 0, 0.4],
-  [2, -1, 0.5, 0, -1, 1, 0, 0, 1, 0.5],
-];
-const dual: Record<'linf' | 'l2' | 'l1', (w: number[]) => number> = { linf: norms.l1, l2: norms.l2, l1: norms.linf };
-
-function predict(clf: Classifier, x: tf.Tensor): number[] {
-  const p = tf.tidy(() => tf.argMax(clf.logits(x), 1));
-  const out = Array.from(p.dataSync());
-  p.dispose();
-  return out;
-}
-
-/** Inside the ε-ball (+1e-6) and the box [lo, hi]. */
-function assertFeasible(r: AttackResult, x: tf.Tensor, norm: Norm, eps: number, lo: number, hi: number): void {
-  const xa = r.xAdv.dataSync();
-  const x0 = x.dataSync();
-  const n = x.shape[0]!;
-  const d = x.size / n;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) {
-      const v = xa[i * d + j]!;
-      assert.ok(v >= lo - 1e-6 && v <= hi + 1e-6, `row ${i}: ${v} outside [${lo}, ${hi}]`);
-      const a = Math.abs(v - x0[i * d + j]!);
-      s = norm === 'linf' ? Math.max(s, a) : norm === 'l2' ? s + a * a : s + a;
-    }
-    const dist = norm === 'l2' ? Math.sqrt(s) : s;
-    assert.ok(dist <= eps + 1e-6, `row ${i}: ‖δ‖ = ${dist} > ε = ${eps}`);
-  }
-}
 
 test('APGD checkpoints follow Croce & Hein: p₁ = 0.22, steps shrinking by 0.03 down to 0.06', () => {
   assert.deepEqual(apgdCheckpoints(100), [22, 41, 57, 70, 80, 87, 93, 99]);
@@ -68,7 +34,7 @@ for (const norm of ['linf', 'l2', 'l1'] as const) {
         const r = await new Apgd({ steps: 50 }).run(clf, x, y, { threat: lpThreat(norm, eps), seed: i });
         assert.equal(r.success[0], expect, `x${i} ε = ${scale}× min: success ${r.success[0]}`);
         assert.equal(predict(clf, r.xAdv)[0], expect);
-        assertFeasible(r, x, norm, eps, -100, 100);
+        assertFeasible(r, x, norm, eps, { lower: -100, upper: 100 });
         if (expect === 0) assert.equal(r.queries[0], 51, 'a failed example spends every iteration');
         else assert.ok(r.queries[0]! < 51, 'a broken example stops early');
         r.xAdv.dispose();
@@ -130,7 +96,7 @@ test('on a quickly trained mnist-small: APGD-CE ≤ PGD + 0.5 pt at the same bud
   t0.diagnostic(`clean ${acc}, robust accuracy at linf ${threat.eps}, ${steps} steps: PGD ${rp}, APGD-CE ${ra}`);
   assert.ok(ra <= rp + 0.005, `APGD-CE robust accuracy ${ra} vs PGD ${rp}`);
   for (const r of [pgd, apgd]) {
-    assertFeasible(r, x, 'linf', threat.eps, 0, 1);
+    assertFeasible(r, x, 'linf', threat.eps, { lower: 0, upper: 1 });
     const pred = predict(clf, r.xAdv);
     for (let i = 0; i < labels.length; i++) assert.equal(r.success[i], pred[i] !== labels[i] ? 1 : 0);
   }
@@ -151,21 +117,21 @@ test('on a quickly trained mnist-small: APGD-CE ≤ PGD + 0.5 pt at the same bud
   const hits = t.success.reduce((s, v) => s + v, 0);
   t0.diagnostic(`targeted APGD-DLR at linf 0.2: ${hits}/${n} targets reached`);
   assert.ok(hits >= 0.7 * n, `targeted APGD-DLR reached ${hits}/${n} targets`);
-  assertFeasible(t, xs, 'linf', big.eps, 0, 1);
+  assertFeasible(t, xs, 'linf', big.eps, { lower: 0, upper: 1 });
   // APGD-T over the top-3 classes on the examples APGD-CE (ε = 0.08) did not break: at least as strong as one target.
   const topk = await new ApgdTargeted({ steps: 20, targetClasses: 3 }).run(clf, xs, ys, { threat, seed: 2 });
   const one = await runTopKTargeted(new Apgd({ steps: 20, loss: 'dlr' }), clf, xs, ys, { threat, seed: 2 }, 1);
   const kp = predict(clf, topk.xAdv);
   for (let i = 0; i < n; i++) assert.equal(topk.success[i], kp[i] !== labels[i] ? 1 : 0);
   assert.ok(topk.success.reduce((s, v) => s + v, 0) >= one.success.reduce((s, v) => s + v, 0));
-  assertFeasible(topk, xs, 'linf', threat.eps, 0, 1);
+  assertFeasible(topk, xs, 'linf', threat.eps, { lower: 0, upper: 1 });
   tf.dispose([t.xAdv, topk.xAdv, one.xAdv, xs, ys, targets]);
   assert.equal(tf.memory().numTensors, before);
 
   // L2 on the CNN: budget and domain respected.
   const l2 = lpThreat('l2', 1.5);
   const r2 = await new Apgd({ steps: 10 }).run(clf, x, y, { threat: l2, seed: 3 });
-  assertFeasible(r2, x, 'l2', l2.eps, 0, 1);
+  assertFeasible(r2, x, 'l2', l2.eps, { lower: 0, upper: 1 });
   assert.ok(r2.success.reduce((s, v) => s + v, 0) > 0);
   r2.xAdv.dispose();
   assert.equal(tf.memory().numTensors, before);

@@ -9,21 +9,14 @@ import { SquareAttack, squareP } from '../src/attacks/square.js';
 import { HopSkipJump } from '../src/attacks/hopskipjump.js';
 import { GenAttack } from '../src/attacks/genattack.js';
 import { DifferentialEvolution } from '../src/attacks/differential-evolution.js';
-import { boundsOf, UNIT_BOX, type Domain } from '../src/data/domain.js';
+import { UNIT_BOX, type Domain } from '../src/data/domain.js';
 import { loadDataset, subset } from '../src/data/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { train } from '../src/training/trainer.js';
 import { Rng } from '../src/data/rng.js';
 import { UserError } from '../src/errors.js';
-import { linearClassifier, norms } from './helpers.js';
+import { linearClassifier, W, X, dual, assertFeasible } from './helpers.js';
 
-const W = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0, 0.1, -0.3, 0.6, 1.2];
-const X = [
-  [1, 0, 1, 0, 0, 0, 0, 0, 0, 0],
-  [0.2, -0.4, 0.3, 1, 0.5, 0.1, -0.2, 0.3, 0, 0.4],
-  [2, -1, 0.5, 0, -1, 1, 0, 0, 1, 0.5],
-];
-const dual = { linf: norms.l1, l2: norms.l2 } as const;
 
 /** Wraps a classifier and counts the logits rows it evaluates (= queries). */
 function counting(clf: Classifier): { clf: Classifier; rows: () => number } {
@@ -36,30 +29,6 @@ function counting(clf: Classifier): { clf: Classifier; rows: () => number } {
 
 const sum = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0);
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
-
-/** ‖xAdv − x‖ ≤ ε + 1e-6 and xAdv inside the domain, checked on the host. */
-function assertFeasible(r: AttackResult, x: tf.Tensor, threat: ThreatModel, domain: Domain, label: string): void {
-  const a = r.xAdv.dataSync();
-  const b = x.dataSync();
-  const n = x.shape[0]!;
-  const d = x.size / n;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) {
-      const v = a[i * d + j]!;
-      const [lo, hi] = boundsOf(domain, j);
-      assert.ok(v >= lo - 1e-6 && v <= hi + 1e-6, `${label}: row ${i} feature ${j} = ${v} outside [${lo}, ${hi}]`);
-      const diff = Math.abs(v - b[i * d + j]!);
-      if (threat.norm === 'linf') s = Math.max(s, diff);
-      else if (threat.norm === 'l2') s += diff * diff;
-      else if (threat.norm === 'l0') s += diff > 1e-7 ? 1 : 0;
-    }
-    if (threat.norm === 'l2') s = Math.sqrt(s);
-    assert.ok(s <= threat.eps + 1e-6, `${label}: row ${i} distance ${s} > ε = ${threat.eps}`);
-    assert.ok(Math.abs(s - r.distance[i]!) < 1e-5, `${label}: reported distance ${r.distance[i]} vs measured ${s}`);
-  }
-}
-
 const linearCases: { name: string; norm: 'linf' | 'l2'; make: (q: number) => Attack }[] = [
   { name: 'Square-Linf', norm: 'linf', make: (q) => new SquareAttack({ maxQueries: q }) },
   { name: 'Square-L2', norm: 'l2', make: (q) => new SquareAttack({ maxQueries: q }) },
@@ -88,7 +57,7 @@ for (const c of linearCases) {
         assert.equal(sum(r.queries), rows(), 'reported queries = logits rows evaluated');
         assert.ok(r.queries[0]! <= budget, `budget of ${budget} queries kept (${r.queries[0]})`);
         if (!expect && c.name.startsWith('Square')) assert.equal(r.queries[0], budget, 'a failing Square run spends its budget exactly');
-        assertFeasible(r, xi, threat, clf.domain, `${c.name} x${i}`);
+        assertFeasible(r, xi, threat.norm, threat.eps, clf.domain, { label: `${c.name} x${i}`, reported: 1e-5 });
         if (expect) {
           const z = tf.tidy(() => tf.argMax(clf.logits(r.xAdv), 1).dataSync()[0]);
           assert.equal(z, 1, 'xAdv is misclassified');
@@ -156,7 +125,7 @@ test('budgets and per-feature domains hold over random cases for every black-box
     for (const [atk, threat] of cases) {
       const { clf: cc, rows } = counting(clf);
       const r = await atk.run(cc, x, y, { threat, seed: trial });
-      assertFeasible(r, x, threat, domain, `${atk.name} ${threat} trial ${trial}`);
+      assertFeasible(r, x, threat.norm, threat.eps, domain, { label: `${atk.name} ${threat} trial ${trial}`, reported: 1e-5 });
       assert.equal(sum(r.queries), rows(), `${atk.name}: queries = rows`);
       // Success flags agree with the model's predictions at xAdv.
       const pred = tf.tidy(() => tf.argMax(clf.logits(r.xAdv), 1).dataSync());
@@ -236,18 +205,18 @@ test('mnist-small (1 epoch on 4000 images, wasm): Square breaks most, GenAttack 
   const linf = lpThreat('linf', 0.3);
   const sq = await new SquareAttack({ maxQueries: 300 }).run(clf, x, y, { threat: linf, seed: 0 });
   assert.ok(rate(sq) >= 0.8, `Square Linf 0.3 success ${rate(sq)}`);
-  assertFeasible(sq, x, linf, UNIT_BOX, 'square');
+  assertFeasible(sq, x, linf.norm, linf.eps, UNIT_BOX, { label: 'square', reported: 1e-5 });
 
   const gen = await new GenAttack({ maxQueries: 300 }).run(clf, x, y, { threat: linf, seed: 0 });
   assert.ok(rate(gen) > 0, `GenAttack success ${rate(gen)}`);
-  assertFeasible(gen, x, linf, UNIT_BOX, 'genattack');
+  assertFeasible(gen, x, linf.norm, linf.eps, UNIT_BOX, { label: 'genattack', reported: 1e-5 });
 
   // A conv net shrugs off a few random pixels; 40 of 784 optimised by DE/rand/1 break some images.
   const l0 = lpThreat('l0', 40);
   const de = await new DifferentialEvolution({ population: 20, iterations: 25 }).run(clf, x, y, { threat: l0, seed: 0 });
   assert.ok(rate(de) > 0, `DE l0:40 success ${rate(de)}`);
   assert.ok(Math.max(...de.queries) <= 20 * 26);
-  assertFeasible(de, x, l0, UNIT_BOX, 'de');
+  assertFeasible(de, x, l0.norm, l0.eps, UNIT_BOX, { label: 'de', reported: 1e-5 });
 
   const few = tf.tidy(() => tf.slice(x, 0, 12));
   const yf = tf.tidy(() => tf.slice(y, 0, 12));

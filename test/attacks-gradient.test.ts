@@ -5,18 +5,9 @@ import { selectBackend } from '../src/engine/backend.js';
 import { lpThreat, type Norm } from '../src/threat/threat-model.js';
 import { Pgd } from '../src/attacks/pgd.js';
 import { Fgsm } from '../src/attacks/fgsm.js';
-import { linearClassifier, norms } from './helpers.js';
+import { linearClassifier, norms, W, X, dual } from './helpers.js';
 
-const W = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0, 0.1, -0.3, 0.6, 1.2];
-// Points on the class-0 side (f > 0) at different distances from the boundary.
-const X = [
-  [1, 0, 1, 0, 0, 0, 0, 0, 0, 0],
-  [0.2, -0.4, 0.3, 1, 0.5, 0.1, -0.2, 0.3, 0, 0.4],
-  [2, -1, 0.5, 0, -1, 1, 0, 0, 1, 0.5],
-];
 
-// The dual norm of the threat's norm gives the closed-form minimum |f(x)| / ‖w‖_dual.
-const dual: Record<'linf' | 'l2' | 'l1', (w: number[]) => number> = { linf: norms.l1, l2: norms.l2, l1: norms.linf };
 
 for (const norm of ['linf', 'l2', 'l1'] as const) {
   test(`PGD-${norm} on a linear model succeeds at 1.02× the closed-form minimal ε and fails at 0.98×`, async () => {

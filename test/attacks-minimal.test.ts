@@ -3,16 +3,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/engine/backend.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
-import { lpThreat, type Norm } from '../src/threat/threat-model.js';
+import { lpThreat } from '../src/threat/threat-model.js';
 import { DeepFool } from '../src/attacks/deepfool.js';
 import { Fab, projectBoxHyperplane } from '../src/attacks/fab.js';
 import { CwL2 } from '../src/attacks/cw-l2.js';
 import { runTopKTargeted } from '../src/attacks/apgd.js';
-import type { AttackResult } from '../src/attacks/attack.js';
-import { linearClassifier, norms } from './helpers.js';
+import { linearClassifier, norms, W, dual, predict, assertFeasible } from './helpers.js';
 import { UserError } from '../src/errors.js';
 
-const W = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0, 0.1, -0.3, 0.6, 1.2];
 // Class-0 points (f > 0) whose minimal perturbations stay well inside the box [-1, 1]: the closed form holds.
 const X = [
   [0.1, 0, 0.1, 0, 0, 0, 0, 0, 0, 0],
@@ -20,38 +18,6 @@ const X = [
   [0.3, -0.2, 0.1, 0, -0.3, 0.2, 0, 0, 0.2, 0.1],
   [-0.2, -0.3, 0.05, 0.1, 0.1, -0.1, 0.3, 0.2, -0.1, 0.1],
 ];
-const dual: Record<'linf' | 'l2' | 'l1', (w: number[]) => number> = { linf: norms.l1, l2: norms.l2, l1: norms.linf };
-
-/** Predicted classes, leaving no tensor behind. */
-function predict(clf: Classifier, x: tf.Tensor): number[] {
-  const p = tf.tidy(() => tf.argMax(clf.logits(x), 1));
-  const out = Array.from(p.dataSync());
-  p.dispose();
-  return out;
-}
-
-/** Checks the contract every result meets: inside the ε-ball (+1e-6) and the domain box. */
-function assertFeasible(r: AttackResult, x: tf.Tensor, norm: Norm, eps: number, lower: number | Float32Array, upper: number | Float32Array): void {
-  const xa = r.xAdv.dataSync();
-  const x0 = x.dataSync();
-  const n = x.shape[0]!;
-  const d = x.size / n;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) {
-      const v = xa[i * d + j]!;
-      const lo = typeof lower === 'number' ? lower : lower[j]!;
-      const hi = typeof upper === 'number' ? upper : upper[j]!;
-      assert.ok(v >= lo - 1e-6 && v <= hi + 1e-6, `row ${i} feature ${j} = ${v} outside [${lo}, ${hi}]`);
-      const a = Math.abs(v - x0[i * d + j]!);
-      s = norm === 'linf' ? Math.max(s, a) : norm === 'l2' ? s + a * a : s + a;
-    }
-    const dist = norm === 'l2' ? Math.sqrt(s) : s;
-    assert.ok(dist <= eps + 1e-6, `row ${i}: ‖δ‖ = ${dist} > ε = ${eps}`);
-    assert.ok(Math.abs(dist - r.distance[i]!) < 1e-4, `row ${i}: reported distance ${r.distance[i]} vs ${dist}`);
-  }
-}
-
 test('projectBoxHyperplane is the exact minimal-norm point of a box-constrained hyperplane', () => {
   const out = new Float64Array(3);
   // L2 without a binding box: c·w/‖w‖².
@@ -98,7 +64,7 @@ for (const norm of ['l2', 'linf', 'l1'] as const) {
       assert.ok(dfr.minDistance[i]! >= exact[i]! * (1 - 1e-4) && dfr.minDistance[i]! <= exact[i]! * 1.01, `DeepFool+refine x${i}: ${dfr.minDistance[i]} vs ${exact[i]}`);
     }
     for (const r of [fab, df, dfr]) {
-      assertFeasible(r, x, norm, 10, -1, 1);
+      assertFeasible(r, x, norm, 10, { lower: -1, upper: 1 }, { reported: 1e-4 });
       r.xAdv.dispose();
     }
     assert.equal(tf.memory().numTensors, before);
@@ -118,7 +84,7 @@ test('CW-L2 finds the closed-form minimal L2 distance on a linear model within 5
     assert.equal(r.success[i], 1);
     assert.ok(r.minDistance[i]! >= exact * (1 - 1e-4) && r.minDistance[i]! <= exact * 1.05, `CW x${i}: ${r.minDistance[i]} vs ${exact}`);
   }
-  assertFeasible(r, x, 'l2', 10, -1, 1);
+  assertFeasible(r, x, 'l2', 10, { lower: -1, upper: 1 }, { reported: 1e-4 });
   r.xAdv.dispose();
   const targets = tf.tensor1d(X.map(() => 1), 'int32');
   const t = await new CwL2({ binarySteps: 3, steps: 100, c0: 1, lr: 0.01 }).run(clf, x, y, { threat: lpThreat('l2', 10), targeted: true, targets });
@@ -144,7 +110,7 @@ test('with a budget, minimal-norm attacks succeed just above the minimum and fai
         for (const a of attacks) {
           const r = await a.run(clf, x, y, { threat, seed: 1 });
           assert.equal(r.success[0], expect, `${a.name} ${norm} x${i} at ${scale}× min: success ${r.success[0]}`);
-          assertFeasible(r, x, norm, eps, -1, 1);
+          assertFeasible(r, x, norm, eps, { lower: -1, upper: 1 }, { reported: 1e-4 });
           // The distance found is reported even when it exceeds the budget.
           assert.ok(r.minDistance[0]! >= exact * (1 - 1e-4) && r.minDistance[0]! <= exact * 1.05);
           r.xAdv.dispose();
@@ -200,7 +166,7 @@ test('on a random ReLU network: points are really adversarial, no distance beats
       }
       if (r.success[i]) assert.ok(r.distance[i]! >= bound * (1 - 1e-4), `distance ${r.distance[i]} below the lower bound ${bound}`);
     }
-    assertFeasible(r, x, 'l2', 100, 0, 1);
+    assertFeasible(r, x, 'l2', 100, { lower: 0, upper: 1 }, { reported: 1e-4 });
   }
   for (let i = 0; i < n; i++) {
     if (fab.success[i] && df.success[i]) {
@@ -233,13 +199,13 @@ test('targeted FAB (and FAB-T over the top-k classes) reaches the target; same s
   const tg = targets.dataSync();
   for (let i = 0; i < n; i++) assert.equal(a.success[i], pred[i] === tg[i] ? 1 : 0);
   assert.ok(a.success.reduce((s, v) => s + v, 0) >= n / 2, `targeted FAB success ${a.success.reduce((s, v) => s + v, 0)}/${n}`);
-  assertFeasible(a, x, 'linf', 0.5, 0, 1);
+  assertFeasible(a, x, 'linf', 0.5, { lower: 0, upper: 1 }, { reported: 1e-4 });
   const topk = await runTopKTargeted(new Fab({ steps: 60 }), net.clf, x, y, { threat, seed: 1 }, 3);
   const pk = predict(net.clf, topk.xAdv);
   const yl = y.dataSync();
   for (let i = 0; i < n; i++) assert.equal(topk.success[i], pk[i] !== yl[i] ? 1 : 0);
   assert.ok(topk.success.reduce((s, v) => s + v, 0) >= a.success.reduce((s, v) => s + v, 0));
-  assertFeasible(topk, x, 'linf', 0.5, 0, 1);
+  assertFeasible(topk, x, 'linf', 0.5, { lower: 0, upper: 1 }, { reported: 1e-4 });
   tf.dispose([a.xAdv, b.xAdv, topk.xAdv]);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, y, targets]);
@@ -262,7 +228,7 @@ test('per-feature domain bounds: every minimal-norm attack stays inside them (CW
   for (const [norm, eps] of [['l2', 0.8], ['linf', 0.3]] as const) {
     for (const a of [new Fab({ steps: 30 }), new DeepFool(), new CwL2({ binarySteps: 3, steps: 60 })]) {
       const r = await a.run(clf, x, y, { threat: lpThreat(norm, eps), seed: 0 });
-      assertFeasible(r, x, norm, eps, lower, upper);
+      assertFeasible(r, x, norm, eps, { lower, upper }, { reported: 1e-4 });
       r.xAdv.dispose();
     }
   }
