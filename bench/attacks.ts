@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/engine/backend.js';
+import { summarize } from '../src/eval/stats.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { fromLayersModel } from '../src/model/classifier.js';
 import { UNIT_BOX } from '../src/data/domain.js';
@@ -26,7 +27,7 @@ const { values } = parseArgs({
 });
 const batch = Number(values.batch);
 const reps = Number(values.reps);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const median = (xs: number[]): number => summarize(xs).median!;
 
 console.log(`attack throughput, batch ${batch}, median of ${reps} runs (examples/s = examples attacked per second, all steps run)`);
 for (const backend of values.backends!.split(',')) {

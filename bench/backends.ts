@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/engine/backend.js';
+import { summarize } from '../src/eval/stats.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
 import { fromLayersModel } from '../src/model/classifier.js';
 import { UNIT_BOX } from '../src/data/domain.js';
@@ -24,11 +25,7 @@ const { values } = parseArgs({
 const batch = Number(values.batch);
 const budget = Number(values.seconds);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => summarize(xs).median!;
 
 /** Runs `fn` once to warm up, then times single runs until the budget is spent (3 at least). */
 function timeIt(fn: () => void): number[] {

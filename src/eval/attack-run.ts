@@ -4,6 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
 import { isSpatialThreat } from '../threat/spatial.js';
+import { summarize, type Summary } from './stats.js';
 import type { AnyThreat, Attack } from '../attacks/attack.js';
 
 /** Options of {@link runAttack}. */
@@ -53,7 +54,7 @@ export interface AttackRunResult {
   /** Distance (threat norm) of the successful adversarial examples. */
   distance: Stats;
   /** Queries per attacked example. */
-  queries: Stats & { total: number };
+  queries: Summary;
   time_s: number;
   /** Per example, in data-set order: 1 if still correct after the attack. */
   robust: Uint8Array;
@@ -66,14 +67,8 @@ export interface AttackRunResult {
 }
 
 function stats(xs: number[]): Stats {
-  if (xs.length === 0) return { median: null, mean: null, max: null };
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return {
-    median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2,
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-    max: s[s.length - 1]!,
-  };
+  const { median, mean, max } = summarize(xs);
+  return { median, mean, max };
 }
 
 /** Budget slack: float32 arithmetic in projections. */
@@ -182,7 +177,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   }
   const attacked = cleanCorrect.reduce((a, b) => a + b, 0);
   const robustCount = robust.reduce((a, b) => a + b, 0);
-  const q = stats(queries);
+  const q = summarize(queries);
   return {
     n: ds.n,
     clean_accuracy: ds.n ? attacked / ds.n : 0,
@@ -190,7 +185,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     success_rate: attacked ? (attacked - robustCount) / attacked : 0,
     attacked,
     distance: stats(succDist),
-    queries: { ...q, total: queries.reduce((a, b) => a + b, 0) },
+    queries: q,
     time_s: (performance.now() - t0) / 1000,
     robust,
     cleanCorrect,

@@ -7,6 +7,7 @@ import { DeepFool } from '../attacks/deepfool.js';
 import { CwL2 } from '../attacks/cw-l2.js';
 import { runAttack } from './attack-run.js';
 import { histogram, linspace } from './margin.js';
+import { summarize } from './stats.js';
 import type { MinimalNorm } from './schema.js';
 
 /**
@@ -31,14 +32,8 @@ export async function minimalNorms(clf: Classifier, ds: Dataset, norms: ('l2' | 
       const sizes: number[] = [];
       for (let i = 0; i < ds.n; i++) if (r.cleanCorrect[i] && !r.robust[i]) sizes.push(r.distances[i]!);
       if (sizes.length === 0) continue;
-      sizes.sort((a, b) => a - b);
-      const m = sizes.length >> 1;
-      out[`${attack.name}-${norm}`] = {
-        norm,
-        median: sizes.length % 2 ? sizes[m]! : (sizes[m - 1]! + sizes[m]!) / 2,
-        mean: sizes.reduce((a, b) => a + b, 0) / sizes.length,
-        histogram: histogram(sizes, linspace(0, sizes[sizes.length - 1]! * 1.0001, 20)),
-      };
+      const s = summarize(sizes);
+      out[`${attack.name}-${norm}`] = { norm, median: s.median!, mean: s.mean!, histogram: histogram(sizes, linspace(0, s.max! * 1.0001, 20)) };
     }
   }
   return out;

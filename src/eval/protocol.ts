@@ -8,6 +8,7 @@ import type { ThreatModel } from '../threat/threat-model.js';
 import { runAttack } from './attack-run.js';
 import type { Member } from './presets.js';
 import { writeFileAtomic } from '../fsutil.js';
+import { summarize } from './stats.js';
 import { UserError } from '../errors.js';
 
 /** One ensemble member's row in the result. */
@@ -94,11 +95,8 @@ function loadState(path: string, fingerprint: string, adv: Float32Array): State 
 }
 
 function qstats(q: number[]): MemberResult['queries'] {
-  if (q.length === 0) return { median: null, mean: null, total: 0 };
-  const s = [...q].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  const total = s.reduce((a, b) => a + b, 0);
-  return { median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, mean: total / s.length, total };
+  const { median, mean, total } = summarize(q);
+  return { median, mean, total };
 }
 
 /**
