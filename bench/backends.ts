@@ -1,17 +1,27 @@
 /**
- * Throughput of the zoo models per backend: examples/s of one training step (forward, backward,
+ * Throughput of the zoo models per engine: examples/s of one training step (forward, backward,
  * Adam update) and of one input gradient (the inner step of every attack), batch 64, median of
- * repeated timed runs after warm-up.
+ * repeated timed runs after warm-up; effective GFLOP/s; the machine's FMA peak; and, where
+ * PyTorch is installed (/usr/bin/python3), the same models in PyTorch with the same threads and
+ * the ratio to it. PyTorch is a benchmark peer only, never a dependency.
  *
- *   npm run bench -- [--backends native,wasm,cpu]   (cpu: minutes per model) [--models mnist-small,mlp] [--batch 64] [--seconds 3] [--json]
+ *   npm run bench -- [--backends native,wasm,cpu] [--models madry-cnn,mlp] [--batch 64]
+ *                    [--seconds 3] [--threads N] [--no-torch] [--no-peak] [--json]
+ *
+ * `--json`: one JSON object per line, {"model","mode","batch","backend","threads","ex_per_s","gflops"}
+ * (PyTorch rows have backend "pytorch"), then {"fma_peak_gflops", "threads"}.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
+import { availableParallelism, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { summarize } from '../src/eval/stats.js';
-import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
-import { fromLayersModel } from '../src/model/classifier.js';
-import { UNIT_BOX } from '../src/data/domain.js';
+import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_NAMES } from '../src/model/zoo.js';
+import { flopsPerExample } from './flops.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,13 +29,28 @@ const { values } = parseArgs({
     models: { type: 'string', default: ZOO_NAMES.join(',') },
     batch: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    'no-torch': { type: 'boolean', default: false },
+    'no-peak': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 const batch = Number(values.batch);
 const budget = Number(values.seconds);
+const threads = Number(values.threads);
+const models = values.models!.split(',');
+const here = dirname(fileURLToPath(import.meta.url));
+const benchSrc = join(here, '..', '..', 'bench');
+const TEXT_LEN = 100;
 
-const median = (xs: number[]): number => summarize(xs).median!;
+type Row = { model: string; mode: 'train' | 'igrad'; batch: number; backend: string; threads: number; ex_per_s: number; gflops: number };
+const rows: Row[] = [];
+const say = (line: string) => {
+  if (!values.json) console.log(line);
+};
+const emit = (rec: object) => {
+  if (values.json) console.log(JSON.stringify(rec));
+};
 
 /** Runs `fn` once to warm up, then times single runs until the budget is spent (3 at least). */
 function timeIt(fn: () => void): number[] {
@@ -40,35 +65,99 @@ function timeIt(fn: () => void): number[] {
   return times;
 }
 
-const rows: string[] = [];
+/** The model's training step and input gradient on a fixed random batch. */
+function steps(name: string, model: tfl.Sequential, x: tf.Tensor, y: tf.Tensor2D) {
+  const opt: tf.Optimizer = tf.train.adam(1e-3);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+  const train = () =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
+      opt.applyGradients(grads);
+      value.dataSync();
+    });
+  let igrad: () => void;
+  if (TOKEN_ZOO_NAMES.includes(name as never)) {
+    // Token models: the gradient w.r.t. the embedded tokens, the inner step of gradient-guided word attacks.
+    const [embed, ...body] = model.layers;
+    const e = tf.tidy(() => embed!.apply(x) as tf.Tensor);
+    const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
+    igrad = () => tf.tidy(() => void g(e).dataSync());
+    return { train, igrad, dispose: () => (opt.dispose(), e.dispose()) };
+  }
+  const g = tf.grad((xi: tf.Tensor) => loss(model.apply(xi) as tf.Tensor));
+  igrad = () => tf.tidy(() => void g(x).dataSync());
+  return { train, igrad, dispose: () => opt.dispose() };
+}
+
 for (const backend of values.backends!.split(',')) {
-  const info = await selectBackend(backend);
-  for (const name of values.models!.split(',')) {
-    const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
-    const clf = fromLayersModel(model, { domain: UNIT_BOX });
-    const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-    const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32') as tf.Tensor2D;
-    const opt: tf.Optimizer = tf.train.adam(1e-3);
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const trainStep = () =>
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, clf.trainingLogits(x)) as tf.Scalar, vars);
-        opt.applyGradients(grads);
-        value.dataSync();
-      });
-    const lossOf = (xi: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, clf.logits(xi)) as tf.Scalar;
-    const igradFn = tf.grad(lossOf);
-    const igrad = () => tf.tidy(() => void igradFn(x).dataSync());
-    for (const [mode, fn] of [['train', trainStep], ['igrad', igrad]] as const) {
-      const times = timeIt(fn);
-      const exps = batch / median(times);
-      const rec = { model: name, mode, batch, backend: info.name, threads: null, ex_per_s: Math.round(exps), gflops: null, runs: times.length };
-      if (values.json) console.log(JSON.stringify(rec));
-      else rows.push(`${info.name.padEnd(6)} ${name.padEnd(16)} ${mode.padEnd(6)} ${String(Math.round(exps)).padStart(7)} ex/s  (median of ${times.length})`);
-      if (!values.json) console.log(rows[rows.length - 1]);
+  const info = await selectBackend(backend, backend === 'native' ? { threads } : {});
+  if (info.name !== backend) {
+    say(`${backend}: not available (${info.reason})`);
+    continue;
+  }
+  const t = backend === 'native' ? threads : 1; // wasm and cpu run on the JS thread in Node
+  say(`${backend}: ${info.reason}`);
+  for (const name of models) {
+    const token = TOKEN_ZOO_NAMES.includes(name as never);
+    const numClasses = token ? 2 : 10;
+    const model = buildZooModel(name, { inputShape: token ? [TEXT_LEN] : [28, 28, 1], numClasses, seed: 0 });
+    const flops = flopsPerExample(model);
+    const x = token ? tf.randomUniform([batch, TEXT_LEN], 0, 20000, 'int32', 1) : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+    const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, numClasses, 'int32', 2) as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
+    const s = steps(name, model, x, y);
+    for (const mode of ['train', 'igrad'] as const) {
+      const times = timeIt(mode === 'train' ? s.train : s.igrad);
+      const exps = batch / summarize(times).median!;
+      const row: Row = { model: name, mode, batch, backend, threads: t, ex_per_s: Math.round(exps), gflops: +((exps * flops[mode]) / 1e9).toFixed(1) };
+      rows.push(row);
+      emit(row);
+      say(`${backend.padEnd(7)} ${name.padEnd(16)} ${mode.padEnd(6)} ${String(row.ex_per_s).padStart(7)} ex/s ${String(row.gflops).padStart(6)} GFLOP/s  (median of ${times.length}, ${t} thread${t > 1 ? 's' : ''})`);
     }
+    s.dispose();
     tf.dispose([x, y]);
-    opt.dispose();
     model.dispose();
+  }
+}
+
+// ---- the PyTorch peer, after the TF.js runs so that they do not share the machine ---------------
+if (!values['no-torch']) {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    say('pytorch: not installed, no ratios (apt-get install python3-torch libopenblas0-pthread; it runs on /usr/bin/python3)');
+  } else {
+    const r = spawnSync('/usr/bin/python3', [join(benchSrc, 'torch_peer.py'), String(threads), String(batch), String(budget), models.join(',')], { encoding: 'utf8' });
+    if (r.status !== 0) say(`pytorch: failed (${(r.stderr || '').trim().split('\n').pop()})`);
+    const lines = (r.stdout || '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const meta = lines.find((l) => 'torch' in l);
+    if (meta) say(`pytorch ${meta.torch} (${meta.openblas ? 'OpenBLAS' : 'no OpenBLAS: reference BLAS, slow'}), ${threads} threads`);
+    for (const l of lines.filter((l) => 'model' in l)) {
+      const name = l.model as string;
+      const mode = l.mode as 'train' | 'igrad';
+      const model = buildZooModel(name, { inputShape: TOKEN_ZOO_NAMES.includes(name as never) ? [TEXT_LEN] : [28, 28, 1], numClasses: 10, seed: 0 });
+      const flops = flopsPerExample(model)[mode];
+      model.dispose();
+      const exps = l.ex_per_s as number;
+      const row: Row = { model: name, mode, batch, backend: 'pytorch', threads, ex_per_s: Math.round(exps), gflops: +((exps * flops) / 1e9).toFixed(1) };
+      emit(row);
+      const ours = rows.filter((o) => o.model === name && o.mode === mode).map((o) => `${o.backend} ${(o.ex_per_s / exps).toFixed(2)}×`);
+      say(`pytorch ${name.padEnd(16)} ${mode.padEnd(6)} ${String(row.ex_per_s).padStart(7)} ex/s ${String(row.gflops).padStart(6)} GFLOP/s  ratio to pytorch: ${ours.join(', ')}`);
+    }
+  }
+}
+
+// ---- the FMA peak of the cores the native engine uses ------------------------------------------
+if (!values['no-peak']) {
+  const exe = join(tmpdir(), `advtrain-fma-peak-${process.pid}`);
+  const cc = spawnSync('cc', ['-O3', '-march=native', '-fopenmp', join(benchSrc, 'fma-peak.c'), '-o', exe], { encoding: 'utf8' });
+  if (cc.status !== 0) say(`FMA peak: not measured (cc failed: ${(cc.stderr || String(cc.error)).trim().split('\n')[0]})`);
+  else {
+    const r = spawnSync(exe, [String(threads), '2'], { encoding: 'utf8' });
+    const peak = JSON.parse(r.stdout) as { gflops: number; vector_bits: number };
+    emit({ fma_peak_gflops: peak.gflops, threads, vector_bits: peak.vector_bits });
+    say(`FMA peak: ${peak.gflops} GFLOP/s on ${threads} threads (${peak.vector_bits}-bit FMA)`);
+    for (const o of rows.filter((o) => o.model === 'madry-cnn' && o.backend === 'native')) {
+      say(`  native madry-cnn ${o.mode}: ${o.gflops} GFLOP/s = ${((100 * o.gflops) / peak.gflops).toFixed(0)}% of peak`);
+    }
   }
 }

@@ -230,6 +230,33 @@ test('GatherV2 matches cpu (axis 0 fast path, other axes, bad indices)', async (
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('Equal matches cpu exactly (broadcasts of every kind, ties, dtypes)', async () => {
+  // Values on a coarse grid so that equal elements actually occur.
+  const grid = (shape: number[], seed: number, dtype: 'float32' | 'int32' = 'float32') => () =>
+    tf.tidy(() => tf.cast(tf.floor(tf.randomUniform(shape, 0, 3, 'float32', seed)), dtype));
+  const cases: Array<[number[], number[]]> = [
+    [[64, 96, 128], [64, 1, 128]], // global max pooling 1-D: the reduced axis kept
+    [[4, 5, 6], [1, 1, 6]],
+    [[4, 5, 6], [4, 5, 1]],
+    [[7], []],
+    [[3, 1, 5], [1, 4, 1]], // both sides broadcast
+    [[2, 3, 4, 5], [3, 1, 5]], // lower rank
+    [[6, 6], [6, 6]], // same shape: the original kernel
+    [[0, 3], [1, 3]], // empty
+  ];
+  let seed = 900;
+  for (const [as, bs] of cases) {
+    const a = grid(as, seed++);
+    const b = grid(bs, seed++);
+    const { cpu, wasm } = await onBoth(() => tf.tidy(() => tf.equal(a(), b())));
+    assert.deepEqual(Array.from(wasm[0]), Array.from(cpu[0]), `equal ${JSON.stringify([as, bs])}`);
+  }
+  const r = await onBoth(() => tf.tidy(() => tf.equal(grid([5, 4], 1, 'int32')(), grid([4], 2, 'int32')())));
+  assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), 'int32');
+  const m = await onBoth(() => tf.tidy(() => tf.grad((x: tf.Tensor) => tf.max(x, 1))(grid([8, 20, 3], 3)())));
+  assert.deepEqual(Array.from(m.wasm[0]), Array.from(m.cpu[0]), 'gradient of max with ties');
+});
+
 /** Gradient of the mean softmax cross-entropy w.r.t. all trainable weights and (optionally) x. */
 function lossGrads(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, wrtInput: boolean): tf.Tensor[] {
   return tf.tidy(() => {

@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { UserError } from '../errors.js';
 
 /** Names of the built-in architectures. */
-export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp';
+export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp' | 'text-cnn';
 
 /** What every zoo builder needs: the input shape (without batch) and the number of classes. */
 export interface ZooSpec {
@@ -10,6 +10,8 @@ export interface ZooSpec {
   numClasses: number;
   /** Seed for the weight initialisers, so the same seed gives the same initial weights. */
   seed?: number;
+  /** Token models: size of the vocabulary (token ids run 0 … vocabSize−1). Default 20000. */
+  vocabSize?: number;
 }
 
 const init = (seed: number | undefined, i: number) =>
@@ -91,15 +93,44 @@ function mlp(spec: ZooSpec): tfl.Sequential {
   return tfl.sequential({ name: 'mlp', layers });
 }
 
+/**
+ * Kim-style text CNN over token ids: embedding vocab×64 → conv1d 128×5 → global max pool → dense.
+ * Input shape [length] (token ids as int32 or float32).
+ */
+function textCnn(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  if (spec.inputShape.length !== 1) {
+    throw new UserError(`model text-cnn needs token-id input [length] (got [${spec.inputShape}]); use an image model for image data`);
+  }
+  return tfl.sequential({
+    name: 'text-cnn',
+    layers: [
+      tfl.layers.embedding({
+        inputDim: spec.vocabSize ?? 20000,
+        outputDim: 64,
+        inputLength: spec.inputShape[0],
+        embeddingsInitializer: tfl.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: s === undefined ? undefined : s * 1000 }),
+      }),
+      tfl.layers.conv1d({ filters: 128, kernelSize: 5, activation: 'relu', kernelInitializer: init(s, 1) }),
+      tfl.layers.globalMaxPooling1d(),
+      tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 2) }),
+    ],
+  });
+}
+
 const BUILDERS: Record<ZooName, (spec: ZooSpec) => tfl.Sequential> = {
   'mnist-small': mnistSmall,
   'madry-cnn': madryCnn,
   'trades-smallcnn': tradesSmallCnn,
   mlp,
+  'text-cnn': textCnn,
 };
 
 /** All zoo names, in a stable order. */
 export const ZOO_NAMES = Object.keys(BUILDERS) as ZooName[];
+
+/** Zoo models that read token ids ([length]) rather than images or feature rows. */
+export const TOKEN_ZOO_NAMES: readonly ZooName[] = ['text-cnn'];
 
 /**
  * Builds a fresh, untrained zoo model that outputs logits.

@@ -4,7 +4,7 @@
  * The wasm backend ships forward kernels only for some ops and slow gradient kernels for
  * others. {@link registerWasmTrainingKernels} adds the missing ones (`Conv2DBackpropFilter`,
  * `UnsortedSegmentSum`) and replaces the slow ones (`Conv2DBackpropInput`, `MaxPoolGrad`,
- * `BatchMatMul` with transposes, `GatherV2` on axis 0), each built from kernels wasm runs fast
+ * `BatchMatMul` with transposes, `GatherV2` on axis 0, broadcasting `Equal`), each built from kernels wasm runs fast
  * (XNNPACK convolutions and matmuls) or from tight JS loops over the wasm heap.
  * The originals stay reachable for fallbacks and benchmarks.
  */
@@ -15,6 +15,7 @@ import { maxPoolGradConfig } from './max-pool-grad.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { gatherV2Config } from './gather-v2.js';
+import { equalConfig } from './equal.js';
 import { captureOriginal, originalKernel } from './util.js';
 
 const CONFIGS: tf.KernelConfig[] = [
@@ -24,6 +25,7 @@ const CONFIGS: tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   batchMatMulConfig,
   gatherV2Config,
+  equalConfig,
 ];
 
 /** Names of the kernels advtrain registers (missing on wasm) or replaces (slow on wasm). */
