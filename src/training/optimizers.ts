@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
+import { NativeAdamOptimizer, nativeOptimizersActive } from '../engine/native/index.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 export const OPTIMIZER_NAMES: OptimizerName[] = ['adam', 'sgd', 'momentum'];
 
 /**
- * Creates a tfjs optimizer whose learning rate the Trainer can change every step.
+ * Creates a tfjs optimizer whose learning rate the Trainer can change every step. On the native
+ * engine, 'adam' is {@link NativeAdamOptimizer}: a `tf.AdamOptimizer` (same numbers, same
+ * checkpoint layout) whose update runs as one native kernel.
  *
  * @example
  * ```ts
@@ -16,7 +19,7 @@ export const OPTIMIZER_NAMES: OptimizerName[] = ['adam', 'sgd', 'momentum'];
 export function makeOptimizer(name: string, lr: number): tf.Optimizer {
   switch (name) {
     case 'adam':
-      return tf.train.adam(lr);
+      return nativeOptimizersActive() ? new NativeAdamOptimizer(lr) : tf.train.adam(lr);
     case 'sgd':
       return tf.train.sgd(lr);
     case 'momentum':

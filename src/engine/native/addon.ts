@@ -27,6 +27,14 @@ export interface NativeAddon {
   avgPoolGrad(heap: Uint8Array, ...args: number[]): void;
   /** sumRows(heap, x, out, rows, cols): column sums of a [rows, cols] matrix */
   sumRows(heap: Uint8Array, ...args: number[]): void;
+  /**
+   * adamUpdate(heap, desc, b1, 1-b1, b2, 1-b2, 1-b1^t, 1-b2^t, eps, -lr): tfjs's Adam step for
+   * every variable in `desc` ([w, g, m, v byte offsets, element count] per variable), in place:
+   * `m = m*b1 + g*(1-b1)`, `v = v*b2 + g*g*(1-b2)`, `w = ((m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps))*(-lr) + w`,
+   * in float32 with tfjs's order of operations (the scalars are rounded to float32). w, m and v
+   * must be buffers no other tensor uses; g is only read.
+   */
+  adamUpdate(heap: Uint8Array, desc: Float64Array, ...scalars: number[]): void;
   /** Convolutions in oneDNN's blocked layouts with reorders (true) or directly in NHWC (false, default). */
   setLayout(blocked: boolean): void;
   setThreads(n: number): void;

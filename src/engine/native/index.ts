@@ -1,6 +1,7 @@
 /**
  * The native engine: TF.js's hot kernels (convolutions, matmuls, max pooling, forward and
- * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend.
+ * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend; and optimizer
+ * updates (Adam) as one fused native kernel per step.
  *
  * @example
  * ```ts
@@ -17,6 +18,9 @@ export {
   unregisterNativeKernels,
   nativeKernelsRegistered,
   nativeKernelStats,
+  nativeHost,
   type NativeKernelStats,
+  type WasmHost,
   type RegisterResult,
 } from './kernels.js';
+export { NativeAdamOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';

@@ -15,11 +15,13 @@ import { availableParallelism } from 'node:os';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 
 /** The parts of tfjs-backend-wasm 4.22's `BackendWasm` the kernels rely on. */
-interface WasmHost {
+export interface WasmHost {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  /** How many tensors share the buffer of `dataId`. */
+  refCount(dataId: object): number;
 }
 
 /** Kernel inputs by name (optional ones may be undefined or null). */
@@ -428,6 +430,15 @@ const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) =
 export type RegisterResult =
   | { ok: true; kernels: string[]; threads: number; onednn: string; isa: string }
   | { ok: false; reason: string };
+
+/**
+ * The wasm backend and the addon when the native engine is active now (the current backend is
+ * wasm and the native kernels are registered), else undefined.
+ */
+export function nativeHost(): { backend: WasmHost; addon: NativeAddon } | undefined {
+  if (!addon || previous.size === 0 || tf.getBackend() !== 'wasm') return undefined;
+  return { backend: tf.backend() as unknown as WasmHost, addon };
+}
 
 /** Whether the native kernels are registered on wasm now. */
 export function nativeKernelsRegistered(): boolean {

@@ -1,0 +1,102 @@
+/**
+ * One training step (forward, backward, Adam update; batch 64) on the native engine, with and
+ * without the native Adam update, side by side in one process: rounds alternate the variants so
+ * that all see the same machine load; figures are medians over rounds. With `--profile`, also the
+ * wasm kernels' share of one step (tf.profile), heaviest first.
+ *
+ *   node build/bench/native-train-step.js [--models madry-cnn,mnist-small] [--rounds 7] [--steps 5] [--threads 2] [--profile]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { selectBackend } from '../src/engine/backend.js';
+import { NativeAdamOptimizer, nativeOptimizerStats } from '../src/engine/native/index.js';
+import { buildZooModel } from '../src/model/zoo.js';
+import { summarize } from '../src/eval/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'madry-cnn,mnist-small' },
+    rounds: { type: 'string', default: '7' },
+    steps: { type: 'string', default: '5' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    batch: { type: 'string', default: '64' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const rounds = Number(values.rounds);
+const steps = Number(values.steps);
+const batch = Number(values.batch);
+
+const info = await selectBackend('native', { threads: Number(values.threads) });
+console.log(`engine: ${info.name} (${info.reason}); tfjs ${tf.version_core}; batch ${batch}, ${rounds} rounds × ${steps} steps`);
+
+/** A way to run the step: what it switches on before its rounds, and its optimizer. */
+interface Variant {
+  name: string;
+  use(): void;
+  optimizer: tf.Optimizer;
+}
+
+for (const name of values.models!.split(',')) {
+  const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+  const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const variants: Variant[] = [
+    { name: 'tfjs adam', use: () => {}, optimizer: tf.train.adam(1e-3) },
+    { name: 'native adam', use: () => {}, optimizer: new NativeAdamOptimizer(1e-3) },
+  ];
+  const step = (opt: tf.Optimizer) =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+      opt.applyGradients(grads);
+      value.dataSync();
+    });
+  for (const v of variants) {
+    v.use();
+    step(v.optimizer); // makes the optimizer's slots
+  }
+  const before = tf.memory().numTensors;
+  nativeOptimizerStats(true);
+  const times: number[][] = variants.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    variants.forEach((v, i) => {
+      v.use();
+      step(v.optimizer);
+      const t = performance.now();
+      for (let s = 0; s < steps; s++) step(v.optimizer);
+      times[i]!.push((performance.now() - t) / 1000 / steps);
+    });
+  }
+  const st = nativeOptimizerStats(true);
+  if (tf.memory().numTensors !== before) console.log(`warning: ${tf.memory().numTensors - before} tensors leaked`);
+  if (st.fallbacks || st.copies) console.log(`warning: native adam fell back ${st.fallbacks}× (${st.lastFallback}), copied ${st.copies} buffers`);
+  const base = summarize(times[0]!).median!;
+  variants.forEach((v, i) => {
+    const med = summarize(times[i]!).median!;
+    console.log(`${name.padEnd(12)} train  ${v.name.padEnd(24)} ${String(Math.round(batch / med)).padStart(6)} ex/s  ${(med * 1e3).toFixed(1).padStart(7)} ms/step  ${(base / med).toFixed(2)}x`);
+  });
+
+  if (values.profile) {
+    for (const v of variants) {
+      v.use();
+      const p = await tf.profile(() => step(v.optimizer));
+      const byKernel = new Map<string, { ms: number; n: number }>();
+      for (const k of p.kernels) {
+        const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+        e.ms += Number(await k.kernelTimeMs);
+        e.n++;
+        byKernel.set(k.name, e);
+      }
+      const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
+      console.log(`  profile (${v.name}): ${total.toFixed(1)} ms in ${p.kernels.length} kernels`);
+      for (const [k, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14)) {
+        console.log(`    ${k.padEnd(28)} ${e.ms.toFixed(2).padStart(8)} ms  ${String(e.n).padStart(4)} calls`);
+      }
+    }
+  }
+  for (const v of variants) v.optimizer.dispose();
+  tf.dispose([x, y]);
+  model.dispose();
+}
