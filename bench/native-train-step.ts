@@ -1,16 +1,19 @@
 /**
  * One training step (forward, backward, Adam update; batch 64) on the native engine, with and
- * without the native Adam update, side by side in one process: rounds alternate the variants so
- * that all see the same machine load; figures are medians over rounds. With `--profile`, also the
- * wasm kernels' share of one step (tf.profile), heaviest first.
+ * without its element-wise parts (the native Adam update; native ReLU, ReLU gradient, bias Add, and
+ * Identity/Cast without copies), side by side in one process: rounds alternate the variants so
+ * that all see the same machine load; figures are medians over rounds; the first variant (all
+ * element-wise work on wasm, tf.train.adam: the native engine before these kernels) is 1.00x.
+ * `--each` adds one variant per element-wise kernel switched off; `--profile` prints the kernels'
+ * share of one step (tf.profile), heaviest first.
  *
- *   node build/bench/native-train-step.js [--models madry-cnn,mnist-small] [--rounds 7] [--steps 5] [--threads 2] [--profile]
+ *   node build/bench/native-train-step.js [--models madry-cnn,mnist-small] [--rounds 7] [--steps 5] [--threads 2] [--each] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { selectBackend } from '../src/engine/backend.js';
-import { NativeAdamOptimizer, nativeOptimizerStats } from '../src/engine/native/index.js';
+import { NativeAdamOptimizer, nativeOptimizerStats, setNativeKernelEnabled, RELU_GRAD } from '../src/engine/native/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { summarize } from '../src/eval/stats.js';
 
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: String(availableParallelism()) },
     batch: { type: 'string', default: '64' },
     profile: { type: 'boolean', default: false },
+    each: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -38,15 +42,27 @@ interface Variant {
   optimizer: tf.Optimizer;
 }
 
+/** The element-wise kernels, in groups that are switched together. */
+const GROUPS: Record<string, string[]> = { 'identity/cast': [tf.Identity, tf.Cast], relu: [tf.Relu], 'relu grad': [RELU_GRAD], add: [tf.Add] };
+const ALL = Object.values(GROUPS).flat();
+/** Switches the element-wise kernels on, except those in `off`. */
+function elementwise(off: string[]): () => void {
+  return () => ALL.forEach((k) => setNativeKernelEnabled(k, !off.includes(k)));
+}
+
 for (const name of values.models!.split(',')) {
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
   const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const variants: Variant[] = [
-    { name: 'tfjs adam', use: () => {}, optimizer: tf.train.adam(1e-3) },
-    { name: 'native adam', use: () => {}, optimizer: new NativeAdamOptimizer(1e-3) },
+    { name: 'wasm elementwise+adam', use: elementwise(ALL), optimizer: tf.train.adam(1e-3) },
+    { name: 'native adam', use: elementwise(ALL), optimizer: new NativeAdamOptimizer(1e-3) },
+    { name: 'native adam+elementwise', use: elementwise([]), optimizer: new NativeAdamOptimizer(1e-3) },
   ];
+  if (values.each) {
+    for (const [g, ks] of Object.entries(GROUPS)) variants.push({ name: `  all but ${g}`, use: elementwise(ks), optimizer: new NativeAdamOptimizer(1e-3) });
+  }
   const step = (opt: tf.Optimizer) =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
@@ -75,7 +91,7 @@ for (const name of values.models!.split(',')) {
   const base = summarize(times[0]!).median!;
   variants.forEach((v, i) => {
     const med = summarize(times[i]!).median!;
-    console.log(`${name.padEnd(12)} train  ${v.name.padEnd(24)} ${String(Math.round(batch / med)).padStart(6)} ex/s  ${(med * 1e3).toFixed(1).padStart(7)} ms/step  ${(base / med).toFixed(2)}x`);
+    console.log(`${name.padEnd(12)} train  ${v.name.padEnd(26)} ${String(Math.round(batch / med)).padStart(6)} ex/s  ${(med * 1e3).toFixed(1).padStart(7)} ms/step  ${(base / med).toFixed(2)}x`);
   });
 
   if (values.profile) {
@@ -96,6 +112,7 @@ for (const name of values.models!.split(',')) {
       }
     }
   }
+  elementwise([])();
   for (const v of variants) v.optimizer.dispose();
   tf.dispose([x, y]);
   model.dispose();

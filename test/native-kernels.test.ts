@@ -14,7 +14,9 @@ import {
   registerNativeKernels,
   unregisterNativeKernels,
   nativeKernelStats,
+  setNativeKernelEnabled,
   NATIVE_KERNELS,
+  RELU_GRAD,
 } from '../src/engine/native/index.js';
 
 const loaded = loadNativeAddon();
@@ -272,6 +274,90 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     const ref = await runOn('cpu', [spec([4, 5, 6], 71)], fn);
     const got = await runOn('wasm', [spec([4, 5, 6], 71)], fn);
     for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) <= 1e-4);
+  });
+
+  // ReLU, its fused gradient, bias adds: small shapes (one thread) and big ones (split over threads).
+  for (const shape of [[1], [7], [2, 9, 9, 5], [4, 28, 28, 16], [64, 1024]]) {
+    test(`Relu and its gradient x${shape}`, () =>
+      check(
+        'Relu',
+        [spec(shape, 90)],
+        (x) => [tf.relu(x!), tf.grad((t: tf.Tensor) => weightedSum(tf.relu(t), 91))(x!)],
+        [tf.Relu, RELU_GRAD],
+      ));
+  }
+  test('Relu and its gradient treat NaN, ±0 and ±Infinity as tfjs does', async () => {
+    const inputs = [{ shape: [40], values: Float32Array.from({ length: 40 }, (_, i) => [NaN, -0, 0, 1, -1, Infinity, -Infinity, 1e-38][i % 8]!) }];
+    const fn = (x?: tf.Tensor) => [tf.relu(x!), tf.grad((t: tf.Tensor) => weightedSum(tf.relu(t), 92))(x!)];
+    const ref = await runOn('cpu', inputs, fn);
+    nativeKernelStats(true);
+    const got = await runOn('wasm', inputs, fn);
+    const stats = nativeKernelStats(true);
+    assert.ok(stats[tf.Relu]?.native && stats[RELU_GRAD]?.native, JSON.stringify(stats));
+    for (let k = 0; k < ref.length; k++) {
+      for (let i = 0; i < 40; i++) assert.ok(Object.is(got[k]![i], ref[k]![i]), `output ${k}[${i}]: ${got[k]![i]} vs cpu ${ref[k]![i]}`);
+    }
+  });
+  for (const [a, b] of [
+    [[2, 5, 7], [7]],
+    [[7], [2, 5, 7]],
+    [[6, 7], [1, 7]],
+    [[3, 4], [3, 4]],
+    [[16, 28, 28, 32], [32]],
+    [[100003], [100003]],
+    [[64, 1024], [1024]],
+  ]) {
+    test(`Add a${a} + b${b} (and gradients)`, () =>
+      check(
+        'Add',
+        [spec(a!, 93), spec(b!, 94)],
+        (x, y) => [tf.add(x!, y!), ...tf.grads((p: tf.Tensor, q: tf.Tensor) => weightedSum(tf.add(p, q), 95))([x!, y!])],
+        [tf.Add],
+      ));
+  }
+  test('Add with other broadcasts falls back and still matches cpu', async () => {
+    const fn = (x?: tf.Tensor, y?: tf.Tensor) => [tf.add(x!, y!), tf.add(x!, tf.scalar(2))];
+    const inputs = [spec([4, 5, 6], 96), spec([4, 1, 6], 97)];
+    const ref = await runOn('cpu', inputs, fn);
+    nativeKernelStats(true);
+    const got = await runOn('wasm', inputs, fn);
+    assert.equal(nativeKernelStats(true)[tf.Add]?.fallback, 2);
+    for (let i = 0; i < ref.length; i++) assert.equal(relErr(got[i]!, ref[i]!), 0);
+  });
+  test('Identity and Cast to the same dtype share the buffer; the copy outlives the original', async () => {
+    await tf.setBackend('wasm');
+    const refCount = (t: tf.Tensor) => (tf.backend() as unknown as { refCount(d: object): number }).refCount(t.dataId);
+    const x = tf.tensor(rand(50, 98), [5, 10]);
+    const values = Float32Array.from(x.dataSync());
+    nativeKernelStats(true);
+    const c = tf.clone(x);
+    const k = tf.cast(x, 'float32');
+    const i = tf.cast(x, 'int32'); // a real conversion: the wasm kernel
+    const stats = nativeKernelStats(true);
+    assert.equal(stats[tf.Identity]?.native, 1);
+    assert.equal(stats[tf.Cast]?.native, 1);
+    assert.equal(stats[tf.Cast]?.fallback, 1);
+    assert.equal(refCount(x), 3);
+    x.dispose();
+    assert.deepEqual(c.dataSync(), values);
+    k.dispose();
+    assert.deepEqual(c.dataSync(), values);
+    assert.deepEqual(Array.from(i.dataSync()), Array.from(values, (v) => Math.trunc(v) | 0));
+    tf.dispose([c, i]);
+  });
+  test('each element-wise kernel can be switched off and on again', async () => {
+    const fn = (x?: tf.Tensor, b?: tf.Tensor) => tf.grads((p: tf.Tensor, q: tf.Tensor) => weightedSum(tf.relu(tf.add(p, q)), 99))([x!, b!]);
+    const inputs = [spec([3, 8, 8, 4], 100), spec([4], 101)];
+    const ref = await runOn('cpu', inputs, fn);
+    const names = [tf.Relu, tf.Add, tf.Identity, tf.Cast, RELU_GRAD];
+    for (const n of names) setNativeKernelEnabled(n, false);
+    nativeKernelStats(true);
+    const off = await runOn('wasm', inputs, fn);
+    const statsOff = nativeKernelStats(true);
+    for (const n of names) setNativeKernelEnabled(n, true);
+    for (const n of names) assert.equal(statsOff[n]?.native ?? 0, 0, `${n} ran natively while switched off`);
+    await check('switched on again', inputs, fn, [tf.Relu, tf.Add, RELU_GRAD]);
+    for (let i = 0; i < ref.length; i++) assert.ok(relErr(off[i]!, ref[i]!) <= 1e-6);
   });
 
   test('madry-cnn-like stack: forward and all gradients', () =>

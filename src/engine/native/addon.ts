@@ -35,6 +35,12 @@ export interface NativeAddon {
    * must be buffers no other tensor uses; g is only read.
    */
   adamUpdate(heap: Uint8Array, desc: Float64Array, ...scalars: number[]): void;
+  /** relu(heap, x, y, n): y = max(0, x) as tfjs's cpu kernel (NaN stays NaN, -0 becomes 0). */
+  relu(heap: Uint8Array, ...args: number[]): void;
+  /** reluGrad(heap, dy, x, dx, n): dx = dy * step(x), tfjs's ReLU gradient (step(NaN) = NaN). */
+  reluGrad(heap: Uint8Array, ...args: number[]): void;
+  /** addBias(heap, x, b, y, rows, cols): y[r, c] = x[r, c] + b[c]; rows = 1 adds two equal shapes. */
+  addBias(heap: Uint8Array, ...args: number[]): void;
   /** Convolutions in oneDNN's blocked layouts with reorders (true) or directly in NHWC (false, default). */
   setLayout(blocked: boolean): void;
   setThreads(n: number): void;

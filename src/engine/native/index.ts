@@ -1,7 +1,8 @@
 /**
  * The native engine: TF.js's hot kernels (convolutions, matmuls, max pooling, forward and
- * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend; and optimizer
- * updates (Adam) as one fused native kernel per step.
+ * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend, with the
+ * element-wise work of a training step (ReLU and its gradient, bias adds, no-copy Identity/Cast);
+ * and optimizer updates (Adam) as one fused native kernel per step.
  *
  * @example
  * ```ts
@@ -19,6 +20,8 @@ export {
   nativeKernelsRegistered,
   nativeKernelStats,
   nativeHost,
+  setNativeKernelEnabled,
+  RELU_GRAD,
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,

@@ -1,7 +1,9 @@
 /**
  * The native engine's kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, BatchMatMul,
  * _FusedMatMul, MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad, and Sum over all axes but the last,
- * i.e. bias gradients), registered on the tfjs **wasm** backend in place of its own.
+ * i.e. bias gradients; and the element-wise work of a training step: Relu, its gradient, bias Add,
+ * and Identity/Cast, which share the input's buffer instead of copying it), registered on the
+ * tfjs **wasm** backend in place of its own.
  *
  * Each kernel reads its inputs from and writes its output to the wasm heap in place (oneDNN gets
  * pointers into the wasm memory; nothing is copied), so the rest of the graph (element-wise ops,
@@ -20,6 +22,7 @@ export interface WasmHost {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
   /** How many tensors share the buffer of `dataId`. */
   refCount(dataId: object): number;
 }
@@ -46,7 +49,17 @@ export const NATIVE_KERNELS = [
   tf.AvgPool,
   tf.AvgPoolGrad,
   tf.Sum,
+  tf.Relu,
+  tf.Add,
+  tf.Identity,
+  tf.Cast,
 ] as const;
+
+/**
+ * The fused ReLU gradient `dy * step(x)`: a kernel of the native engine's own (tfjs computes it as
+ * Step, Cast and Multiply), run by the gradient of Relu that {@link registerNativeKernels} installs.
+ */
+export const RELU_GRAD = 'AdvtrainReluGrad';
 
 /** How often each kernel ran natively and how often (and last why) it fell back. */
 export interface NativeKernelStats {
@@ -57,6 +70,8 @@ export interface NativeKernelStats {
 
 let addon: NativeAddon | undefined;
 const previous = new Map<string, tf.KernelConfig | undefined>();
+/** Kernels switched back to their previous implementation (for A/B measurements). */
+const disabled = new Set<string>();
 const stats = new Map<string, NativeKernelStats>();
 
 function stat(name: string): NativeKernelStats {
@@ -70,7 +85,7 @@ function fallback(name: string, args: KernelArgs, why: string): tf.TensorInfo | 
   const s = stat(name);
   s.fallback++;
   s.lastFallback = why;
-  const prev = previous.get(name);
+  const prev = name === RELU_GRAD ? { kernelFunc: reluGradFallback as tf.KernelFunc } : previous.get(name);
   if (!prev) throw new Error(`advtrain native: ${name} (${why}) and no wasm kernel to fall back to`);
   return prev.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
 }
@@ -413,6 +428,79 @@ function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return runNative(name, args, out, (heap) => addon!.sumRows(heap, off(b, x), off(b, out), rows, cols));
 }
 
+// ---- Element-wise: Relu, its gradient, bias Add; Identity and Cast without copies -------------------
+
+function relu(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Relu;
+  const { x } = args.inputs as Inputs;
+  if (!isF32(x) || x.shape.length === 0 || hasZero(x.shape)) return fallback(name, args, 'not a non-empty float32 tensor');
+  const b = host(args);
+  const out = b.makeOutput([...x.shape], 'float32');
+  return runNative(name, args, out, (heap) => addon!.relu(heap, off(b, x), off(b, out), tf.util.sizeFromShape(x.shape)));
+}
+
+function reluGradKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { dy, x } = args.inputs as Inputs;
+  if (!isF32(dy, x) || !tf.util.arraysEqual(dy.shape, x.shape) || hasZero(x.shape)) return fallback(RELU_GRAD, args, 'not equal non-empty float32 shapes');
+  const b = host(args);
+  const out = b.makeOutput([...x.shape], 'float32');
+  return runNative(RELU_GRAD, args, out, (heap) => addon!.reluGrad(heap, off(b, dy), off(b, x), off(b, out), tf.util.sizeFromShape(x.shape)));
+}
+
+/** The ReLU gradient from the wasm kernels tfjs's gradient uses (Step, Cast, Multiply). */
+function reluGradFallback(args: KernelArgs): tf.TensorInfo {
+  const { dy, x } = args.inputs as Inputs;
+  const b = host(args);
+  const run = (kernel: string, inputs: Inputs, attrs: tf.NamedAttrMap = {}) =>
+    tf.getKernel(kernel, 'wasm').kernelFunc({ inputs, backend: args.backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
+  const st = run(tf.Step, { x }, { alpha: 0 });
+  const stf = st.dtype === 'float32' ? st : run(tf.Cast, { x: st }, { dtype: 'float32' });
+  const out = run(tf.Multiply, { a: dy, b: stf });
+  b.disposeData(st.dataId);
+  if (stf !== st) b.disposeData(stf.dataId);
+  return out;
+}
+
+/** Is `t` a bias for `x`: as many values as x's last axis, on that axis only. */
+function isBiasOf(t: tf.TensorInfo, x: tf.TensorInfo): boolean {
+  const c = x.shape[x.shape.length - 1];
+  return x.shape.length >= 1 && t.shape.length >= 1 && t.shape.length <= x.shape.length && t.shape[t.shape.length - 1] === c && tf.util.sizeFromShape(t.shape) === c;
+}
+
+function add(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Add;
+  const { a, b: bb } = args.inputs as Inputs;
+  if (!isF32(a, bb)) return fallback(name, args, 'not float32');
+  if (hasZero(a.shape) || hasZero(bb.shape)) return fallback(name, args, 'empty tensor');
+  let x: tf.TensorInfo, bias: tf.TensorInfo, rows: number, cols: number;
+  if (tf.util.arraysEqual(a.shape, bb.shape)) {
+    [x, bias, rows, cols] = [a, bb, 1, tf.util.sizeFromShape(a.shape)];
+  } else if (isBiasOf(bb, a)) {
+    [x, bias, cols] = [a, bb, a.shape[a.shape.length - 1]!];
+    rows = tf.util.sizeFromShape(a.shape) / cols;
+  } else if (isBiasOf(a, bb)) {
+    [x, bias, cols] = [bb, a, bb.shape[bb.shape.length - 1]!]; // x + b = b + x exactly
+    rows = tf.util.sizeFromShape(bb.shape) / cols;
+  } else {
+    return fallback(name, args, 'broadcast other than a bias');
+  }
+  const b = host(args);
+  const out = b.makeOutput([...x.shape], 'float32');
+  return runNative(name, args, out, (heap) => addon!.addBias(heap, off(b, x), off(b, bias), off(b, out), rows, cols));
+}
+
+/** Identity, and Cast to the same dtype: the output shares the input's buffer (tensors are immutable). */
+function share(name: string) {
+  return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
+    const { x } = args.inputs as Inputs;
+    const dtype = name === tf.Cast ? (args.attrs as unknown as tf.CastAttrs).dtype : x.dtype;
+    if (x.dtype === 'string' || dtype !== x.dtype || x.dtype === 'complex64') return fallback(name, args, `${x.dtype} -> ${dtype}`);
+    host(args).incRef(x.dataId);
+    stat(name).native++;
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
 const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
   [tf.Conv2D]: conv2dKernel(tf.Conv2D),
   [tf.FusedConv2D]: conv2dKernel(tf.FusedConv2D),
@@ -425,6 +513,35 @@ const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) =
   [tf.AvgPool]: avgPool,
   [tf.AvgPoolGrad]: avgPoolGrad,
   [tf.Sum]: sum,
+  [tf.Relu]: relu,
+  [tf.Add]: add,
+  [tf.Identity]: share(tf.Identity),
+  [tf.Cast]: share(tf.Cast),
+};
+
+/** tfjs's gradient of Relu, kept while ours is installed. */
+let tfjsReluGrad: tf.GradConfig | undefined;
+
+/** Relu's gradient as one native kernel where the native engine runs, tfjs's own elsewhere. */
+const nativeReluGrad: tf.GradConfig = {
+  kernelName: tf.Relu,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved as tf.Tensor[];
+    const g = dy as tf.Tensor;
+    if (disabled.has(RELU_GRAD) || nativeHost() === undefined || x!.dtype !== 'float32' || g.dtype !== 'float32') return tfjsReluGrad!.gradFunc(dy, saved, attrs);
+    return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: g, x: x! }) as tf.Tensor };
+  },
+};
+
+/** The fused gradient's own gradient (for gradients of gradients): d/d(dy) is the same mask, d/dx is 0. */
+const reluGradGrad: tf.GradConfig = {
+  kernelName: RELU_GRAD,
+  inputsToSave: ['x'],
+  gradFunc: (ddx, saved) => {
+    const [x] = saved as tf.Tensor[];
+    return { dy: () => tf.engine().runKernel(RELU_GRAD, { dy: ddx as tf.Tensor, x: x! }) as tf.Tensor, x: () => tf.zerosLike(x!) };
+  },
 };
 
 export type RegisterResult =
@@ -475,10 +592,18 @@ export function registerNativeKernels(threads?: number): RegisterResult {
       const prev = tf.getKernel(name, 'wasm');
       previous.set(name, prev);
       if (prev !== undefined) tf.unregisterKernel(name, 'wasm');
+      const ours = KERNEL_FUNCS[name];
+      const kernelFunc = (args: KernelArgs) => (disabled.has(name) && prev ? prev.kernelFunc(args as Parameters<tf.KernelFunc>[0]) : ours(args));
       // Keep the previous kernel's setup (tfjs-backend-wasm binds its C++ functions there), so
       // fallbacks work even when the wasm backend is initialised after this registration.
-      tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: KERNEL_FUNCS[name] as tf.KernelFunc, setupFunc: prev?.setupFunc });
+      tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc, setupFunc: prev?.setupFunc });
     }
+    if (tf.getKernel(RELU_GRAD, 'wasm') === undefined) {
+      tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as tf.KernelFunc });
+      tf.registerGradient(reluGradGrad);
+    }
+    tfjsReluGrad = tf.getGradient(tf.Relu);
+    if (tfjsReluGrad) tf.registerGradient(nativeReluGrad);
   }
   const info = addon.info();
   return { ok: true, kernels: [...NATIVE_KERNELS], threads: addon.getThreads(), onednn: info.onednn, isa: info.isa };
@@ -490,7 +615,24 @@ export function unregisterNativeKernels(): void {
     if (tf.getKernel(name, 'wasm') !== undefined) tf.unregisterKernel(name, 'wasm');
     if (prev !== undefined) tf.registerKernel(prev);
   }
+  if (previous.size > 0 && tfjsReluGrad) tf.registerGradient(tfjsReluGrad);
+  tfjsReluGrad = undefined;
   previous.clear();
+}
+
+/**
+ * Switches one native kernel off (its previous wasm kernel runs instead) or back on, to measure
+ * what it brings. Names: those of {@link NATIVE_KERNELS}, and {@link RELU_GRAD} for the fused
+ * ReLU gradient (off: tfjs's Step, Cast, Multiply).
+ *
+ * @example
+ * ```ts
+ * setNativeKernelEnabled(tf.Identity, false); // copies again, as plain wasm does
+ * ```
+ */
+export function setNativeKernelEnabled(name: string, on: boolean): void {
+  if (on) disabled.delete(name);
+  else disabled.add(name);
 }
 
 /** Per-kernel counts of native runs and fallbacks since the last reset. */
