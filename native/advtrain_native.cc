@@ -920,6 +920,94 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   });
 }
 
+const bool haveAvx = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") != 0;
+}();
+
+// ---------------------------------------------------------------------------------------------
+// SGD and momentum, in place, with tfjs's float32 steps (c = -lr, mu = momentum):
+//   SGD:       w = c*g + w
+//   momentum:  a = mu*a + g;  w = c*a + w   (Nesterov: w = c*(g + a*mu) + w)
+
+struct SgdConsts {
+  float c, mu;
+  bool momentum, nesterov;
+};
+
+inline void sgdScalar(float* w, const float* g, float* acc, int64_t i0, int64_t i1, const SgdConsts& k) {
+  for (int64_t i = i0; i < i1; ++i) {
+    if (!k.momentum) {
+      w[i] = k.c * g[i] + w[i];
+      continue;
+    }
+    const float a = k.mu * acc[i] + g[i];
+    acc[i] = a;
+    w[i] = (k.nesterov ? k.c * (g[i] + a * k.mu) : k.c * a) + w[i];
+  }
+}
+
+__attribute__((target("avx"))) void sgdAvx(float* w, const float* g, float* acc, int64_t i0, int64_t i1, const SgdConsts& k) {
+  const __m256 c = _mm256_set1_ps(k.c), mu = _mm256_set1_ps(k.mu);
+  int64_t i = i0;
+  if (!k.momentum) {
+    for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(w + i, _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(g + i)), _mm256_loadu_ps(w + i)));
+  } else {
+    for (; i + 8 <= i1; i += 8) {
+      const __m256 gi = _mm256_loadu_ps(g + i);
+      const __m256 a = _mm256_add_ps(_mm256_mul_ps(mu, _mm256_loadu_ps(acc + i)), gi);
+      _mm256_storeu_ps(acc + i, a);
+      const __m256 step = k.nesterov ? _mm256_mul_ps(c, _mm256_add_ps(gi, _mm256_mul_ps(a, mu))) : _mm256_mul_ps(c, a);
+      _mm256_storeu_ps(w + i, _mm256_add_ps(step, _mm256_loadu_ps(w + i)));
+    }
+  }
+  sgdScalar(w, g, acc, i, i1, k);
+}
+
+// sgdUpdate(heap, desc, -lr, momentum, nesterov): desc holds [w, g, acc byte offsets, count] per
+// variable; acc < 0 (plain SGD, then momentum is ignored) or the accumulation to update.
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5);
+    size_t len = 0;
+    const double* desc = f64Array(a, 1, &len);
+    if (len % 4 != 0) throw JsError("advtrain native: sgdUpdate's desc must hold 4 numbers per variable");
+    const float c = static_cast<float>(a.d(2)), mu = static_cast<float>(a.d(3));
+    const bool nesterov = a.d(4) != 0;
+    struct Var {
+      float *w, *acc;
+      const float* g;
+      int64_t n;
+      SgdConsts k;
+    };
+    std::vector<Var> vars;
+    int64_t total = 0;
+    for (size_t j = 0; j < len; j += 4) {
+      const int64_t n = static_cast<int64_t>(desc[j + 3]);
+      const bool mom = desc[j + 2] >= 0;
+      vars.push_back(Var{a.at(desc[j], n), mom ? a.at(desc[j + 2], n) : nullptr, a.at(desc[j + 1], n), n, SgdConsts{c, mu, mom, mom && nesterov}});
+      total += n;
+    }
+    const auto run = haveAvx ? sgdAvx : [](float* w, const float* g, float* acc, int64_t i0, int64_t i1, const SgdConsts& k) { sgdScalar(w, g, acc, i0, i1, k); };
+    const int64_t SMALL = 16384;
+    const int nt = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(total / SMALL) + 1));
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), T = omp_get_num_threads();
+      int small = 0;
+      for (const Var& x : vars) {
+        if (x.n < SMALL) {
+          if (small++ % T == t) run(x.w, x.g, x.acc, 0, x.n, x.k);
+        } else {
+          const int64_t i0 = (x.n * t / T) & ~int64_t(15), i1 = t + 1 == T ? x.n : (x.n * (t + 1) / T) & ~int64_t(15);
+          run(x.w, x.g, x.acc, i0, i1, x.k);
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Element-wise kernels of a training step that tfjs runs single-threaded in wasm: ReLU, its
 // gradient, and bias (broadcast) addition. Each gives exactly what tfjs's cpu kernels give (same
@@ -980,11 +1068,6 @@ __attribute__((target("avx"))) void reluGradAvx(const float* dy, const float* x,
 void reluGradPortable(const float* dy, const float* x, float* dx, int64_t i0, int64_t i1) {
   for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * stepOf(x[i]);
 }
-
-const bool haveAvx = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx") != 0;
-}();
 
 // relu(heap, x, y, n)
 napi_value Relu(napi_env env, napi_callback_info info) {
@@ -1131,6 +1214,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxPoolGrad", MaxPoolGrad},
       {"sumRows", SumRows},
       {"adamUpdate", AdamUpdate},
+      {"sgdUpdate", SgdUpdate},
       {"relu", Relu},
       {"reluGrad", ReluGrad},
       {"addBias", AddBias},

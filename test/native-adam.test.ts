@@ -1,5 +1,5 @@
 /**
- * The native engine's Adam ({@link NativeAdamOptimizer}) against tfjs's own `tf.train.adam` on the
+ * The native engine's optimizers (Adam above all, and SGD, momentum) against tfjs's own on the
  * cpu backend (the reference), checkpoints moving between the two, buffers shared between tensors
  * left intact, and no tensor leaks. Skipped as a whole when the addon is not built.
  */
@@ -17,6 +17,8 @@ import {
   registerNativeKernels,
   unregisterNativeKernels,
   NativeAdamOptimizer,
+  NativeSGDOptimizer,
+  NativeMomentumOptimizer,
   nativeOptimizerStats,
 } from '../src/engine/native/index.js';
 import { makeOptimizer, setLearningRate } from '../src/training/optimizers.js';
@@ -62,8 +64,8 @@ const SCALES = [1, 1e-7, 3, 1e-3, 0.5, 1e-6, 2, 0.1];
 const STEPS = 6;
 
 let run = 0;
-/** Variables' values and the optimizer's weights after STEPS Adam steps with varying gradients and learning rates. */
-async function adamRun(backend: 'cpu' | 'wasm', make: () => tf.Optimizer): Promise<{ values: Float32Array[]; weights: { name: string; values: Float32Array }[] }> {
+/** Variables' values and the optimizer's weights after STEPS steps with varying gradients and learning rates. */
+async function optimizerRun(backend: 'cpu' | 'wasm', make: () => tf.Optimizer): Promise<{ values: Float32Array[]; weights: { name: string; values: Float32Array }[] }> {
   await tf.setBackend(backend);
   run++;
   const vars = SHAPES.map((s, j) => tf.variable(tf.tensor(rand(tf.util.sizeFromShape(s), 100 + j), s, 'float32'), true, `adamtest_${run}_${j}`));
@@ -137,9 +139,9 @@ describe('native Adam', { skip }, () => {
   });
 
   test('equals tf.train.adam on the cpu backend (values, moments, iterations)', async () => {
-    const ref = await adamRun('cpu', () => tf.train.adam(0.01));
+    const ref = await optimizerRun('cpu', () => tf.train.adam(0.01));
     nativeOptimizerStats(true);
-    const got = await adamRun('wasm', () => new NativeAdamOptimizer(0.01));
+    const got = await optimizerRun('wasm', () => new NativeAdamOptimizer(0.01));
     const st = nativeOptimizerStats(true);
     assert.equal(st.steps, STEPS, `native steps ran: ${JSON.stringify(st)}`);
     assert.equal(st.fallbacks, 0);
@@ -155,13 +157,39 @@ describe('native Adam', { skip }, () => {
     }
   });
 
-  test('makeOptimizer gives the native Adam on the native engine and tfjs Adam elsewhere; both are "Adam"', async () => {
+  for (const [label, ref, nat] of [
+    ['SGD', () => tf.train.sgd(0.01), () => new NativeSGDOptimizer(0.01)],
+    ['momentum', () => tf.train.momentum(0.01, 0.9), () => new NativeMomentumOptimizer(0.01, 0.9)],
+    ['Nesterov momentum', () => tf.train.momentum(0.01, 0.8, true), () => new NativeMomentumOptimizer(0.01, 0.8, true)],
+  ] as [string, () => tf.Optimizer, () => tf.Optimizer][]) {
+    test(`${label} equals tfjs's on the cpu backend (values, accumulations)`, async () => {
+      const want = await optimizerRun('cpu', ref);
+      nativeOptimizerStats(true);
+      const got = await optimizerRun('wasm', nat);
+      const st = nativeOptimizerStats(true);
+      assert.equal(st.steps, STEPS, JSON.stringify(st));
+      for (let j = 0; j < SHAPES.length; j++) {
+        const e = relErr(got.values[j]!, want.values[j]!);
+        assert.ok(e <= 1e-5, `variable ${SHAPES[j]} differs by ${e.toExponential(2)} (relative)`);
+      }
+      assert.deepEqual(got.weights.map((w) => w.name), want.weights.map((w) => w.name));
+      for (let k = 0; k < want.weights.length; k++) assert.ok(relErr(got.weights[k]!.values, want.weights[k]!.values) <= 1e-5, want.weights[k]!.name);
+    });
+  }
+
+  test('makeOptimizer gives the native optimizers on the native engine and tfjs\'s elsewhere, under the same class names', async () => {
     await tf.setBackend('wasm');
     const nat = makeOptimizer('adam', 1e-3);
     // (instanceof is duck-typed for tfjs optimizers)
     assert.equal(nat.constructor, NativeAdamOptimizer);
     assert.equal(nat.getClassName(), 'Adam');
     nat.dispose();
+    for (const [n, cls, className] of [['sgd', NativeSGDOptimizer, 'SGD'], ['momentum', NativeMomentumOptimizer, 'Momentum']] as const) {
+      const o = makeOptimizer(n, 1e-3);
+      assert.equal(o.constructor, cls);
+      assert.equal(o.getClassName(), className);
+      o.dispose();
+    }
     await tf.setBackend('cpu');
     const plain = makeOptimizer('adam', 1e-3);
     assert.equal(plain.constructor, tf.AdamOptimizer);

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
-import { NativeAdamOptimizer, nativeOptimizersActive } from '../engine/native/index.js';
+import { NativeAdamOptimizer, NativeMomentumOptimizer, NativeSGDOptimizer, nativeOptimizersActive } from '../engine/native/index.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 export const OPTIMIZER_NAMES: OptimizerName[] = ['adam', 'sgd', 'momentum'];
 
 /**
  * Creates a tfjs optimizer whose learning rate the Trainer can change every step. On the native
- * engine, 'adam' is {@link NativeAdamOptimizer}: a `tf.AdamOptimizer` (same numbers, same
- * checkpoint layout) whose update runs as one native kernel.
+ * engine it is the native subclass of the tfjs optimizer ({@link NativeAdamOptimizer} for
+ * 'adam'): same class name, same numbers, same checkpoint layout, the update as one native kernel.
  *
  * @example
  * ```ts
@@ -17,13 +17,14 @@ export const OPTIMIZER_NAMES: OptimizerName[] = ['adam', 'sgd', 'momentum'];
  * ```
  */
 export function makeOptimizer(name: string, lr: number): tf.Optimizer {
+  const native = nativeOptimizersActive();
   switch (name) {
     case 'adam':
-      return nativeOptimizersActive() ? new NativeAdamOptimizer(lr) : tf.train.adam(lr);
+      return native ? new NativeAdamOptimizer(lr) : tf.train.adam(lr);
     case 'sgd':
-      return tf.train.sgd(lr);
+      return native ? new NativeSGDOptimizer(lr) : tf.train.sgd(lr);
     case 'momentum':
-      return tf.train.momentum(lr, 0.9);
+      return native ? new NativeMomentumOptimizer(lr, 0.9) : tf.train.momentum(lr, 0.9);
     default:
       throw new UserError(`unknown optimizer '${name}': choose one of ${OPTIMIZER_NAMES.join(', ')}`);
   }

@@ -35,6 +35,13 @@ export interface NativeAddon {
    * must be buffers no other tensor uses; g is only read.
    */
   adamUpdate(heap: Uint8Array, desc: Float64Array, ...scalars: number[]): void;
+  /**
+   * sgdUpdate(heap, desc, -lr, momentum, nesterov): tfjs's SGD or momentum step for every variable
+   * in `desc` ([w, g, acc byte offsets, element count] per variable; acc -1 for plain SGD), in
+   * place: `w = -lr*g + w`, or `acc = momentum*acc + g; w = -lr*acc + w` (Nesterov:
+   * `w = -lr*(g + acc*momentum) + w`), in float32 with tfjs's order of operations.
+   */
+  sgdUpdate(heap: Uint8Array, desc: Float64Array, negLr: number, momentum: number, nesterov: number): void;
   /** relu(heap, x, y, n): y = max(0, x) as tfjs's cpu kernel (NaN stays NaN, -0 becomes 0). */
   relu(heap: Uint8Array, ...args: number[]): void;
   /** reluGrad(heap, dy, x, dx, n): dx = dy * step(x), tfjs's ReLU gradient (step(NaN) = NaN). */

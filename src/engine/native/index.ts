@@ -2,7 +2,7 @@
  * The native engine: TF.js's hot kernels (convolutions, matmuls, max pooling, forward and
  * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend, with the
  * element-wise work of a training step (ReLU and its gradient, bias adds, no-copy Identity/Cast);
- * and optimizer updates (Adam) as one fused native kernel per step.
+ * and optimizer updates (Adam, SGD, momentum) as one fused native kernel per step.
  *
  * @example
  * ```ts
@@ -26,4 +26,4 @@ export {
   type WasmHost,
   type RegisterResult,
 } from './kernels.js';
-export { NativeAdamOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';
+export { NativeAdamOptimizer, NativeSGDOptimizer, NativeMomentumOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';

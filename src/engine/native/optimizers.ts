@@ -7,8 +7,10 @@
  * config, same `getWeights()` / `setWeights()` layout (`iter`, then every `<var>/m`, then every
  * `<var>/v`), so checkpoints move freely between it and `tf.train.adam`. It computes tfjs's exact
  * float32 steps in tfjs's order (bias correction by division, epsilon added after the square
- * root), so its numbers equal tfjs's. Whenever the native engine is not active (another backend,
- * the kernels unregistered, a tensor that is not float32 on wasm), a step runs tfjs's own update.
+ * root), so its numbers equal tfjs's. {@link NativeSGDOptimizer} and {@link NativeMomentumOptimizer}
+ * do the same for `tf.train.sgd` and `tf.train.momentum`. Whenever the native engine is not active
+ * (another backend, the kernels unregistered, a tensor that is not float32 on wasm), a step runs
+ * tfjs's own update.
  *
  * In-place writes are safe because each buffer written belongs to its variable alone: tfjs shares
  * buffers between tensors (`variable.assign(t)`, `clone()`, `reshape()` keep the same data), so a
@@ -149,6 +151,85 @@ export class NativeAdamOptimizer extends tf.AdamOptimizer {
       s.accBeta2.assign(tf.mul(s.accBeta2, s.beta2));
     });
     stats.steps++;
+    this.incrementIterations();
+  }
+}
+
+/** tfjs 4.22's `MomentumOptimizer` fields (private in its typings). */
+interface MomentumState {
+  learningRate: number;
+  momentum: number;
+  useNesterov: boolean;
+  accumulations: (OptimizerVariable | undefined)[];
+}
+
+type Gradients = NamedVariableMap | NamedTensor[];
+
+/**
+ * One native SGD or momentum step over every variable with a gradient; false (nothing done) where
+ * the native engine cannot run it. `slot(i, name, value)` gives variable i's accumulation (momentum).
+ */
+function sgdStep(grads: Gradients, learningRate: number, momentum?: { mu: number; nesterov: boolean; slot(i: number, name: string, value: tf.Variable): tf.Variable }): boolean {
+  const native = nativeHost();
+  if (!native) return false;
+  const { backend: b, addon } = native;
+  const names = Array.isArray(grads) ? grads.map((v) => v.name) : Object.keys(grads);
+  const work: [tf.Variable, tf.Tensor, tf.Variable | undefined][] = [];
+  for (let i = 0; i < names.length; i++) {
+    const value = tf.engine().registeredVariables[names[i]!];
+    if (!value) return false; // tfjs's own error
+    const acc = momentum?.slot(i, names[i]!, value); // tfjs makes the slot before it looks at the gradient
+    const grad = Array.isArray(grads) ? grads[i]!.tensor : grads[names[i]!];
+    if (grad == null) continue;
+    const why = unfit(b, value, grad, ...(acc ? [acc] : []));
+    if (why) {
+      stats.fallbacks++;
+      stats.lastFallback = `${names[i]}: ${why}`;
+      return false;
+    }
+    if (value.size > 0) work.push([value, grad, acc]);
+  }
+  const desc = new Float64Array(work.length * 4);
+  work.forEach(([value, grad, acc], j) => {
+    ensureOwned(b, value);
+    if (acc) ensureOwned(b, acc);
+    desc.set([offsetOf(b, value), offsetOf(b, grad), acc ? offsetOf(b, acc) : -1, value.size], 4 * j);
+  });
+  addon.sgdUpdate(b.wasm.HEAPU8, desc, f32(-learningRate), f32(momentum?.mu ?? 0), momentum?.nesterov ? 1 : 0);
+  stats.steps++;
+  return true;
+}
+
+/**
+ * `tf.train.sgd` with its update in the native engine (same class name 'SGD', same numbers).
+ *
+ * @example
+ * ```ts
+ * const opt = new NativeSGDOptimizer(0.1);
+ * ```
+ */
+export class NativeSGDOptimizer extends tf.SGDOptimizer {
+  override applyGradients(variableGradients: Gradients): void {
+    if (!sgdStep(variableGradients, this.learningRate)) return super.applyGradients(variableGradients);
+    this.incrementIterations();
+  }
+}
+
+/**
+ * `tf.train.momentum` with its update in the native engine (same class name 'Momentum', same
+ * slots `<var>/momentum`, same numbers).
+ *
+ * @example
+ * ```ts
+ * const opt = new NativeMomentumOptimizer(0.01, 0.9);
+ * ```
+ */
+export class NativeMomentumOptimizer extends tf.MomentumOptimizer {
+  override applyGradients(variableGradients: Gradients): void {
+    const s = this as unknown as MomentumState;
+    const slot = (i: number, name: string, value: tf.Variable) =>
+      (s.accumulations[i] ??= { originalName: `${name}/momentum`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) }).variable;
+    if (!sgdStep(variableGradients, s.learningRate, { mu: s.momentum, nesterov: s.useNesterov, slot })) return super.applyGradients(variableGradients);
     this.incrementIterations();
   }
 }
