@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { selectBackend } from '../src/engine/backend.js';
 import { registerNativeKernels, loadNativeAddon } from '../src/engine/native/index.js';
+import { makeOptimizer } from '../src/training/optimizers.js';
 import { buildZooModel } from '../src/model/zoo.js';
 
 const { values } = parseArgs({
@@ -32,7 +33,7 @@ if (!r.ok) {
 const model = buildZooModel('madry-cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
 const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
 const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
-const opt: tf.Optimizer = tf.train.adam(1e-3);
+const opt = makeOptimizer('adam', 1e-3); // the native Adam, as the Trainer gets it
 const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
 const addon = loadNativeAddon();
