@@ -77,7 +77,7 @@ function ensureOwned(b: WasmHost, v: tf.Variable): void {
 function unfit(b: WasmHost, value: tf.Variable, grad: tf.Tensor, ...slots: tf.Variable[]): string | undefined {
   const all = [value, grad, ...slots];
   if (all.some((t) => t.dtype !== 'float32')) return 'not float32';
-  if (all.some((t) => t.size !== value.size)) return 'sizes differ';
+  if (all.some((t) => !tf.util.arraysEqual(t.shape, value.shape))) return 'shapes differ';
   if (all.some((t) => !b.dataIdMap.get(t.dataId))) return 'tensor not on the wasm backend';
   return undefined;
 }
