@@ -286,6 +286,13 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
         [tf.Relu, RELU_GRAD],
       ));
   }
+  test('gradient of the ReLU gradient (second order) equals cpu', () =>
+    check(
+      'Relu second order',
+      [spec([3, 7, 5], 89)],
+      (x) => tf.grad((t: tf.Tensor) => weightedSum(tf.grad((u: tf.Tensor) => weightedSum(tf.mul(tf.relu(u), u), 87))(t), 88))(x!),
+      [RELU_GRAD],
+    ));
   test('Relu and its gradient treat NaN, ±0 and ±Infinity as tfjs does', async () => {
     const inputs = [{ shape: [40], values: Float32Array.from({ length: 40 }, (_, i) => [NaN, -0, 0, 1, -1, Infinity, -Infinity, 1e-38][i % 8]!) }];
     const fn = (x?: tf.Tensor) => [tf.relu(x!), tf.grad((t: tf.Tensor) => weightedSum(tf.relu(t), 92))(x!)];
