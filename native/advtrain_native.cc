@@ -1,5 +1,6 @@
 // advtrain native engine: hot TF.js kernels (NHWC float32) on oneDNN, reading and writing the
-// tfjs wasm backend's heap in place (no copies).
+// tfjs wasm backend's heap in place (no copies); and the element-wise rest of a training step
+// (ReLU and its gradient, bias adds, the Adam / SGD / momentum updates) as multithreaded loops.
 //
 // Every entry point takes the wasm heap (a Uint8Array over the wasm memory) and byte offsets into
 // it, checks that every tensor lies inside the heap, and computes. oneDNN primitives are created
