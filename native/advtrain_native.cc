@@ -1015,7 +1015,7 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
 // float32 operation; NaN and -0 pass through ReLU as in tfjs). Small tensors run on one thread:
 // waking the others costs more than they save.
 
-constexpr int64_t kParallelMin = 32768;
+constexpr int64_t kParallelMin = 262144;  // measured: below ~256K floats a second thread costs more than it saves
 
 int threadsFor(int64_t n) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n / kParallelMin)));
