@@ -22,6 +22,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { summarize } from '../src/eval/stats.js';
 import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_NAMES } from '../src/model/zoo.js';
 import { flopsPerExample } from './flops.js';
+import { makeOptimizer } from '../src/training/optimizers.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,7 +68,7 @@ function timeIt(fn: () => void): number[] {
 
 /** The model's training step and input gradient on a fixed random batch. */
 function steps(name: string, model: tfl.Sequential, x: tf.Tensor, y: tf.Tensor2D) {
-  const opt: tf.Optimizer = tf.train.adam(1e-3);
+  const opt = makeOptimizer('adam', 1e-3); // what the Trainer runs: the native Adam on the native engine
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
   const train = () =>
