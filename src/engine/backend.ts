@@ -6,6 +6,7 @@ import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from './wasm-kernels/index.js';
 import { loadNativeAddon, registerNativeKernels, unregisterNativeKernels } from './native/index.js';
 import { UserError } from '../errors.js';
+import { loadedTfjsPinMismatch } from './tfjs-pin.js';
 
 /** What the user may ask for; `auto` picks the fastest engine that works here. */
 export type BackendChoice = 'auto' | 'native' | 'wasm' | 'cpu';
@@ -33,6 +34,8 @@ async function useWasm(threads?: number): Promise<void> {
 }
 
 async function useNative(threads?: number): Promise<{ ok: true; detail: string } | { ok: false; reason: string }> {
+  const pin = loadedTfjsPinMismatch();
+  if (pin) return { ok: false, reason: pin };
   const loaded = loadNativeAddon();
   if (!loaded.ok) return { ok: false, reason: loaded.reason };
   await useWasm(1); // wasm's own threads would compete with oneDNN's
