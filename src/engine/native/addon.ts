@@ -48,6 +48,26 @@ export interface NativeAddon {
   reluGrad(heap: Uint8Array, ...args: number[]): void;
   /** addBias(heap, x, b, y, rows, cols): y[r, c] = x[r, c] + b[c]; rows = 1 adds two equal shapes. */
   addBias(heap: Uint8Array, ...args: number[]): void;
+  /**
+   * gather(heap, x, indices, out, rows, inner, n): `out[i, :] = x[indices[i], :]` for a
+   * [rows, inner] table of 4-byte elements (float32 or int32) and n int32 indices (GatherV2 on
+   * axis 0: the embedding look-up). Rows go to several threads only from 16M floats (64 MB)
+   * moved, or from `$ADVTRAIN_NATIVE_EMBEDDING_PARALLEL_MIN` floats where that is set: the copy is
+   * memory-bound and a second thread measured no faster below that on a loaded 2-core machine.
+   * Returns -1, or the position of the first index outside [0, rows), in which case nothing was
+   * written. rows, inner and n must be positive.
+   */
+  gather(heap: Uint8Array, x: number, indices: number, out: number, rows: number, inner: number, n: number): number;
+  /**
+   * unsortedSegmentSum(heap, x, segmentIds, out, n, inner, numSegments, isInt32):
+   * `out[s, :] = Σ x[i, :]` over the i with `segmentIds[i] = s`, for x [n, inner] (float32, or int32
+   * when isInt32 = 1, adding with int32 wrap-around) and out [numSegments, inner]; ids outside
+   * [0, numSegments) are dropped, rows no id reaches are 0 (the gradient of an embedding table).
+   * Threads (from the same size threshold as `gather`, counting x and out) own disjoint ranges of
+   * segments and add in order of i, so the result is the same for any thread count. n, inner and
+   * numSegments must be positive.
+   */
+  unsortedSegmentSum(heap: Uint8Array, x: number, segmentIds: number, out: number, n: number, inner: number, numSegments: number, isInt32: number): void;
   /** Convolutions in oneDNN's blocked layouts with reorders (true) or directly in NHWC (false, default). */
   setLayout(blocked: boolean): void;
   setThreads(n: number): void;

@@ -2,7 +2,8 @@
  * The native engine's kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, BatchMatMul,
  * _FusedMatMul, MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad, and Sum over all axes but the last,
  * i.e. bias gradients; and the element-wise work of a training step: Relu, its gradient, bias Add,
- * and Identity/Cast, which share the input's buffer instead of copying it), registered on the
+ * and Identity/Cast, which share the input's buffer instead of copying it; and embeddings: GatherV2
+ * on axis 0 and UnsortedSegmentSum, its gradient), registered on the
  * tfjs **wasm** backend in place of its own.
  *
  * Each kernel reads its inputs from and writes its output to the wasm heap in place (oneDNN gets
@@ -53,6 +54,8 @@ export const NATIVE_KERNELS = [
   tf.Add,
   tf.Identity,
   tf.Cast,
+  tf.GatherV2,
+  tf.UnsortedSegmentSum,
 ] as const;
 
 /**
@@ -501,6 +504,51 @@ function share(name: string) {
   };
 }
 
+// ---- Embeddings: GatherV2 on axis 0 and UnsortedSegmentSum (its gradient) ------------------------
+
+function gatherV2(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.GatherV2;
+  const { x, indices } = args.inputs as Inputs;
+  const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || x.shape.length === 0) return fallback(name, args, 'not a float32/int32 table with int32 indices');
+  if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0 || (batchDims ?? 0) !== 0) return fallback(name, args, 'not axis 0, batchDims 0');
+  const rows = x.shape[0]!;
+  const inner = tf.util.sizeFromShape(x.shape.slice(1));
+  const n = tf.util.sizeFromShape(indices.shape);
+  if (rows === 0 || inner === 0 || n === 0) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  let bad = -1;
+  const r = runNative(name, args, out, (heap) => {
+    bad = addon!.gather(heap, off(b, x), off(b, indices), off(b, out), rows, inner, n);
+  });
+  if (r === out && bad >= 0) {
+    // The same error as the wasm kernel; the output is freed, nothing else was allocated.
+    const heap = b.wasm.HEAPU8;
+    const v = new Int32Array(heap.buffer, heap.byteOffset + off(b, indices), n)[bad]!;
+    b.disposeData(out.dataId, true);
+    throw new Error(`GatherV2: the index value ${v} is not in [0, ${rows - 1}]`);
+  }
+  return r;
+}
+
+function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.UnsortedSegmentSum;
+  const { x, segmentIds } = args.inputs as Inputs;
+  const { numSegments } = args.attrs as unknown as tf.UnsortedSegmentSumAttrs;
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || segmentIds.dtype !== 'int32') return fallback(name, args, 'not float32/int32 x with int32 ids');
+  const k = segmentIds.shape.length;
+  if (k === 0 || k > x.shape.length || !tf.util.arraysEqual(x.shape.slice(0, k), segmentIds.shape)) return fallback(name, args, 'ids do not cover the leading axes of x');
+  const n = tf.util.sizeFromShape(segmentIds.shape);
+  const inner = tf.util.sizeFromShape(x.shape.slice(k));
+  if (n === 0 || inner === 0 || !(numSegments > 0)) return fallback(name, args, 'empty tensor');
+  const b = host(args);
+  const out = b.makeOutput([numSegments, ...x.shape.slice(k)], x.dtype);
+  return runNative(name, args, out, (heap) =>
+    addon!.unsortedSegmentSum(heap, off(b, x), off(b, segmentIds), off(b, out), n, inner, numSegments, x.dtype === 'int32' ? 1 : 0),
+  );
+}
+
 const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
   [tf.Conv2D]: conv2dKernel(tf.Conv2D),
   [tf.FusedConv2D]: conv2dKernel(tf.FusedConv2D),
@@ -517,6 +565,8 @@ const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) =
   [tf.Add]: add,
   [tf.Identity]: share(tf.Identity),
   [tf.Cast]: share(tf.Cast),
+  [tf.GatherV2]: gatherV2,
+  [tf.UnsortedSegmentSum]: unsortedSegmentSum,
 };
 
 /** tfjs's gradient of Relu, kept while ours is installed. */
