@@ -389,17 +389,42 @@ struct ConvBwdWeights : Entry {
   std::unordered_map<int, memory> args;
 };
 
+// oneDNN's weight-gradient convolution reduces over threads with barriers that spin: when the
+// cores are busy (other processes), a waiting thread spins out its time slice. Measured in one
+// process on the 2-core machine under load, 2 threads vs 1: 4.9 vs 0.07 ms (mnist-small conv1,
+// 6 MFLOP), 4.6 vs 0.38 ms (conv2, 51 MFLOP), 4.7 vs 1.3 ms (80 MFLOP), 4.0 vs 0.75 ms (116 MFLOP):
+// a fixed ~4 ms. Below kCbfSerialFlops it therefore runs on one thread, where it costs at most
+// ~1.5 ms even on an idle machine. ($ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS overrides it, for A/B runs.)
+constexpr double kCbfSerialFlops = 2.56e8;
+
+// Runs the rest of its scope with n OpenMP threads (oneDNN sizes its primitives, and runs them,
+// on omp_get_max_threads()), and puts the count back on the way out.
+struct OmpThreadsScope {
+  int saved;
+  explicit OmpThreadsScope(int n) : saved(omp_get_max_threads()) {
+    if (n != saved) omp_set_num_threads(n);
+  }
+  ~OmpThreadsScope() {
+    if (omp_get_max_threads() != saved) omp_set_num_threads(saved);
+  }
+};
+
 // conv2dBackpropFilter(heap, x, dy, dw, dbias|-1, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
 napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 20);
     ConvGeom g = convGeom(a, 5, true);
+    double serialFlops = kCbfSerialFlops;
+    if (const char* e = std::getenv("ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS")) serialFlops = std::atof(e);
+    const double flops = 2.0 * g.N * g.OH * g.OW * g.O * g.KH * g.KW * g.C;
+    const int nt = flops < serialFlops ? 1 : omp_get_max_threads();
+    OmpThreadsScope threads(nt);
     float* x = a.f32(1, g.N * g.H * g.W * g.C);
     float* dy = a.f32(2, g.N * g.OH * g.OW * g.O);
     float* dw = a.f32(3, g.KH * g.KW * g.C * g.O);
     float* db = a.f32(4, g.O, true);
     bool hasBias = db != nullptr;
-    std::string key = keyOf({3, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, hasBias});
+    std::string key = keyOf({3, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, hasBias, nt});
     ConvBwdWeights& e = cached<ConvBwdWeights>(key, [&]() {
       auto e = std::make_unique<ConvBwdWeights>();
       dnnl::convolution_forward::primitive_desc hint(g.fwdDesc(hasBias, actAny), eng());

@@ -158,6 +158,25 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
       ));
   }
 
+  // Small weight gradients run on one thread; this puts them on all threads, as big ones run.
+  test('Conv2DBackpropFilter on all threads (as above 256 MFLOP) equals cpu too', async () => {
+    await runOn('wasm', [spec([2, 9, 9, 3], 14), spec([3, 3, 3, 4], 18)], (x, f) => tf.grad((b: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))(f!));
+    assert.equal(loaded.ok && loaded.addon.getThreads(), 2, 'a one-thread weight gradient did not give the threads back');
+    process.env.ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS = '0';
+    try {
+      for (const c of [CONV_CASES[0]!, CONV_CASES[2]!, CONV_CASES[7]!, CONV_CASES[11]!]) {
+        await check(
+          `Conv2DBackpropFilter all threads ${caseName(c)}`,
+          [spec(c.x, 15), spec(c.f, 16)],
+          (x, f) => tf.grad((b: tf.Tensor) => weightedSum(tf.conv2d(x as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), 17))(f!),
+          [tf.Conv2DBackpropFilter],
+        );
+      }
+    } finally {
+      delete process.env.ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS;
+    }
+  });
+
   for (const activation of ['relu', 'linear'] as const) {
     for (const c of [CONV_CASES[0]!, CONV_CASES[2]!, CONV_CASES[4]!, CONV_CASES[7]!, CONV_CASES[11]!]) {
       test(`FusedConv2D bias+${activation} ${caseName(c)}`, () =>

@@ -13,7 +13,11 @@ export interface NativeAddon {
   conv2d(heap: Uint8Array, ...args: number[]): void;
   /** conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl) */
   conv2dBackpropInput(heap: Uint8Array, ...args: number[]): void;
-  /** conv2dBackpropFilter(heap, x, dy, dw, dbias, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl) */
+  /**
+   * conv2dBackpropFilter(heap, x, dy, dw, dbias, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl).
+   * Below 256 MFLOP (or `$ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS`) on one thread: oneDNN's reduction
+   * over threads spins in barriers, ~4 ms per call measured when other processes hold the cores.
+   */
   conv2dBackpropFilter(heap: Uint8Array, ...args: number[]): void;
   /** matMul(heap, a, b, bias, c, batchA, batchB, M, K, N, transposeA, transposeB, relu) */
   matMul(heap: Uint8Array, ...args: number[]): void;
