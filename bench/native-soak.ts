@@ -2,7 +2,10 @@
  * Soak: many madry-cnn training steps on the native engine; prints tf.memory() and the process's
  * RSS as it goes, so a leak (tensors, wasm heap, native primitives) shows as a rising column.
  *
- *   node build/bench/native-soak.js [--steps 5000] [--every 500] [--threads 2]
+ *   node --expose-gc build/bench/native-soak.js [--steps 5000] [--every 500] [--threads 2]
+ *
+ * With --expose-gc a full garbage collection runs before each sample, so that V8's lazily collected
+ * heap does not read as a leak; the V8 heap in use is printed beside the RSS.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -38,7 +41,8 @@ const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
 const addon = loadNativeAddon();
 
-console.log('step  numTensors  numBytes(MB)  wasmHeap(MB)  rss(MB)  primitives  ex/s');
+const gc = (globalThis as { gc?: () => void }).gc;
+console.log(`step  numTensors  numBytes(MB)  wasmHeap(MB)  rss(MB)  v8heap(MB)  primitives  ex/s${gc ? '' : '   (run with --expose-gc to collect before each sample)'}`);
 let t0 = performance.now();
 for (let i = 1; i <= steps; i++) {
   tf.tidy(() => {
@@ -47,10 +51,11 @@ for (let i = 1; i <= steps; i++) {
     value.dataSync();
   });
   if (i % every === 0 || i === 1) {
+    gc?.();
     const m = tf.memory();
     const exps = i === 1 ? 0 : (every * batch) / ((performance.now() - t0) / 1000);
     console.log(
-      `${String(i).padStart(4)}  ${String(m.numTensors).padStart(10)}  ${(m.numBytes / 2 ** 20).toFixed(1).padStart(12)}  ${(heapBytes() / 2 ** 20).toFixed(0).padStart(12)}  ${(process.memoryUsage().rss / 2 ** 20).toFixed(0).padStart(7)}  ${String(addon.ok ? addon.addon.cacheSize() : '-').padStart(10)}  ${exps ? Math.round(exps) : '-'}`,
+      `${String(i).padStart(4)}  ${String(m.numTensors).padStart(10)}  ${(m.numBytes / 2 ** 20).toFixed(1).padStart(12)}  ${(heapBytes() / 2 ** 20).toFixed(0).padStart(12)}  ${(process.memoryUsage().rss / 2 ** 20).toFixed(0).padStart(7)}  ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1).padStart(10)}  ${String(addon.ok ? addon.addon.cacheSize() : '-').padStart(10)}  ${exps ? Math.round(exps) : '-'}`,
     );
     t0 = performance.now();
   }
