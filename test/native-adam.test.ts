@@ -24,38 +24,12 @@ import {
 import { makeOptimizer, setLearningRate } from '../src/training/optimizers.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/training/checkpoint.js';
 import type { ModelMetadata } from '../src/model/io.js';
+import { relErr, rand } from './helpers.js';
 
 const loaded = loadNativeAddon();
 // CI sets ADVTRAIN_REQUIRE_NATIVE=1 so that a missing addon fails instead of skipping.
 const required = process.env.ADVTRAIN_REQUIRE_NATIVE === '1';
 const skip = loaded.ok || required ? false : `native engine unavailable: ${loaded.reason}`;
-
-/** Largest |a - b| over the largest |b|: the error relative to the reference's scale. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'sizes differ');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : d;
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
-/** Seeded uniform numbers in [lo, hi). */
-function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
 
 // Sizes 1, odd, non-multiples of 16 and 8, and big ones that the addon splits over threads.
 const SHAPES = [[1], [7], [3, 5], [17], [4, 4, 3], [1000], [70001], [129, 257]];

@@ -19,38 +19,12 @@ import {
   RELU_GRAD,
 } from '../src/engine/native/index.js';
 import { registerWasmTrainingKernels } from '../src/engine/wasm-kernels/index.js';
+import { relErr, rand } from './helpers.js';
 
 const loaded = loadNativeAddon();
 // CI sets ADVTRAIN_REQUIRE_NATIVE=1 so that a missing addon fails instead of skipping.
 const required = process.env.ADVTRAIN_REQUIRE_NATIVE === '1';
 const skip = loaded.ok || required ? false : `native engine unavailable: ${loaded.reason}`;
-
-/** Largest |a - b| over the largest |b|: the error relative to the reference's scale. */
-function relErr(a: Float32Array | number[], b: Float32Array | number[]): number {
-  assert.equal(a.length, b.length, 'sizes differ');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : d;
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
-/** Seeded uniform numbers in [lo, hi). */
-function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
 
 type Spec = { shape: number[]; values: Float32Array };
 const spec = (shape: number[], seed: number, lo = -1, hi = 1): Spec => ({ shape, values: rand(tf.util.sizeFromShape(shape), seed, lo, hi) });
