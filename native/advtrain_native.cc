@@ -1124,6 +1124,64 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// Max over one run of adjacent axes, x viewed as [outer, r, inner] (tfjs's Max; the global max
+// pooling of text models reduces the middle axis, which tfjs's wasm kernel first transposes):
+// y[o, i] = max over k of x[o, k, i], NaN if any element is NaN (as tfjs's cpu kernel).
+
+// reduceMax(heap, x, y, outer, r, inner)
+napi_value ReduceMax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 6);
+    const int64_t outer = a.i(3), r = a.i(4), inner = a.i(5);
+    if (outer <= 0 || r <= 0 || inner <= 0) throw JsError("advtrain native: bad reduceMax shape");
+    const float* x = a.f32(1, outer * r * inner);
+    float* y = a.f32(2, outer * inner);
+    const bool par = outer > 1 && outer * r * inner >= (int64_t(1) << 16);
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* xo = x + o * r * inner;
+      float* yo = y + o * inner;
+      std::memcpy(yo, xo, static_cast<size_t>(inner) * 4);
+      for (int64_t k = 1; k < r; ++k) {
+        const float* xk = xo + k * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) {
+          const float v = xk[i], m = yo[i];
+          yo[i] = (v > m || v != v) ? v : m;
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// maxGrad(heap, dy, x, y, dx, outer, r, inner): dx[o, k, i] = dy[o, i] * (x[o, k, i] == y[o, i]),
+// tfjs's gradient of Max (every element equal to the maximum gets the gradient) in one pass.
+napi_value MaxGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 8);
+    const int64_t outer = a.i(5), r = a.i(6), inner = a.i(7);
+    if (outer <= 0 || r <= 0 || inner <= 0) throw JsError("advtrain native: bad maxGrad shape");
+    const float* dy = a.f32(1, outer * inner);
+    const float* x = a.f32(2, outer * r * inner);
+    const float* y = a.f32(3, outer * inner);
+    float* dx = a.f32(4, outer * r * inner);
+    const bool par = outer > 1 && outer * r * inner >= (int64_t(1) << 16);
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* yo = y + o * inner;
+      const float* go = dy + o * inner;
+      for (int64_t k = 0; k < r; ++k) {
+        const float* xk = x + (o * r + k) * inner;
+        float* dk = dx + (o * r + k) * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) dk[i] = go[i] * (xk[i] == yo[i] ? 1.0f : 0.0f);
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
 // addBias(heap, x, b, y, rows, cols): y[r, c] = x[r, c] + b[c] (b has cols elements; rows = 1 is a
 // plain element-wise sum of equal shapes).
 __attribute__((target("avx"))) void addRowAvx(const float* x, const float* b, float* y, int64_t c0, int64_t c1) {
@@ -1340,6 +1398,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sgdUpdate", SgdUpdate},
       {"relu", Relu},
       {"reluGrad", ReluGrad},
+      {"reduceMax", ReduceMax},
+      {"maxGrad", MaxGrad},
       {"addBias", AddBias},
       {"gather", Gather},
       {"unsortedSegmentSum", UnsortedSegmentSum},

@@ -17,6 +17,7 @@ import {
   setNativeKernelEnabled,
   NATIVE_KERNELS,
   RELU_GRAD,
+  MAX_GRAD,
 } from '../src/engine/native/index.js';
 import { registerWasmTrainingKernels } from '../src/engine/wasm-kernels/index.js';
 import { relErr, rand } from './helpers.js';
@@ -279,6 +280,66 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) <= 1e-4);
   });
 
+  // Max over adjacent axes (the global max pooling of text models reduces the middle one) and its
+  // one-pass gradient; ties (equal maxima) all get the gradient, as in tfjs.
+  for (const [shape, axis, keepDims] of [
+    [[64, 96, 128], 1, false],
+    [[4, 20, 8], 1, true],
+    [[6, 10], -1, false],
+    [[3, 4, 5, 6], [1, 2], false],
+    [[2, 3, 4], [0, 1], true],
+    [[5, 7], [0, 1], false],
+    [[9], 0, false],
+    [[3, 1, 4], 1, false],
+  ] as [number[], number | number[], boolean][]) {
+    test(`Max and its gradient x${shape} axis ${axis} keepDims ${keepDims}`, () =>
+      check(
+        'Max',
+        [spec(shape, 140)],
+        (x) => [tf.max(x!, axis, keepDims), tf.grad((t: tf.Tensor) => weightedSum(tf.max(t, axis, keepDims), 141))(x!)],
+        [tf.Max, MAX_GRAD],
+      ));
+  }
+  test('Max with ties and NaN: every tied maximum gets the gradient; NaN wins as on cpu', async () => {
+    const values = Float32Array.from([1, 3, 3, 2, 0, -1, NaN, 5, 7, 7, 7, 7]);
+    const inputs = [{ shape: [3, 4], values }];
+    const fn = (x?: tf.Tensor) => [tf.max(x!, 1), tf.grad((t: tf.Tensor) => weightedSum(tf.max(t, 1), 142))(x!)];
+    const ref = await runOn('cpu', inputs, fn);
+    nativeKernelStats(true);
+    const got = await runOn('wasm', inputs, fn);
+    const stats = nativeKernelStats(true);
+    assert.ok(stats[tf.Max]?.native && stats[MAX_GRAD]?.native, JSON.stringify(stats));
+    for (let k = 0; k < ref.length; k++) {
+      for (let i = 0; i < ref[k]!.length; i++) assert.ok(Object.is(got[k]![i], ref[k]![i]), `output ${k}[${i}]: ${got[k]![i]} vs cpu ${ref[k]![i]}`);
+    }
+    assert.ok(Number.isNaN(got[0]![1]!), 'the row with a NaN has a NaN maximum');
+  });
+  test('Max over axes that are not adjacent falls back and still matches cpu', async () => {
+    const fn = (x?: tf.Tensor) => [tf.max(x!, [0, 2]), tf.grad((t: tf.Tensor) => weightedSum(tf.max(t, [0, 2]), 143))(x!)];
+    nativeKernelStats(true);
+    const ref = await runOn('cpu', [spec([4, 5, 6], 144)], fn);
+    const got = await runOn('wasm', [spec([4, 5, 6], 144)], fn);
+    assert.ok((nativeKernelStats(true)[tf.Max]?.fallback ?? 0) > 0, 'Max fell back');
+    for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) <= 1e-4);
+  });
+
+  test('Transpose that keeps the data order shares the buffer; others fall back; all match cpu', async () => {
+    const fn = (x?: tf.Tensor) => [
+      tf.transpose(x!, [0, 1, 2, 3]),
+      tf.transpose(x!, [0, 2, 1, 3]), // moves a size-1 axis only
+      tf.transpose(x!, [3, 2, 1, 0]),
+      tf.transpose(tf.reshape(x!, [4, 5, 6]), [0, 1, 2]),
+    ];
+    const inputs = [spec([4, 1, 5, 6], 150)];
+    const ref = await runOn('cpu', inputs, fn);
+    nativeKernelStats(true);
+    const got = await runOn('wasm', inputs, fn);
+    const st = nativeKernelStats(true)[tf.Transpose];
+    assert.equal(st?.native, 3, JSON.stringify(st));
+    assert.equal(st?.fallback, 1, JSON.stringify(st));
+    for (let i = 0; i < ref.length; i++) assert.deepEqual(got[i], ref[i]);
+  });
+
   // ReLU, its fused gradient, bias adds: small shapes (one thread) and big ones (split over threads).
   for (const shape of [[1], [7], [2, 9, 9, 5], [64, 1024], [24, 28, 28, 32]]) {
     test(`Relu and its gradient x${shape}`, () =>
@@ -478,7 +539,7 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
           return weightedSum(h, 130);
         })([emb!, w1!, b1!, w2!, b2!]);
       },
-      [tf.GatherV2, tf.UnsortedSegmentSum, tf.Conv2D, tf.Conv2DBackpropFilter],
+      [tf.GatherV2, tf.UnsortedSegmentSum, tf.Conv2D, tf.Conv2DBackpropFilter, tf.Max, MAX_GRAD],
     ));
 
   test('madry-cnn-like stack: forward and all gradients', () =>

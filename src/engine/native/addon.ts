@@ -50,6 +50,10 @@ export interface NativeAddon {
   relu(heap: Uint8Array, ...args: number[]): void;
   /** reluGrad(heap, dy, x, dx, n): dx = dy * step(x), tfjs's ReLU gradient (step(NaN) = NaN). */
   reluGrad(heap: Uint8Array, ...args: number[]): void;
+  /** reduceMax(heap, x, y, outer, r, inner): y[o, i] = max over k of x[o, k, i] (NaN if any is NaN). */
+  reduceMax(heap: Uint8Array, ...args: number[]): void;
+  /** maxGrad(heap, dy, x, y, dx, outer, r, inner): dx[o, k, i] = dy[o, i] * (x[o, k, i] == y[o, i]), tfjs's gradient of Max. */
+  maxGrad(heap: Uint8Array, ...args: number[]): void;
   /** addBias(heap, x, b, y, rows, cols): y[r, c] = x[r, c] + b[c]; rows = 1 adds two equal shapes. */
   addBias(heap: Uint8Array, ...args: number[]): void;
   /**

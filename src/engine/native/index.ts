@@ -23,6 +23,7 @@ export {
   nativeHost,
   setNativeKernelEnabled,
   RELU_GRAD,
+  MAX_GRAD,
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,

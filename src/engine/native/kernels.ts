@@ -50,10 +50,12 @@ export const NATIVE_KERNELS = [
   tf.AvgPool,
   tf.AvgPoolGrad,
   tf.Sum,
+  tf.Max,
   tf.Relu,
   tf.Add,
   tf.Identity,
   tf.Cast,
+  tf.Transpose,
   tf.GatherV2,
   tf.UnsortedSegmentSum,
 ] as const;
@@ -63,6 +65,13 @@ export const NATIVE_KERNELS = [
  * Step, Cast and Multiply), run by the gradient of Relu that {@link registerNativeKernels} installs.
  */
 export const RELU_GRAD = 'AdvtrainReluGrad';
+
+/**
+ * The gradient of Max, `dy * (x == y)`, as one native kernel (tfjs computes it as Equal, Cast and
+ * Multiply, after transposing when the reduced axes are not the last): run by the gradient of Max
+ * that {@link registerNativeKernels} installs. The global max pooling of text models needs it.
+ */
+export const MAX_GRAD = 'AdvtrainMaxGrad';
 
 /** How often each kernel ran natively and how often (and last why) it fell back. */
 export interface NativeKernelStats {
@@ -88,7 +97,8 @@ function fallback(name: string, args: KernelArgs, why: string): tf.TensorInfo | 
   const s = stat(name);
   s.fallback++;
   s.lastFallback = why;
-  const prev = name === RELU_GRAD ? { kernelFunc: reluGradFallback as tf.KernelFunc } : previous.get(name);
+  const own = name === RELU_GRAD ? reluGradFallback : name === MAX_GRAD ? maxGradFallback : undefined;
+  const prev = own ? { kernelFunc: own as tf.KernelFunc } : previous.get(name);
   if (!prev) throw new Error(`advtrain native: ${name} (${why}) and no wasm kernel to fall back to`);
   return prev.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
 }
@@ -431,6 +441,60 @@ function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return runNative(name, args, out, (heap) => addon!.sumRows(heap, off(b, x), off(b, out), rows, cols));
 }
 
+// ---- Max over adjacent axes and its gradient ---------------------------------------------------
+
+/** x's shape as [outer, r, inner] around the run of axes `axes` (sorted), or undefined if they are not adjacent. */
+function aroundAxes(shape: number[], axes: number[]): [number, number, number] | undefined {
+  if (axes.length === 0 || axes.some((a, i) => a !== axes[0]! + i)) return undefined;
+  const size = (s: number[]) => tf.util.sizeFromShape(s);
+  const a0 = axes[0]!, a1 = axes[axes.length - 1]! + 1;
+  return [size(shape.slice(0, a0)), size(shape.slice(a0, a1)), size(shape.slice(a1))];
+}
+
+function max(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Max;
+  const { x } = args.inputs as Inputs;
+  const { reductionIndices, keepDims } = args.attrs as unknown as tf.MaxAttrs;
+  if (!isF32(x) || x.shape.length === 0 || hasZero(x.shape)) return fallback(name, args, 'not a non-empty float32 tensor');
+  const axes = tf.util.parseAxisParam(reductionIndices, x.shape).sort((p, q) => p - q);
+  const dims = aroundAxes(x.shape, axes);
+  if (!dims) return fallback(name, args, 'axes not adjacent');
+  const b = host(args);
+  const outShape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const out = b.makeOutput(outShape, 'float32');
+  return runNative(name, args, out, (heap) => addon!.reduceMax(heap, off(b, x), off(b, out), ...dims));
+}
+
+/**
+ * The gradient of Max, `dy * (x == y)`, with y and dy in x's rank (reduced axes of size 1). The
+ * reduced axes are those where y's size differs from x's; they must be adjacent.
+ */
+function maxGradKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { dy, x, y } = args.inputs as Inputs;
+  const ok = isF32(dy, x, y) && !hasZero(x.shape) && y.shape.length === x.shape.length && tf.util.arraysEqual(dy.shape, y.shape);
+  const axes = ok ? x.shape.flatMap((d, i) => (y.shape[i] !== d ? [i] : [])) : [];
+  if (!ok || axes.some((a) => y.shape[a] !== 1)) return fallback(MAX_GRAD, args, 'not float32 x, y, dy of one rank with y reduced');
+  const dims = axes.length === 0 ? ([1, 1, tf.util.sizeFromShape(x.shape)] as const) : aroundAxes(x.shape, axes);
+  if (!dims) return fallback(MAX_GRAD, args, 'axes not adjacent');
+  const b = host(args);
+  const out = b.makeOutput([...x.shape], 'float32');
+  return runNative(MAX_GRAD, args, out, (heap) => addon!.maxGrad(heap, off(b, dy), off(b, x), off(b, y), off(b, out), ...dims));
+}
+
+/** The Max gradient from wasm kernels, as tfjs computes it (Equal, Cast, Multiply with broadcasting). */
+function maxGradFallback(args: KernelArgs): tf.TensorInfo {
+  const { dy, x, y } = args.inputs as Inputs;
+  const b = host(args);
+  const run = (kernel: string, inputs: Inputs, attrs: tf.NamedAttrMap = {}) =>
+    tf.getKernel(kernel, 'wasm').kernelFunc({ inputs, backend: args.backend as tf.KernelBackend, attrs }) as tf.TensorInfo;
+  const eq = run(tf.Equal, { a: y, b: x });
+  const mask = run(tf.Cast, { x: eq }, { dtype: 'float32' });
+  const out = run(tf.Multiply, { a: dy, b: mask });
+  b.disposeData(eq.dataId);
+  b.disposeData(mask.dataId);
+  return out;
+}
+
 // ---- Element-wise: Relu, its gradient, bias Add; Identity and Cast without copies -------------------
 
 function relu(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
@@ -504,6 +568,22 @@ function share(name: string) {
   };
 }
 
+/**
+ * Transpose that leaves the data in place (the axes of size > 1 keep their order: the identity
+ * permutation tfjs's gather gradient applies, or moves of size-1 axes) shares the buffer; any
+ * other permutation runs the wasm kernel.
+ */
+function transpose(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const name = tf.Transpose;
+  const { x } = args.inputs as Inputs;
+  const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+  const moved = perm.filter((p) => x.shape[p] !== 1);
+  if (x.dtype === 'string' || x.dtype === 'complex64' || moved.some((p, i) => i > 0 && p < moved[i - 1]!)) return fallback(name, args, 'moves data');
+  host(args).incRef(x.dataId);
+  stat(name).native++;
+  return { dataId: x.dataId, shape: perm.map((p) => x.shape[p]!), dtype: x.dtype };
+}
+
 // ---- Embeddings: GatherV2 on axis 0 and UnsortedSegmentSum (its gradient) ------------------------
 
 function gatherV2(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
@@ -561,10 +641,12 @@ const KERNEL_FUNCS: Record<(typeof NATIVE_KERNELS)[number], (args: KernelArgs) =
   [tf.AvgPool]: avgPool,
   [tf.AvgPoolGrad]: avgPoolGrad,
   [tf.Sum]: sum,
+  [tf.Max]: max,
   [tf.Relu]: relu,
   [tf.Add]: add,
   [tf.Identity]: share(tf.Identity),
   [tf.Cast]: share(tf.Cast),
+  [tf.Transpose]: transpose,
   [tf.GatherV2]: gatherV2,
   [tf.UnsortedSegmentSum]: unsortedSegmentSum,
 };
@@ -591,6 +673,24 @@ const reluGradGrad: tf.GradConfig = {
   gradFunc: (ddx, saved) => {
     const [x] = saved as tf.Tensor[];
     return { dy: () => tf.engine().runKernel(RELU_GRAD, { dy: ddx as tf.Tensor, x: x! }) as tf.Tensor, x: () => tf.zerosLike(x!) };
+  },
+};
+
+/** tfjs's gradient of Max, kept while ours is installed. */
+let tfjsMaxGrad: tf.GradConfig | undefined;
+
+/** Max's gradient as one native kernel where the native engine runs, tfjs's own elsewhere. */
+const nativeMaxGrad: tf.GradConfig = {
+  kernelName: tf.Max,
+  inputsToSave: ['x'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, y] = saved as tf.Tensor[];
+    const g = dy as tf.Tensor;
+    if (disabled.has(MAX_GRAD) || nativeHost() === undefined || !isF32(x, y, g)) return tfjsMaxGrad!.gradFunc(dy, saved, attrs);
+    const axes = tf.util.parseAxisParam((attrs as unknown as tf.MaxAttrs).reductionIndices, x!.shape);
+    const kept = x!.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    return { x: () => tf.engine().runKernel(MAX_GRAD, { dy: tf.reshape(g, kept), x: x!, y: tf.reshape(y!, kept) }) as tf.Tensor };
   },
 };
 
@@ -654,6 +754,10 @@ export function registerNativeKernels(threads?: number): RegisterResult {
     }
     tfjsReluGrad = tf.getGradient(tf.Relu);
     if (tfjsReluGrad) tf.registerGradient(nativeReluGrad);
+    // No gradient of MAX_GRAD: tfjs has none for Max's gradient either (Equal has no gradient).
+    if (tf.getKernel(MAX_GRAD, 'wasm') === undefined) tf.registerKernel({ kernelName: MAX_GRAD, backendName: 'wasm', kernelFunc: maxGradKernel as tf.KernelFunc });
+    tfjsMaxGrad = tf.getGradient(tf.Max);
+    if (tfjsMaxGrad) tf.registerGradient(nativeMaxGrad);
   }
   const info = addon.info();
   return { ok: true, kernels: [...NATIVE_KERNELS], threads: addon.getThreads(), onednn: info.onednn, isa: info.isa };
@@ -666,7 +770,9 @@ export function unregisterNativeKernels(): void {
     if (prev !== undefined) tf.registerKernel(prev);
   }
   if (previous.size > 0 && tfjsReluGrad) tf.registerGradient(tfjsReluGrad);
+  if (previous.size > 0 && tfjsMaxGrad) tf.registerGradient(tfjsMaxGrad);
   tfjsReluGrad = undefined;
+  tfjsMaxGrad = undefined;
   previous.clear();
 }
 
