@@ -49,6 +49,30 @@ test('same seed gives the same initial weights; another seed does not', async ()
   assert.notDeepEqual(w(3), w(4));
 });
 
+test("init 'torch' gives PyTorch's default ranges (±1/√fan-in, biases too), seeded; unknown inits are refused", async () => {
+  await selectBackend('cpu');
+  const before = tf.memory().numTensors;
+  const weights = (seed: number) => {
+    const m = buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed, init: 'torch' });
+    const ws = m.getWeights().map((w) => ({ shape: w.shape, v: w.dataSync().slice() as Float32Array }));
+    m.dispose();
+    return ws;
+  };
+  const ws = weights(5);
+  // mnist-small: conv 4×4×1→16, conv 4×4×16→32, dense 1568→100, dense 100→10 (kernel, bias each)
+  const fanIns = [16, 16, 256, 256, 1568, 1568, 100, 100];
+  assert.equal(ws.length, fanIns.length);
+  ws.forEach(({ v }, i) => {
+    const bound = 1 / Math.sqrt(fanIns[i]!);
+    const maxAbs = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    assert.ok(maxAbs <= bound && maxAbs > 0.8 * bound, `weight ${i}: max |w| ${maxAbs} vs bound ${bound}`);
+  });
+  assert.deepEqual(weights(5), ws);
+  assert.notDeepEqual(weights(6)[2]!.v, ws[2]!.v);
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+  assert.throws(() => buildZooModel('mlp', { inputShape: [4], numClasses: 2, init: 'he' as never }), (e: Error) => e instanceof UserError && /unknown init 'he'/.test(e.message));
+});
+
 test('save and load round-trips weights, logits and metadata', async () => {
   await selectBackend('cpu');
   const dir = join(mkdtempSync(join(tmpdir(), 'advtrain-io-')), 'model');

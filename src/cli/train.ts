@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
-import { buildZooModel, ZOO_NAMES } from '../model/zoo.js';
+import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
 import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
 import { parseThreat } from '../threat/threat-model.js';
@@ -20,6 +20,8 @@ import { defaultProgress, log, startEngine } from './common.js';
 export interface TrainOptions {
   dataset: string;
   model: string;
+  /** Initial weights of the zoo model (default 'glorot'). */
+  init?: ZooInit;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -140,7 +142,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
     model = ckpt.model;
     log(`resuming ${o.out} after epoch ${ckpt.state.epoch}`);
   } else {
-    model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed });
+    model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed, init: o.init });
   }
   const clf = fromLayersModel(model, { domain: data.train.domain });
   log(
@@ -165,6 +167,7 @@ export function trainCommand(): Command {
     .description('train a zoo model, with standard or adversarial training')
     .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]')
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
+    .addOption(new Option('--init <kind>', "initial weights: glorot (Keras's default) or torch (PyTorch's, as in the published PyTorch recipes)").choices(ZOO_INITS).default('glorot'))
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
     .option('--threat <spec>', 'threat model for adversarial methods, e.g. linf:0.3')
     .addOption(new Option('--epochs <n>', 'epochs').argParser(positiveInt).default(2))

@@ -41,7 +41,7 @@ async function useNative(threads?: number): Promise<{ ok: true; detail: string }
   await useWasm(1); // wasm's own threads would compete with oneDNN's
   const r = registerNativeKernels(threads);
   if (!r.ok) return r;
-  return { ok: true, detail: `oneDNN ${r.onednn} (${r.isa}), ${r.threads} threads` };
+  return { ok: true, detail: `oneDNN ${r.onednn} (${r.isa}), ${r.threads} thread${r.threads === 1 ? '' : 's'}` };
 }
 
 /**

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { UserError } from '../errors.js';
 
@@ -12,7 +13,17 @@ export interface ZooSpec {
   seed?: number;
   /** Token models: size of the vocabulary (token ids run 0 … vocabSize−1). Default 20000. */
   vocabSize?: number;
+  /**
+   * Initial weights of the conv and dense layers: 'glorot' (Keras's default: Glorot-uniform
+   * kernels, zero biases) or 'torch' (PyTorch's default, which the published PyTorch recipes
+   * start from: kernels and biases uniform in ±1/√fan-in). Default 'glorot'.
+   */
+  init?: ZooInit;
 }
+
+/** How a zoo model's conv and dense layers are initialised (see {@link ZooSpec.init}). */
+export type ZooInit = 'glorot' | 'torch';
+export const ZOO_INITS: readonly ZooInit[] = ['glorot', 'torch'];
 
 const init = (seed: number | undefined, i: number) =>
   tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : seed * 1000 + i });
@@ -143,5 +154,23 @@ export const TOKEN_ZOO_NAMES: readonly ZooName[] = ['text-cnn'];
 export function buildZooModel(name: string, spec: ZooSpec): tfl.Sequential {
   const builder = (BUILDERS as Record<string, (spec: ZooSpec) => tfl.Sequential>)[name];
   if (!builder) throw new UserError(`unknown model '${name}': choose one of ${ZOO_NAMES.join(', ')}, or a directory holding model.json`);
-  return builder(spec);
+  if (spec.init !== undefined && !ZOO_INITS.includes(spec.init)) throw new UserError(`unknown init '${spec.init}': choose one of ${ZOO_INITS.join(', ')}`);
+  const model = builder(spec);
+  if (spec.init === 'torch') torchInit(model, spec.seed);
+  return model;
+}
+
+/** PyTorch's default initialisation of Conv and Linear layers: kernel and bias uniform in ±1/√fan-in. */
+function torchInit(model: tfl.Sequential, seed: number | undefined): void {
+  model.layers.forEach((layer, i) => {
+    const [kernel, bias] = layer.getWeights();
+    if (!kernel || kernel.shape.length < 2 || layer.getClassName() === 'Embedding') return;
+    const fanIn = tf.util.sizeFromShape(kernel.shape.slice(0, -1));
+    const bound = 1 / Math.sqrt(fanIn);
+    const fresh = [kernel, ...(bias ? [bias] : [])].map((w, j) =>
+      tf.randomUniform(w.shape, -bound, bound, 'float32', seed === undefined ? undefined : seed * 1000 + 100 + 2 * i + j),
+    );
+    layer.setWeights(fresh);
+    tf.dispose(fresh);
+  });
 }
