@@ -6,9 +6,13 @@
  * the ratio to it. PyTorch is a benchmark peer only, never a dependency.
  *
  *   npm run bench -- [--backends native,wasm,cpu] [--models madry-cnn,mlp] [--batch 64]
- *                    [--seconds 3] [--threads N] [--no-torch] [--no-peak] [--json]
+ *                    [--seconds 3] [--rounds 5] [--threads N] [--no-torch] [--no-peak] [--json]
  *
- * `--json`: one JSON object per line, {"model","mode","batch","backend","threads","ex_per_s","gflops"}
+ * The native engine and PyTorch alternate `--rounds` times (each round times every model once on
+ * each): figures are medians over rounds, each ratio the median of the per-round ratios (printed
+ * after it), so that a change of machine load hits both sides. wasm and cpu run in round 1 only.
+ *
+ * `--json`: one JSON object per line, {"model","mode","batch","backend","threads","ex_per_s","gflops","rounds"}
  * (PyTorch rows have backend "pytorch"), then {"fma_peak_gflops", "threads"}.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -34,12 +38,14 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     'no-peak': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '5' },
   },
 });
 const batch = Number(values.batch);
 const budget = Number(values.seconds);
 const threads = Number(values.threads);
 const models = values.models!.split(',');
+const rounds = Number(values.rounds);
 const here = dirname(fileURLToPath(import.meta.url));
 const benchSrc = join(here, '..', '..', 'bench');
 const TEXT_LEN = 100;
@@ -91,14 +97,12 @@ function steps(name: string, model: tfl.Sequential, x: tf.Tensor, y: tf.Tensor2D
   return { train, igrad, dispose: () => opt.dispose() };
 }
 
-for (const backend of values.backends!.split(',')) {
+/** One timed pass of every model on one backend: a row per model and mode. */
+async function tfjsPass(backend: string, models: string[]): Promise<Row[] | string> {
   const info = await selectBackend(backend, backend === 'native' ? { threads } : {});
-  if (info.name !== backend) {
-    say(`${backend}: not available (${info.reason})`);
-    continue;
-  }
+  if (info.name !== backend) return info.reason;
   const t = backend === 'native' ? threads : 1; // wasm and cpu run on the JS thread in Node
-  say(`${backend}: ${info.reason}`);
+  const out: Row[] = [];
   for (const name of models) {
     const token = TOKEN_ZOO_NAMES.includes(name as never);
     const numClasses = token ? 2 : 10;
@@ -108,41 +112,94 @@ for (const backend of values.backends!.split(',')) {
     const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, numClasses, 'int32', 2) as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
     const s = steps(name, model, x, y);
     for (const mode of ['train', 'igrad'] as const) {
-      const times = timeIt(mode === 'train' ? s.train : s.igrad);
-      const exps = batch / summarize(times).median!;
-      const row: Row = { model: name, mode, batch, backend, threads: t, ex_per_s: Math.round(exps), gflops: +((exps * flops[mode]) / 1e9).toFixed(1) };
-      rows.push(row);
-      emit(row);
-      say(`${backend.padEnd(7)} ${name.padEnd(16)} ${mode.padEnd(6)} ${String(row.ex_per_s).padStart(7)} ex/s ${String(row.gflops).padStart(6)} GFLOP/s  (median of ${times.length}, ${t} thread${t > 1 ? 's' : ''})`);
+      const exps = batch / summarize(timeIt(mode === 'train' ? s.train : s.igrad)).median!;
+      out.push({ model: name, mode, batch, backend, threads: t, ex_per_s: exps, gflops: (exps * flops[mode]) / 1e9 });
     }
     s.dispose();
     tf.dispose([x, y]);
     model.dispose();
   }
+  return out;
 }
 
-// ---- the PyTorch peer, after the TF.js runs so that they do not share the machine ---------------
-if (!values['no-torch']) {
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    say('pytorch: not installed, no ratios (apt-get install python3-torch libopenblas0-pthread; it runs on /usr/bin/python3)');
-  } else {
-    const r = spawnSync('/usr/bin/python3', [join(benchSrc, 'torch_peer.py'), String(threads), String(batch), String(budget), models.join(',')], { encoding: 'utf8' });
-    if (r.status !== 0) say(`pytorch: failed (${(r.stderr || '').trim().split('\n').pop()})`);
-    const lines = (r.stdout || '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const meta = lines.find((l) => 'torch' in l);
-    if (meta) say(`pytorch ${meta.torch} (${meta.openblas ? 'OpenBLAS' : 'no OpenBLAS: reference BLAS, slow'}), ${threads} threads`);
-    for (const l of lines.filter((l) => 'model' in l)) {
-      const name = l.model as string;
-      const mode = l.mode as 'train' | 'igrad';
-      const model = buildZooModel(name, { inputShape: TOKEN_ZOO_NAMES.includes(name as never) ? [TEXT_LEN] : [28, 28, 1], numClasses: 10, seed: 0 });
-      const flops = flopsPerExample(model)[mode];
-      model.dispose();
-      const exps = l.ex_per_s as number;
-      const row: Row = { model: name, mode, batch, backend: 'pytorch', threads, ex_per_s: Math.round(exps), gflops: +((exps * flops) / 1e9).toFixed(1) };
-      emit(row);
-      const ours = rows.filter((o) => o.model === name && o.mode === mode).map((o) => `${o.backend} ${(o.ex_per_s / exps).toFixed(2)}×`);
-      say(`pytorch ${name.padEnd(16)} ${mode.padEnd(6)} ${String(row.ex_per_s).padStart(7)} ex/s ${String(row.gflops).padStart(6)} GFLOP/s  ratio to pytorch: ${ours.join(', ')}`);
+/** One timed pass of the PyTorch peer over every model, or why it cannot run. */
+function torchPass(models: string[]): { rows: Row[]; version: string } | string {
+  const r = spawnSync('/usr/bin/python3', [join(benchSrc, 'torch_peer.py'), String(threads), String(batch), String(budget), models.join(',')], { encoding: 'utf8' });
+  if (r.status !== 0) return `failed (${(r.stderr || '').trim().split('\n').pop()})`;
+  const lines = (r.stdout || '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const meta = lines.find((l) => 'torch' in l);
+  const out: Row[] = [];
+  for (const l of lines.filter((l) => 'model' in l)) {
+    const name = l.model as string;
+    const mode = l.mode as 'train' | 'igrad';
+    const model = buildZooModel(name, { inputShape: TOKEN_ZOO_NAMES.includes(name as never) ? [TEXT_LEN] : [28, 28, 1], numClasses: 10, seed: 0 });
+    const flops = flopsPerExample(model)[mode];
+    model.dispose();
+    const exps = l.ex_per_s as number;
+    out.push({ model: name, mode, batch, backend: 'pytorch', threads, ex_per_s: exps, gflops: (exps * flops) / 1e9 });
+  }
+  return { rows: out, version: `pytorch ${meta?.torch} (${meta?.openblas ? 'OpenBLAS' : 'no OpenBLAS: reference BLAS, slow'}), ${threads} threads` };
+}
+
+// Rounds: the native engine and PyTorch alternate model by model, so that both see the same
+// machine load (this machine's clock varies by ±15% over minutes); the figures are medians over rounds and each ratio is the median of the per-round
+// ratios. The reference backends (wasm, cpu) are slow and run in the first round only.
+const backends = values.backends!.split(',');
+let torch = !values['no-torch'];
+if (torch && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
+  say('pytorch: not installed, no ratios (apt-get install python3-torch libopenblas0-pthread; it runs on /usr/bin/python3)');
+  torch = false;
+}
+const perRound: Row[][] = [];
+const notes = new Map<string, string>();
+for (let r = 0; r < rounds; r++) {
+  const round: Row[] = [];
+  // Model by model, each engine right after the other: the machine's clock drifts over seconds.
+  for (const name of models) {
+    for (const backend of backends) {
+      if (r > 0 && backend !== 'native') continue;
+      const got = await tfjsPass(backend, [name]);
+      if (typeof got === 'string') notes.set(backend, `${backend}: not available (${got})`);
+      else round.push(...got);
+    }
+    if (torch) {
+      const got = torchPass([name]);
+      if (typeof got === 'string') notes.set('pytorch', `pytorch: ${got}`);
+      else {
+        notes.set('pytorch', got.version);
+        round.push(...got.rows);
+      }
+    }
+  }
+  perRound.push(round);
+  if (!values.json) process.stderr.write(`round ${r + 1}/${rounds} done\n`);
+}
+for (const n of notes.values()) say(n);
+
+const key = (o: Row) => `${o.backend}|${o.model}|${o.mode}`;
+const median = (xs: number[]) => summarize(xs).median!;
+for (const backend of [...backends, ...(torch ? ['pytorch'] : [])]) {
+  for (const name of models) {
+    for (const mode of ['train', 'igrad'] as const) {
+      const runs = perRound.flatMap((round) => round.filter((o) => key(o) === `${backend}|${name}|${mode}`));
+      if (runs.length === 0) continue;
+      const exps = median(runs.map((o) => o.ex_per_s));
+      const row: Row = { ...runs[0]!, ex_per_s: Math.round(exps), gflops: +median(runs.map((o) => o.gflops)).toFixed(1) };
+      rows.push(row);
+      emit({ ...row, rounds: runs.length });
+      let ratio = '';
+      if (backend === 'pytorch') {
+        const ratios = backends.map((b) => {
+          const rs = perRound.flatMap((round) => {
+            const ours = round.find((o) => key(o) === `${b}|${name}|${mode}`);
+            const theirs = round.find((o) => key(o) === `pytorch|${name}|${mode}`);
+            return ours && theirs ? [ours.ex_per_s / theirs.ex_per_s] : [];
+          });
+          return rs.length ? `${b} ${median(rs).toFixed(2)}× (${rs.map((x) => x.toFixed(2)).join(' ')})` : '';
+        });
+        ratio = `  ratio to pytorch: ${ratios.filter(Boolean).join(', ')}`;
+      }
+      say(`${backend.padEnd(7)} ${name.padEnd(16)} ${mode.padEnd(6)} ${String(row.ex_per_s).padStart(7)} ex/s ${String(row.gflops).padStart(6)} GFLOP/s  (median of ${runs.length} round${runs.length > 1 ? 's' : ''}, ${row.threads} thread${row.threads > 1 ? 's' : ''})${ratio}`);
     }
   }
 }
