@@ -45,6 +45,7 @@ const ceRows = (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.neg(tf.sum(tf.mul(tf.
 const lossGrad = tf.grad((xa: tf.Tensor) => tf.sum(ceRows(clf.logits(xa), current!)));
 let current: tf.Tensor1D | undefined;
 
+let leakBase = 0;
 let clean = 0;
 let wong = 0;
 let strict = 0;
@@ -54,8 +55,8 @@ for (let i0 = 0; i0 < total; i0 += batch!) {
   const x = tf.tensor4d(test.x.subarray(i0 * size, (i0 + b) * size), [b, 28, 28, 1]);
   const y = tf.tensor1d(test.y.subarray(i0, i0 + b), 'int32');
   current = y;
-  const correctOn = (xa: tf.Tensor) => tf.tidy(() => tf.equal(tf.argMax(clf.logits(xa), 1), y));
-  const cleanOk = correctOn(x);
+  const correctOn = (d?: tf.Tensor) => tf.tidy(() => tf.equal(tf.argMax(clf.logits(d ? tf.add(x, d) : x), 1), y));
+  const cleanOk = correctOn();
   let maxLoss = tf.fill([b], -Infinity);
   let maxDelta: tf.Tensor = tf.zerosLike(x);
   let fooledAny = tf.zeros([b], 'bool');
@@ -65,7 +66,7 @@ for (let i0 = 0; i0 < total; i0 += batch!) {
       return tf.minimum(tf.maximum(u, tf.neg(x)), tf.sub(1, x));
     });
     for (let s = 0; s < steps!; s++) {
-      const ok = correctOn(tf.add(x, delta));
+      const ok = correctOn(delta);
       const anyOk = tf.tidy(() => tf.any(ok).dataSync()[0]);
       if (!anyOk) {
         ok.dispose();
@@ -86,18 +87,21 @@ for (let i0 = 0; i0 < total; i0 += batch!) {
       return [ceRows(logits, y), tf.notEqual(tf.argMax(logits, 1), y)];
     });
     const take = tf.greaterEqual(loss, maxLoss);
-    const nextDelta = tf.where(tf.tile(tf.reshape(take, [b, 1, 1, 1]), [1, 28, 28, 1]), delta, maxDelta);
+    const nextDelta = tf.tidy(() => tf.where(tf.tile(tf.reshape(take, [b, 1, 1, 1]), [1, 28, 28, 1]), delta, maxDelta));
     const nextLoss = tf.maximum(loss, maxLoss);
     const nextFooled = tf.logicalOr(fooledAny, fooled);
     tf.dispose([maxDelta, maxLoss, fooledAny, take, loss, fooled, delta]);
     [maxDelta, maxLoss, fooledAny] = [nextDelta, nextLoss, nextFooled];
   }
-  const wongOk = correctOn(tf.add(x, maxDelta));
-  clean += tf.sum(tf.cast(cleanOk, 'int32')).dataSync()[0]!;
-  wong += tf.sum(tf.cast(wongOk, 'int32')).dataSync()[0]!;
+  const wongOk = correctOn(maxDelta);
+  const count = (t: tf.Tensor) => tf.tidy(() => tf.sum(tf.cast(t, 'int32')).dataSync()[0]!);
+  clean += count(cleanOk);
+  wong += count(wongOk);
   strict += tf.tidy(() => tf.sum(tf.cast(tf.logicalAnd(cleanOk, tf.logicalNot(fooledAny)), 'int32')).dataSync()[0]!);
   tf.dispose([x, y, cleanOk, maxLoss, maxDelta, fooledAny, wongOk]);
   const done = i0 + b;
+  if (i0 === 0) leakBase = tf.memory().numTensors;
+  else if (tf.memory().numTensors !== leakBase) throw new Error(`tensors leaked: ${tf.memory().numTensors} vs ${leakBase}`);
   process.stderr.write(`\r${done}/${total}: clean ${((clean / done) * 100).toFixed(2)}%, Wong's rule ${((wong / done) * 100).toFixed(2)}%, advtrain's rule ${((strict / done) * 100).toFixed(2)}%`);
 }
 process.stderr.write('\n');
