@@ -357,12 +357,40 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
       (x) => tf.grad((t: tf.Tensor) => weightedSum(tf.grad((u: tf.Tensor) => weightedSum(tf.mul(tf.relu(u), u), 87))(t), 88))(x!),
       [RELU_GRAD],
     ));
-  test('Relu and its gradient treat NaN, ±0 and ±Infinity as tfjs does', async () => {
+  test('denormals are flushed to zero by default (as TensorFlow does), kept on request; the JS thread keeps IEEE denormals', async () => {
+    assert.ok(loaded.ok);
+    const addon = loaded.addon;
+    assert.equal(addon.getFlushDenormals(), true, 'flushing is the default');
+    const inputs = [{ shape: [4], values: Float32Array.from([1e-38, -1e-39, 2, 1e-30]) }];
+    const fn = (x?: tf.Tensor) => [tf.relu(x!)];
+    const [flushed] = await runOn('wasm', inputs, fn);
+    assert.deepEqual([...flushed!], [0, 0, 2, Math.fround(1e-30)]);
+    addon.setFlushDenormals(false);
+    try {
+      const [kept] = await runOn('wasm', inputs, fn);
+      assert.deepEqual([...kept!], [Math.fround(1e-38), 0, 2, Math.fround(1e-30)]);
+    } finally {
+      addon.setFlushDenormals(true);
+    }
+    // After native calls, the JS thread's own float math still has denormals.
+    assert.ok(Number.MIN_VALUE / 2 === 0 && Number.MIN_VALUE > 0 && 5e-324 * 1 === Number.MIN_VALUE);
+    assert.equal(new Float32Array([1e-38])[0]! * 1, Math.fround(1e-38));
+    assert.throws(() => (addon.setFlushDenormals as (v: unknown) => void)('yes'), /setFlushDenormals/);
+  });
+
+  test('Relu and its gradient treat NaN, ±0, ±Infinity (and denormals, when kept) as tfjs does', async () => {
     const inputs = [{ shape: [40], values: Float32Array.from({ length: 40 }, (_, i) => [NaN, -0, 0, 1, -1, Infinity, -Infinity, 1e-38][i % 8]!) }];
     const fn = (x?: tf.Tensor) => [tf.relu(x!), tf.grad((t: tf.Tensor) => weightedSum(tf.relu(t), 92))(x!)];
     const ref = await runOn('cpu', inputs, fn);
     nativeKernelStats(true);
-    const got = await runOn('wasm', inputs, fn);
+    const addon = loaded.ok ? loaded.addon : undefined;
+    addon?.setFlushDenormals(false);
+    let got: Float32Array[];
+    try {
+      got = await runOn('wasm', inputs, fn);
+    } finally {
+      addon?.setFlushDenormals(true);
+    }
     const stats = nativeKernelStats(true);
     assert.ok(stats[tf.Relu]?.native && stats[RELU_GRAD]?.native, JSON.stringify(stats));
     for (let k = 0; k < ref.length; k++) {

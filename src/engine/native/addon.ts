@@ -50,6 +50,13 @@ export interface NativeAddon {
   relu(heap: Uint8Array, ...args: number[]): void;
   /** reluGrad(heap, dy, x, dx, n): dx = dy * step(x), tfjs's ReLU gradient (step(NaN) = NaN). */
   reluGrad(heap: Uint8Array, ...args: number[]): void;
+  /**
+   * Flush denormal floats to zero in the engine's kernels (MXCSR FTZ/DAZ, the default, as
+   * TensorFlow's CPU runtime does: denormal gradients made training steps 5–8× slower) or keep
+   * them (exact IEEE results, as tfjs's cpu kernels). `$ADVTRAIN_NATIVE_DENORMALS=keep` sets the default to keep.
+   */
+  setFlushDenormals(on: boolean): void;
+  getFlushDenormals(): boolean;
   /** reduceMax(heap, x, y, outer, r, inner): y[o, i] = max over k of x[o, k, i] (NaN if any is NaN). */
   reduceMax(heap: Uint8Array, ...args: number[]): void;
   /** maxGrad(heap, dy, x, y, dx, outer, r, inner): dx[o, k, i] = dy[o, i] * (x[o, k, i] == y[o, i]), tfjs's gradient of Max. */
