@@ -445,17 +445,17 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     tf.dispose([c, i]);
   });
   test('each element-wise kernel can be switched off and on again', async () => {
-    const fn = (x?: tf.Tensor, b?: tf.Tensor) => tf.grads((p: tf.Tensor, q: tf.Tensor) => weightedSum(tf.relu(tf.add(p, q)), 99))([x!, b!]);
+    const fn = (x?: tf.Tensor, b?: tf.Tensor) => tf.grads((p: tf.Tensor, q: tf.Tensor) => weightedSum(tf.max(tf.relu(tf.add(p, q)), 1), 99))([x!, b!]);
     const inputs = [spec([3, 8, 8, 4], 100), spec([4], 101)];
     const ref = await runOn('cpu', inputs, fn);
-    const names = [tf.Relu, tf.Add, tf.Identity, tf.Cast, RELU_GRAD];
+    const names = [tf.Relu, tf.Add, tf.Identity, tf.Cast, tf.Transpose, tf.Max, RELU_GRAD, MAX_GRAD];
     for (const n of names) setNativeKernelEnabled(n, false);
     nativeKernelStats(true);
     const off = await runOn('wasm', inputs, fn);
     const statsOff = nativeKernelStats(true);
     for (const n of names) setNativeKernelEnabled(n, true);
     for (const n of names) assert.equal(statsOff[n]?.native ?? 0, 0, `${n} ran natively while switched off`);
-    await check('switched on again', inputs, fn, [tf.Relu, tf.Add, RELU_GRAD]);
+    await check('switched on again', inputs, fn, [tf.Relu, tf.Add, tf.Max, RELU_GRAD, MAX_GRAD]);
     for (let i = 0; i < ref.length; i++) assert.ok(relErr(off[i]!, ref[i]!) <= 1e-6);
   });
 

@@ -779,7 +779,8 @@ export function unregisterNativeKernels(): void {
 /**
  * Switches one native kernel off (its previous wasm kernel runs instead) or back on, to measure
  * what it brings. Names: those of {@link NATIVE_KERNELS}, and {@link RELU_GRAD} for the fused
- * ReLU gradient (off: tfjs's Step, Cast, Multiply).
+ * ReLU gradient (off: tfjs's Step, Cast, Multiply), and {@link MAX_GRAD} for the one-pass gradient of Max
+ * (off: tfjs's Equal, Cast, Multiply).
  *
  * @example
  * ```ts
