@@ -10,7 +10,7 @@
  *
  * Not a speed benchmark: a reference protocol, to tell an evaluation difference from a training one.
  *
- *   node build/bench/wong-pgd.js --model runs/m [--n 10000] [--eps 0.3] [--steps 50] [--restarts 10] [--step-size 0.01] [--batch 500] [--seed 0]
+ *   node build/bench/wong-pgd.js --model runs/m [--n 10000] [--eps 0.3] [--steps 50] [--restarts 10] [--step-size 0.01] [--batch 500] [--seed 0] [--threads N]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -28,12 +28,13 @@ const { values } = parseArgs({
     'step-size': { type: 'string', default: '0.01' },
     batch: { type: 'string', default: '500' },
     seed: { type: 'string', default: '0' },
+    threads: { type: 'string' },
   },
 });
 if (!values.model) throw new Error('--model DIR is required');
 const [n, eps, steps, restarts, alpha, batch, seed] = ['n', 'eps', 'steps', 'restarts', 'step-size', 'batch', 'seed'].map((k) => Number(values[k as keyof typeof values]));
 
-const engine = await selectBackend('auto');
+const engine = await selectBackend('auto', values.threads ? { threads: Number(values.threads) } : {});
 const { classifier: clf } = await loadModel(values.model);
 const test = (await loadDataset('mnist')).test;
 const size = 28 * 28;
