@@ -1164,6 +1164,11 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
 // pooling of text models reduces the middle axis, which tfjs's wasm kernel first transposes):
 // y[o, i] = max over k of x[o, k, i], NaN if any element is NaN (as tfjs's cpu kernel).
 
+// Threads for `rows` rows of `perRow` floats each: threadsFor's measured threshold, at most one per row.
+int rowThreads(int64_t rows, int64_t perRow) {
+  return static_cast<int>(std::min<int64_t>(threadsFor(rows * perRow), rows));
+}
+
 // reduceMax(heap, x, y, outer, r, inner)
 napi_value ReduceMax(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -1172,8 +1177,8 @@ napi_value ReduceMax(napi_env env, napi_callback_info info) {
     if (outer <= 0 || r <= 0 || inner <= 0) throw JsError("advtrain native: bad reduceMax shape");
     const float* x = a.f32(1, outer * r * inner);
     float* y = a.f32(2, outer * inner);
-    const bool par = outer > 1 && outer * r * inner >= (int64_t(1) << 16);
-#pragma omp parallel for schedule(static) if (par)
+    const int nt = rowThreads(outer, r * inner);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t o = 0; o < outer; ++o) {
       const float* xo = x + o * r * inner;
       float* yo = y + o * inner;
@@ -1202,8 +1207,8 @@ napi_value MaxGrad(napi_env env, napi_callback_info info) {
     const float* x = a.f32(2, outer * r * inner);
     const float* y = a.f32(3, outer * inner);
     float* dx = a.f32(4, outer * r * inner);
-    const bool par = outer > 1 && outer * r * inner >= (int64_t(1) << 16);
-#pragma omp parallel for schedule(static) if (par)
+    const int nt = rowThreads(outer, r * inner);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t o = 0; o < outer; ++o) {
       const float* yo = y + o * inner;
       const float* go = dy + o * inner;
