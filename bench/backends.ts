@@ -27,6 +27,7 @@ import { summarize } from '../src/eval/stats.js';
 import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_NAMES } from '../src/model/zoo.js';
 import { flopsPerExample } from './flops.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
+import { benchSteps } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -72,33 +73,17 @@ function timeIt(fn: () => void): number[] {
   return times;
 }
 
-/** The model's training step and input gradient on a fixed random batch. */
-function steps(name: string, model: tfl.Sequential, x: tf.Tensor, y: tf.Tensor2D) {
-  // What the Trainer runs (the native Adam on the native engine), with learning rate 0: the same
-  // work per step, but the weights stay put. Trained on one fixed batch, a model fits it within
-  // ~30 steps; its gradients then sink into the denormal range, where an engine that keeps
-  // denormals (PyTorch by default, this one with ADVTRAIN_NATIVE_DENORMALS=keep) runs 5–8× slower.
+/**
+ * The model's training step and input gradient on a fixed random batch, with what the Trainer
+ * runs (the native Adam on the native engine) at learning rate 0: the same work per step, but the
+ * weights stay put. Trained on one fixed batch, a model fits it within ~30 steps; its gradients
+ * then sink into the denormal range, where an engine that keeps denormals (PyTorch by default,
+ * this one with ADVTRAIN_NATIVE_DENORMALS=keep) runs 5–8× slower.
+ */
+function steps(model: tfl.Sequential, x: tf.Tensor, y: tf.Tensor2D) {
   const opt = makeOptimizer('adam', 0);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-  const train = () =>
-    tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
-      opt.applyGradients(grads);
-      value.dataSync();
-    });
-  let igrad: () => void;
-  if (TOKEN_ZOO_NAMES.includes(name as never)) {
-    // Token models: the gradient w.r.t. the embedded tokens, the inner step of gradient-guided word attacks.
-    const [embed, ...body] = model.layers;
-    const e = tf.tidy(() => embed!.apply(x) as tf.Tensor);
-    const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
-    igrad = () => tf.tidy(() => void g(e).dataSync());
-    return { train, igrad, dispose: () => (opt.dispose(), e.dispose()) };
-  }
-  const g = tf.grad((xi: tf.Tensor) => loss(model.apply(xi) as tf.Tensor));
-  igrad = () => tf.tidy(() => void g(x).dataSync());
-  return { train, igrad, dispose: () => opt.dispose() };
+  const s = benchSteps(model, x, y, opt);
+  return { ...s, dispose: () => (s.dispose(), opt.dispose()) };
 }
 
 /** One timed pass of every model on one backend: a row per model and mode. */
@@ -114,7 +99,7 @@ async function tfjsPass(backend: string, models: string[]): Promise<Row[] | stri
     const flops = flopsPerExample(model);
     const x = token ? tf.randomUniform([batch, TEXT_LEN], 0, 20000, 'int32', 1) : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
     const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, numClasses, 'int32', 2) as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
-    const s = steps(name, model, x, y);
+    const s = steps(model, x, y);
     for (const mode of ['train', 'igrad'] as const) {
       const exps = batch / summarize(timeIt(mode === 'train' ? s.train : s.igrad)).median!;
       out.push({ model: name, mode, batch, backend, threads: t, ex_per_s: exps, gflops: (exps * flops[mode]) / 1e9 });

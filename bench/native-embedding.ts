@@ -15,6 +15,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { NativeAdamOptimizer, setNativeKernelEnabled } from '../src/engine/native/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { summarize } from '../src/eval/stats.js';
+import { benchSteps } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,19 +60,8 @@ function ab(variants: { name: string; use(): void }[], fn: () => void, n: number
 const model = buildZooModel('text-cnn', { inputShape: [LEN], numClasses: 2, seed: 0, vocabSize: VOCAB });
 const x = tf.randomUniform([batch, LEN], 0, VOCAB, 'int32', 1);
 const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 2, 'int32', 2) as tf.Tensor1D, 2), 'float32');
-const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const opt: tf.Optimizer = new NativeAdamOptimizer(1e-3);
-const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-const train = () =>
-  tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
-    opt.applyGradients(grads);
-    value.dataSync();
-  });
-const [embed, ...body] = model.layers;
-const e = tf.tidy(() => embed!.apply(x) as tf.Tensor);
-const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
-const igrad = () => tf.tidy(() => void g(e).dataSync());
+const { train, igrad, dispose: disposeSteps } = benchSteps(model, x, y, opt);
 
 const variants = [
   { name: 'wasm gather+segment sum', use: use([]) },
@@ -111,6 +101,7 @@ delete process.env[SPLIT];
 use(KERNELS)();
 tf.dispose([table, idx, rowsIn]);
 if (tf.memory().numTensors !== before) console.log(`warning: ${tf.memory().numTensors - before} tensors leaked`);
-tf.dispose([e, x, y]);
+disposeSteps();
+tf.dispose([x, y]);
 opt.dispose();
 model.dispose();

@@ -14,6 +14,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { registerNativeKernels, loadNativeAddon } from '../src/engine/native/index.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
 import { buildZooModel } from '../src/model/zoo.js';
+import { benchSteps } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +38,7 @@ const model = buildZooModel('madry-cnn', { inputShape: [28, 28, 1], numClasses: 
 const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
 const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
 const opt = makeOptimizer('adam', 1e-3); // the native Adam, as the Trainer gets it
-const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const { train, dispose: disposeSteps } = benchSteps(model, x, y, opt);
 const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
 const addon = loadNativeAddon();
 
@@ -45,11 +46,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 console.log(`step  numTensors  numBytes(MB)  wasmHeap(MB)  rss(MB)  v8heap(MB)  primitives  ex/s${gc ? '' : '   (run with --expose-gc to collect before each sample)'}`);
 let t0 = performance.now();
 for (let i = 1; i <= steps; i++) {
-  tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-    opt.applyGradients(grads);
-    value.dataSync();
-  });
+  train();
   if (i % every === 0 || i === 1) {
     gc?.();
     const m = tf.memory();
@@ -60,6 +57,7 @@ for (let i = 1; i <= steps; i++) {
     t0 = performance.now();
   }
 }
+disposeSteps();
 tf.dispose([x, y]);
 opt.dispose();
 model.dispose();

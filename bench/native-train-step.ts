@@ -17,6 +17,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { NativeAdamOptimizer, nativeOptimizerStats, setNativeKernelEnabled, RELU_GRAD } from '../src/engine/native/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { summarize } from '../src/eval/stats.js';
+import { benchSteps } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +59,6 @@ for (const name of values.models!.split(',')) {
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
   const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const variants: Variant[] = [
     { name: 'wasm elementwise+adam', use: elementwise(ALL), optimizer: tf.train.adam(1e-3) },
     { name: 'native adam', use: elementwise(ALL), optimizer: new NativeAdamOptimizer(1e-3) },
@@ -76,12 +76,8 @@ for (const name of values.models!.split(',')) {
   if (values.each) {
     for (const [g, ks] of Object.entries(GROUPS)) variants.push({ name: `  all but ${g}`, use: elementwise(ks), optimizer: new NativeAdamOptimizer(1e-3) });
   }
-  const step = (opt: tf.Optimizer) =>
-    tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-      opt.applyGradients(grads);
-      value.dataSync();
-    });
+  const trains = new Map(variants.map((v) => [v.optimizer, benchSteps(model, x, y, v.optimizer).train]));
+  const step = (opt: tf.Optimizer) => trains.get(opt)!();
   for (const v of variants) {
     v.use();
     step(v.optimizer); // makes the optimizer's slots

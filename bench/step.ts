@@ -1,0 +1,40 @@
+/**
+ * The two steps every bench times, on a fixed batch: one training step (forward, backward, `opt`
+ * update) and the loss gradient w.r.t. the input, the inner step of every attack (for a model
+ * whose first layer is an embedding: w.r.t. the embedded tokens, as gradient-guided word attacks
+ * take it).
+ *
+ * @example
+ * ```ts
+ * const s = benchSteps(model, x, y, makeOptimizer('adam', 0));
+ * s.train(); s.igrad(); s.dispose();
+ * ```
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+export interface BenchSteps {
+  train(): void;
+  igrad(): void;
+  /** Frees what the steps hold (the embedded batch of token models); the optimizer stays the caller's. */
+  dispose(): void;
+}
+
+export function benchSteps(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, opt: tf.Optimizer): BenchSteps {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+  const train = () =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
+      opt.applyGradients(grads);
+      value.dataSync();
+    });
+  const [first, ...body] = model.layers;
+  if (first!.getClassName() === 'Embedding') {
+    const e = tf.tidy(() => first!.apply(x) as tf.Tensor);
+    const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
+    return { train, igrad: () => tf.tidy(() => void g(e).dataSync()), dispose: () => e.dispose() };
+  }
+  const g = tf.grad((xi: tf.Tensor) => loss(model.apply(xi) as tf.Tensor));
+  return { train, igrad: () => tf.tidy(() => void g(x).dataSync()), dispose: () => {} };
+}
