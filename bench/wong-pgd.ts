@@ -43,8 +43,6 @@ console.log(`engine ${engine.name}; PGD-${steps} × ${restarts} restarts, step $
 
 /** Per-example cross-entropy. */
 const ceRows = (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.neg(tf.sum(tf.mul(tf.oneHot(y, 10), tf.logSoftmax(logits)), 1));
-const lossGrad = tf.grad((xa: tf.Tensor) => tf.sum(ceRows(clf.logits(xa), current!)));
-let current: tf.Tensor1D | undefined;
 
 let leakBase = 0;
 let clean = 0;
@@ -55,7 +53,7 @@ for (let i0 = 0; i0 < total; i0 += batch!) {
   const b = Math.min(batch!, total - i0);
   const x = tf.tensor4d(test.x.subarray(i0 * size, (i0 + b) * size), [b, 28, 28, 1]);
   const y = tf.tensor1d(test.y.subarray(i0, i0 + b), 'int32');
-  current = y;
+  const lossGrad = tf.grad((xa: tf.Tensor) => tf.sum(ceRows(clf.logits(xa), y)));
   const correctOn = (d?: tf.Tensor) => tf.tidy(() => tf.equal(tf.argMax(clf.logits(d ? tf.add(x, d) : x), 1), y));
   const cleanOk = correctOn();
   let maxLoss = tf.fill([b], -Infinity);
