@@ -502,6 +502,9 @@ struct MatMulEntry : Entry {
   std::unordered_map<int, memory> args;
 };
 
+// Small products run on one thread: waking the second one costs more than it saves.
+constexpr double kMatMulSerialFlops = 4e6;
+
 // matMul(heap, a, b, bias|-1, c, Ba, Bb, M, K, N, transposeA, transposeB, relu)
 napi_value MatMul(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -515,7 +518,11 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     float* bias = a.f32(3, N, true);
     float* C = a.f32(4, B * M * N);
     bool hasBias = bias != nullptr;
-    std::string key = keyOf({4, Ba, Bb, M, K, N, tA, tB, hasBias, relu});
+    double serialFlops = kMatMulSerialFlops;
+    if (const char* e = std::getenv("ADVTRAIN_NATIVE_MM_SERIAL_FLOPS")) serialFlops = std::atof(e);
+    const int nt = 2.0 * B * M * K * N < serialFlops ? 1 : omp_get_max_threads();
+    OmpThreadsScope threads(nt);
+    std::string key = keyOf({4, Ba, Bb, M, K, N, tA, tB, hasBias, relu, nt});
     MatMulEntry& e = cached<MatMulEntry>(key, [&]() {
       auto e = std::make_unique<MatMulEntry>();
       memory::desc aMd({Ba, M, K}, dt::f32, tA ? dims{M * K, 1, M} : dims{M * K, K, 1});
