@@ -4,11 +4,14 @@
  * Identity/Cast without copies), side by side in one process: rounds alternate the variants so
  * that all see the same machine load; figures are medians over rounds; the first variant (all
  * element-wise work on wasm, tf.train.adam: the native engine before these kernels) is 1.00x.
- * `--each` adds one variant per element-wise kernel switched off; `--cbf` one with
- * Conv2DBackpropFilter on all threads at every size (by default small ones run on one); `--profile` prints the kernels'
+ * `--each` adds one variant per element-wise kernel switched off; `--env NAME=VALUE` (repeatable)
+ * one per setting of a switch the addon reads from the environment at each call, such as
+ * `ADVTRAIN_NATIVE_MM_SERIAL_FLOPS` or `ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS` (the other variants run
+ * without it); `--cbf` is `--env ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS=0`, Conv2DBackpropFilter on all
+ * threads at every size (by default small ones run on one); `--profile` prints the kernels'
  * share of one step (tf.profile), heaviest first.
  *
- *   node build/bench/native-train-step.js [--models madry-cnn,mnist-small] [--rounds 7] [--steps 5] [--threads 2] [--each] [--cbf] [--profile]
+ *   node build/bench/native-train-step.js [--models madry-cnn,mnist-small] [--rounds 7] [--steps 5] [--threads 2] [--each] [--env NAME=VALUE ...] [--cbf] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     each: { type: 'boolean', default: false },
     cbf: { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const rounds = Number(values.rounds);
@@ -48,11 +52,18 @@ interface Variant {
 /** The element-wise kernels, in groups that are switched together. */
 const GROUPS: Record<string, string[]> = { 'identity/cast': [tf.Identity, tf.Cast], relu: [tf.Relu], 'relu grad': [RELU_GRAD], add: [tf.Add] };
 const ALL = Object.values(GROUPS).flat();
-/** Read by the addon on each Conv2DBackpropFilter: below this many FLOPs it runs on one thread. */
-const CBF = 'ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS';
-/** Switches the element-wise kernels on, except those in `off`. */
+/** Environment switches compared (`--env`, `--cbf`), as [name, value]; each variant runs without any but its own. */
+const ENV = [...values.env!, ...(values.cbf ? ['ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS=0'] : [])].map((kv) => {
+  const i = kv.indexOf('=');
+  if (i <= 0) throw new Error(`--env wants NAME=VALUE (got '${kv}')`);
+  return [kv.slice(0, i), kv.slice(i + 1)] as const;
+});
+/** Switches the element-wise kernels on, except those in `off`, and clears the compared environment switches. */
 function elementwise(off: string[]): () => void {
-  return () => ALL.forEach((k) => setNativeKernelEnabled(k, !off.includes(k)));
+  return () => {
+    ALL.forEach((k) => setNativeKernelEnabled(k, !off.includes(k)));
+    for (const [k] of ENV) delete process.env[k];
+  };
 }
 
 for (const name of values.models!.split(',')) {
@@ -64,14 +75,9 @@ for (const name of values.models!.split(',')) {
     { name: 'native adam', use: elementwise(ALL), optimizer: new NativeAdamOptimizer(1e-3) },
     { name: 'native adam+elementwise', use: elementwise([]), optimizer: new NativeAdamOptimizer(1e-3) },
   ];
-  if (values.cbf) {
-    // Conv2DBackpropFilter below 256 MFLOP runs on one thread; this variant puts it back on all.
+  for (const [k, v] of ENV) {
     const all = elementwise([]);
-    variants.push({ name: '  CBF always all threads', use: () => (all(), (process.env[CBF] = '0')), optimizer: new NativeAdamOptimizer(1e-3) });
-    for (const v of variants.slice(0, -1)) {
-      const prev = v.use;
-      v.use = () => (prev(), delete process.env[CBF]);
-    }
+    variants.push({ name: `  ${k}=${v}`, use: () => (all(), (process.env[k] = v)), optimizer: new NativeAdamOptimizer(1e-3) });
   }
   if (values.each) {
     for (const [g, ks] of Object.entries(GROUPS)) variants.push({ name: `  all but ${g}`, use: elementwise(ks), optimizer: new NativeAdamOptimizer(1e-3) });

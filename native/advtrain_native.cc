@@ -445,15 +445,21 @@ struct OmpThreadsScope {
   }
 };
 
+// Threads for a primitive of `flops`: one below `serialFlops`, else the pool. `$env` overrides
+// the threshold; it is read at each call so that an A/B run can flip it within one process
+// (node build/bench/native-train-step.js --env NAME=VALUE).
+int threadsForFlops(double flops, double serialFlops, const char* env) {
+  if (const char* e = std::getenv(env)) serialFlops = std::atof(e);
+  return flops < serialFlops ? 1 : omp_get_max_threads();
+}
+
 // conv2dBackpropFilter(heap, x, dy, dw, dbias|-1, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
 napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 20);
     ConvGeom g = convGeom(a, 5, true);
-    double serialFlops = kCbfSerialFlops;
-    if (const char* e = std::getenv("ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS")) serialFlops = std::atof(e);
     const double flops = 2.0 * g.N * g.OH * g.OW * g.O * g.KH * g.KW * g.C;
-    const int nt = flops < serialFlops ? 1 : omp_get_max_threads();
+    const int nt = threadsForFlops(flops, kCbfSerialFlops, "ADVTRAIN_NATIVE_CBF_SERIAL_FLOPS");
     OmpThreadsScope threads(nt);
     float* x = a.f32(1, g.N * g.H * g.W * g.C);
     float* dy = a.f32(2, g.N * g.OH * g.OW * g.O);
@@ -502,7 +508,9 @@ struct MatMulEntry : Entry {
   std::unordered_map<int, memory> args;
 };
 
-// Small products run on one thread: waking the second one costs more than it saves.
+// Small products run on one thread: waking the second one costs more than it saves (madry-cnn's
+// 64x1024x10 products took 0.33 ms on two threads in a training step, 10-28 us alone).
+// ($ADVTRAIN_NATIVE_MM_SERIAL_FLOPS overrides it, for A/B runs.)
 constexpr double kMatMulSerialFlops = 4e6;
 
 // matMul(heap, a, b, bias|-1, c, Ba, Bb, M, K, N, transposeA, transposeB, relu)
@@ -518,9 +526,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     float* bias = a.f32(3, N, true);
     float* C = a.f32(4, B * M * N);
     bool hasBias = bias != nullptr;
-    double serialFlops = kMatMulSerialFlops;
-    if (const char* e = std::getenv("ADVTRAIN_NATIVE_MM_SERIAL_FLOPS")) serialFlops = std::atof(e);
-    const int nt = 2.0 * B * M * K * N < serialFlops ? 1 : omp_get_max_threads();
+    const int nt = threadsForFlops(2.0 * B * M * K * N, kMatMulSerialFlops, "ADVTRAIN_NATIVE_MM_SERIAL_FLOPS");
     OmpThreadsScope threads(nt);
     std::string key = keyOf({4, Ba, Bb, M, K, N, tA, tB, hasBias, relu, nt});
     MatMulEntry& e = cached<MatMulEntry>(key, [&]() {
