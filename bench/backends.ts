@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_NAMES } from '../src/model/zoo.js';
 import { flopsPerExample } from './flops.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
 import { benchSteps } from './step.js';
+import { measureFmaPeak } from './fma-peak.js';
 
 const { values } = parseArgs({
   options: {
@@ -195,12 +196,9 @@ for (const backend of [...backends, ...(torch ? ['pytorch'] : [])]) {
 
 // ---- the FMA peak of the cores the native engine uses ------------------------------------------
 if (!values['no-peak']) {
-  const exe = join(tmpdir(), `advtrain-fma-peak-${process.pid}`);
-  const cc = spawnSync('cc', ['-O3', '-march=native', '-fopenmp', join(benchSrc, 'fma-peak.c'), '-o', exe], { encoding: 'utf8' });
-  if (cc.status !== 0) say(`FMA peak: not measured (cc failed: ${(cc.stderr || String(cc.error)).trim().split('\n')[0]})`);
+  const peak = measureFmaPeak(threads);
+  if ('error' in peak) say(`FMA peak: not measured (${peak.error})`);
   else {
-    const r = spawnSync(exe, [String(threads), '2'], { encoding: 'utf8' });
-    const peak = JSON.parse(r.stdout) as { gflops: number; vector_bits: number };
     emit({ fma_peak_gflops: peak.gflops, threads, vector_bits: peak.vector_bits });
     say(`FMA peak: ${peak.gflops} GFLOP/s on ${threads} threads (${peak.vector_bits}-bit FMA)`);
     for (const o of rows.filter((o) => o.model === 'madry-cnn' && o.backend === 'native')) {

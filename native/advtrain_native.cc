@@ -1415,6 +1415,19 @@ napi_value SetLayout(napi_env env, napi_callback_info info) {
   });
 }
 
+// setVerbose(level): oneDNN's verbose mode from now on (0 off, 1 one line per primitive run with
+// its time in ms, on stdout), as ONEDNN_VERBOSE sets it for a whole process: lets a bench time
+// the primitives of chosen steps only.
+napi_value SetVerbose(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, false);
+    int64_t level = a.i(0);
+    if (level < 0 || level > 2) throw JsError("advtrain native: verbose level must be 0, 1 or 2");
+    if (dnnl_set_verbose(static_cast<int>(level)) != dnnl_success) throw JsError("advtrain native: oneDNN refused verbose mode");
+    return undefinedValue(env);
+  });
+}
+
 napi_value ClearCache(napi_env env, napi_callback_info) {
   std::lock_guard<std::mutex> lock(callMutex);
   cache.clear();
@@ -1485,6 +1498,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setFlushDenormals", SetFlushDenormals},
       {"getFlushDenormals", GetFlushDenormals},
       {"clearCache", ClearCache},
+      {"setVerbose", SetVerbose},
       {"setLayout", SetLayout},
       {"cacheSize", CacheSize},
       {"info", Info},

@@ -42,3 +42,28 @@ test('the build script never fails: skipped on request with one line, exit 0', (
   assert.equal(r.stdout.trim().split('\n').length, 1);
   assert.match(r.stdout, /running on wasm/);
 });
+
+test("setVerbose switches oneDNN's per-primitive timing lines on and off, and refuses a bad level in one line", (t) => {
+  const probe = `import(${JSON.stringify(addonModule)}).then((m) => {
+    const r = m.loadNativeAddon();
+    if (!r.ok) { console.log('unavailable: ' + r.reason); return; }
+    const a = r.addon, heap = new Uint8Array(new WebAssembly.Memory({ initial: 1 }).buffer);
+    // 2x3 · 3x2 at byte offsets 0, 64 and 128 of a zeroed heap
+    const mm = () => a.matMul(heap, 0, 64, -1, 128, 1, 1, 2, 3, 2, 0, 0, 0);
+    a.setVerbose(1); mm(); a.setVerbose(0); console.log('between'); mm();
+    try { a.setVerbose(7); } catch (e) { console.log('error: ' + e.message); }
+  })`;
+  const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  if (r.stdout.startsWith('unavailable')) {
+    if (process.env.ADVTRAIN_REQUIRE_NATIVE === '1') assert.fail(r.stdout);
+    t.skip(r.stdout.trim());
+    return;
+  }
+  const lines = r.stdout.trim().split('\n');
+  const exec = lines.filter((l) => /^(onednn|dnnl)_verbose,exec,/.test(l));
+  assert.equal(exec.length, 1, r.stdout);
+  assert.ok(Number.isFinite(Number(exec[0]!.split(',').pop())), exec[0]);
+  assert.ok(lines.indexOf(exec[0]!) < lines.indexOf('between'), 'a primitive ran after verbose was switched off printed a line');
+  assert.match(lines.pop()!, /^error: advtrain native: verbose level must be 0, 1 or 2$/);
+});

@@ -88,6 +88,8 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   clearCache(): void;
+  /** oneDNN's verbose mode from now on: 0 off, 1 a line per primitive run with its time in ms (on stdout), 2 also creations. */
+  setVerbose(level: number): void;
   cacheSize(): number;
   info(): { onednn: string; runtime: string; isa: string };
 }
