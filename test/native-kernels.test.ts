@@ -152,6 +152,66 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     }
   });
 
+  // Behind ReLU and max pooling most of a convolution's dY is zero; sparse kernels then compute
+  // both gradients (stride 1, dilation 1, 5x5 or 3x3, input channels a multiple of 16).
+  const SPARSE_CASES: ConvCase[] = [
+    { x: [3, 14, 14, 32], f: [5, 5, 32, 20], strides: 1, pad: 'same' },
+    { x: [2, 9, 8, 48], f: [3, 3, 48, 17], strides: 1, pad: 'valid' },
+    { x: [2, 7, 6, 16], f: [5, 5, 16, 33], strides: 1, pad: [[0, 0], [1, 3], [2, 0], [0, 0]] },
+    { x: [1, 6, 6, 64], f: [3, 3, 64, 8], strides: 1, pad: 'same' },
+  ];
+  /** A weighted sum of `y` whose weights are zero but for a share `density` of its elements: a sparse dY. */
+  function sparseWeightedSum(y: tf.Tensor, seed: number, density: number): tf.Scalar {
+    const w = rand(y.size, seed);
+    const keep = rand(y.size, seed + 1, 0, 1);
+    for (let i = 0; i < w.length; i++) if (keep[i]! >= density) w[i] = 0;
+    return tf.sum(tf.mul(y, tf.tensor(w, y.shape))) as tf.Scalar;
+  }
+  const sparseCalls = () => (loaded.ok ? loaded.addon.sparseGradCalls() : 0);
+  const convGrads = (c: ConvCase, density: number) => (x: tf.Tensor | undefined, f: tf.Tensor | undefined) =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor) => sparseWeightedSum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), 5, density))([x!, f!]);
+
+  for (const c of SPARSE_CASES) {
+    test(`Conv2D gradients from a sparse dY (sparse kernels) ${caseName(c)}`, async () => {
+      const before = sparseCalls();
+      await check('Conv2D sparse grad', [spec(c.x, 3), spec(c.f, 4)], convGrads(c, 0.15), [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+      assert.equal(sparseCalls() - before, 2, 'the sparse kernels did not compute both gradients');
+    });
+  }
+
+  test('a dense dY, or ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY=0, leaves the convolution gradients to oneDNN', async () => {
+    const c = SPARSE_CASES[0]!;
+    let before = sparseCalls();
+    await check('Conv2D dense grad', [spec(c.x, 3), spec(c.f, 4)], convGrads(c, 0.6), [tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+    assert.equal(sparseCalls(), before, 'a 60%-dense dY went to the sparse kernels');
+    process.env.ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY = '0';
+    try {
+      before = sparseCalls();
+      await check('Conv2D grad, sparse kernels off', [spec(c.x, 3), spec(c.f, 4)], convGrads(c, 0.15), [tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+      assert.equal(sparseCalls(), before, 'ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY=0 did not turn the sparse kernels off');
+    } finally {
+      delete process.env.ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY;
+    }
+  });
+
+  test('a non-finite weight sends the input gradient to oneDNN: 0 × Inf stays NaN, as on cpu', async () => {
+    const c = SPARSE_CASES[0]!;
+    const f = spec(c.f, 4);
+    f.values[7] = Infinity;
+    const fn = convGrads(c, 0.15);
+    const ref = await runOn('cpu', [spec(c.x, 3), f], fn);
+    const before = sparseCalls();
+    const got = await runOn('wasm', [spec(c.x, 3), f], fn);
+    assert.equal(sparseCalls() - before, 1, 'the filter gradient (finite inputs) should still be sparse, the input gradient not');
+    for (let i = 0; i < ref.length; i++) {
+      const nanRef = ref[i]!.map((v) => (Number.isNaN(v) ? 1 : 0));
+      assert.ok(nanRef.some((v) => v === 1) || i === 1, 'the reference input gradient has no NaN: the case does not test 0 × Inf');
+      assert.deepEqual(got[i]!.map((v) => (Number.isNaN(v) ? 1 : 0)), nanRef, `output ${i}: NaNs differ from cpu`);
+      const finite = (a: Float32Array) => a.map((v) => (Number.isFinite(v) ? v : 0));
+      assert.ok(relErr(finite(got[i]!), finite(ref[i]!)) <= 1e-4, `output ${i}: finite values differ from cpu`);
+    }
+  });
+
   for (const activation of ['relu', 'linear'] as const) {
     for (const c of [CONV_CASES[0]!, CONV_CASES[2]!, CONV_CASES[4]!, CONV_CASES[7]!, CONV_CASES[11]!]) {
       test(`FusedConv2D bias+${activation} ${caseName(c)}`, () =>
