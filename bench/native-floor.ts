@@ -1,20 +1,19 @@
 /**
  * How far a training step on the native engine is from the machine's FMA peak, and why: in one
  * window, the FMA peak (measured each round), the step (forward, backward, native Adam; batch 64;
- * learning rate 0), and
- * the time of the oneDNN primitives inside that step (convolutions, matmuls, reorders; from
- * oneDNN's verbose mode, in a child process so that its printing does not slow the timed steps)
- * and of the optimizer update alone.
- * It prints the step time a share of the peak would need (`--target 60`: the 60% of issue #3)
- * beside what the primitives and the update alone take. Rounds alternate the timed steps, the
- * timed updates and the verbose child;
- * figures are medians over rounds.
+ * learning rate 0), the time of the convolutions and matmuls inside that step (oneDNN's
+ * primitives, from its verbose mode in a child process so that its printing does not slow the
+ * timed steps, and advtrain's sparse convolution-gradient kernels, from their own clock), and the
+ * optimizer update alone. It prints the step time a share of the peak would need (`--target 60`:
+ * the 60% of issue #3) beside what those kernels and the update alone take. Rounds alternate the
+ * peak, the timed steps, the timed updates and the verbose child; figures are medians over rounds.
  *
  *   node build/bench/native-floor.js [--model madry-cnn] [--rounds 5] [--steps 10] [--threads N] [--target 60] [--json]
  *
  * `--json`: one object, {"model","batch","threads","fma_peak_gflops","gflop_per_step","step_ms",
- * "step_pct_of_peak","target_pct","target_step_ms","onednn_ms","onednn_pct_of_peak","update_ms","other_ms",
- * "primitives":{kind: ms per step}}.
+ * "step_pct_of_peak","target_pct","target_step_ms","kernels_ms","kernels_pct_of_peak","update_ms",
+ * "other_ms","primitives":{kind: ms per step}}. The GFLOP of a step count the dense work, also where
+ * the sparse kernels skip the multiply-adds on zeros of dY (as oneDNN skips those on padding).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -57,20 +56,23 @@ const { train } = benchSteps(model, x, y, opt);
 train();
 train();
 
-/** Mean ms per step of `steps` steps. */
-function timeSteps(): number {
+const loaded = loadNativeAddon();
+if (!loaded.ok) throw new Error(loaded.reason);
+const addon = loaded.addon;
+
+/** Mean ms per step of `steps` steps, and of the sparse gradient kernels inside them. */
+function timeSteps(): { step: number; sparse: number } {
+  const s0 = addon.sparseGradStats().ms;
   const t = performance.now();
   for (let s = 0; s < steps; s++) train();
-  return (performance.now() - t) / steps;
+  return { step: (performance.now() - t) / steps, sparse: (addon.sparseGradStats().ms - s0) / steps };
 }
 
 if (values.child) {
   // The verbose lines of the timed steps only: creation and warm-up happen before it is switched on.
-  const loaded = loadNativeAddon();
-  if (!loaded.ok) throw new Error(loaded.reason);
-  loaded.addon.setVerbose(1);
+  addon.setVerbose(1);
   timeSteps();
-  loaded.addon.setVerbose(0);
+  addon.setVerbose(0);
   process.exit(0);
 }
 
@@ -112,18 +114,22 @@ function peakNow(): number {
 
 const peaks: number[] = [];
 const stepMs: number[] = [];
+const sparseMs: number[] = [];
 const updateMs: number[] = [];
 const runs: Map<string, number>[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
   peaks.push(peakNow());
-  stepMs.push(timeSteps());
+  const t = timeSteps();
+  stepMs.push(t.step);
+  sparseMs.push(t.sparse);
   updateMs.push(timeUpdate());
   runs.push(primitiveRun());
 }
 const median = (xs: number[]) => summarize(xs).median!;
+runs.forEach((m, r) => m.set('sparse convolution gradients (advtrain)', sparseMs[r]!));
 const kinds = [...new Set(runs.flatMap((m) => [...m.keys()]))].sort();
 const primitives = Object.fromEntries(kinds.map((k) => [k, median(runs.map((m) => m.get(k) ?? 0))]));
-const onednnMs = median(runs.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+const kernelMs = median(runs.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
 const peak = median(peaks);
 const step = median(stepMs);
 const update = median(updateMs);
@@ -143,10 +149,10 @@ if (values.json) {
       step_pct_of_peak: pct(step),
       target_pct: target,
       target_step_ms: targetMs,
-      onednn_ms: onednnMs,
-      onednn_pct_of_peak: pct(onednnMs),
+      kernels_ms: kernelMs,
+      kernels_pct_of_peak: pct(kernelMs),
       update_ms: update,
-      other_ms: step - onednnMs - update,
+      other_ms: step - kernelMs - update,
       primitives,
     }),
   );
@@ -155,12 +161,12 @@ if (values.json) {
   console.log(`${values.model} train, batch ${batch}, ${threads} threads: ${gflop.toFixed(2)} GFLOP a step; FMA peak ${peak.toFixed(1)} GFLOP/s (rounds: ${peaks.map((p) => p.toFixed(0)).join(' ')})`);
   console.log(`  step (median of ${stepMs.length} rounds × ${steps}):  ${f(step)} ms = ${f(pct(step))}% of peak   (rounds: ${stepMs.map(f).join(' ')})`);
   console.log(`  ${target}% of peak needs:                ${f(targetMs)} ms`);
-  console.log(`  oneDNN primitives alone:           ${f(onednnMs)} ms = ${f(pct(onednnMs))}% of peak on their own`);
+  console.log(`  convolutions and matmuls alone:    ${f(kernelMs)} ms = ${f(pct(kernelMs))}% of peak on their own`);
   for (const k of kinds) console.log(`    ${k.padEnd(32)} ${primitives[k]!.toFixed(2).padStart(6)} ms`);
   console.log(`  optimizer update alone (native Adam): ${f(update)} ms`);
-  console.log(`  everything else (element-wise kernels, JS dispatch): ${f(step - onednnMs - update)} ms`);
-  const left = targetMs - onednnMs - update;
-  console.log(`  left for everything else at ${target}% of peak: ${f(left)} ms${left <= 0 ? ' (none: the primitives and the update alone take longer)' : ''}`);
+  console.log(`  everything else (element-wise kernels, JS dispatch): ${f(step - kernelMs - update)} ms`);
+  const left = targetMs - kernelMs - update;
+  console.log(`  left for everything else at ${target}% of peak: ${f(left)} ms${left <= 0 ? ' (none: the convolutions, matmuls and update alone take longer)' : ''}`);
 }
 tf.dispose([x, y, ...Object.values(grads)]);
 opt.dispose();

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -388,7 +389,16 @@ void convBackpropInputSmallC(const ConvGeom& g, const float* dy, const float* w,
 // convolution (input gradient 3.2 against 5.3 ms at 17%, even at 27%; filter gradient even at 33%).
 // $ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY overrides both, read at each call; 0 turns them off.
 constexpr double kSparseInputDensity = 0.25, kSparseFilterDensity = 0.3;
-std::atomic<int64_t> sparseGradCalls{0};
+std::atomic<int64_t> sparseGradCalls{0}, sparseGradNs{0};
+
+// Counts a sparse-kernel call and its time (for sparseGradStats()).
+struct SparseGradTimer {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  ~SparseGradTimer() {
+    ++sparseGradCalls;
+    sparseGradNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
 
 // The geometry the sparse kernels take, or nullopt where they do not apply or dY is too dense.
 std::optional<sparsegrad::Geom> sparseGradGeom(const ConvGeom& g, const float* dy, double defaultLimit) {
@@ -409,7 +419,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     float* w = a.f32(2, g.KH * g.KW * g.C * g.O);
     float* dx = a.f32(3, g.N * g.H * g.W * g.C);
     if (auto sg = sparseGradGeom(g, dy, kSparseInputDensity); sg && sparsegrad::allFinite(w, g.KH * g.KW * g.C * g.O)) {
-      ++sparseGradCalls;
+      SparseGradTimer timer;
       if (g.KH == 5) sparsegrad::backpropInput<5, 5>(*sg, dy, w, dx);
       else sparsegrad::backpropInput<3, 3>(*sg, dy, w, dx);
       return undefinedValue(env);
@@ -495,7 +505,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     float* db = a.f32(4, g.O, true);
     bool hasBias = db != nullptr;
     if (auto sg = sparseGradGeom(g, dy, kSparseFilterDensity); sg && sparsegrad::allFinite(x, g.N * g.H * g.W * g.C)) {
-      ++sparseGradCalls;
+      SparseGradTimer timer;
       if (g.KH == 5) sparsegrad::backpropFilter<5, 5>(*sg, x, dy, dw, db);
       else sparsegrad::backpropFilter<3, 3>(*sg, x, dy, dw, db);
       return undefinedValue(env);
@@ -1462,11 +1472,16 @@ napi_value SetVerbose(napi_env env, napi_callback_info info) {
   });
 }
 
-// sparseGradCalls(): how many convolution gradients the sparse kernels computed since the load.
-napi_value SparseGradCalls(napi_env env, napi_callback_info) {
-  napi_value v;
-  napi_create_double(env, static_cast<double>(sparseGradCalls.load()), &v);
-  return v;
+// sparseGradStats(): {calls, ms}: the convolution gradients the sparse kernels computed since the
+// load, and the time they took.
+napi_value SparseGradStats(napi_env env, napi_callback_info) {
+  napi_value o, calls, ms;
+  napi_create_object(env, &o);
+  napi_create_double(env, static_cast<double>(sparseGradCalls.load()), &calls);
+  napi_create_double(env, static_cast<double>(sparseGradNs.load()) / 1e6, &ms);
+  napi_set_named_property(env, o, "calls", calls);
+  napi_set_named_property(env, o, "ms", ms);
+  return o;
 }
 
 napi_value ClearCache(napi_env env, napi_callback_info) {
@@ -1540,7 +1555,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"getFlushDenormals", GetFlushDenormals},
       {"clearCache", ClearCache},
       {"setVerbose", SetVerbose},
-      {"sparseGradCalls", SparseGradCalls},
+      {"sparseGradStats", SparseGradStats},
       {"setLayout", SetLayout},
       {"cacheSize", CacheSize},
       {"info", Info},

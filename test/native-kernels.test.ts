@@ -167,7 +167,7 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     for (let i = 0; i < w.length; i++) if (keep[i]! >= density) w[i] = 0;
     return tf.sum(tf.mul(y, tf.tensor(w, y.shape))) as tf.Scalar;
   }
-  const sparseCalls = () => (loaded.ok ? loaded.addon.sparseGradCalls() : 0);
+  const sparseCalls = () => (loaded.ok ? loaded.addon.sparseGradStats().calls : 0);
   const convGrads = (c: ConvCase, density: number) => (x: tf.Tensor | undefined, f: tf.Tensor | undefined) =>
     tf.grads((a: tf.Tensor, b: tf.Tensor) => sparseWeightedSum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), 5, density))([x!, f!]);
 

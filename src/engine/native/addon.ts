@@ -91,11 +91,12 @@ export interface NativeAddon {
   /** oneDNN's verbose mode from now on: 0 off, 1 a line per primitive run with its time in ms (on stdout), 2 also creations. */
   setVerbose(level: number): void;
   /**
-   * How many Conv2DBackpropInput / Conv2DBackpropFilter calls the sparse kernels computed since the
-   * load: stride 1, dilation 1, 5×5 or 3×3, input channels a multiple of 16, dY at most 25% (input)
-   * or 30% (filter) nonzero, or `$ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY` (0: never).
+   * The Conv2DBackpropInput / Conv2DBackpropFilter calls the sparse kernels computed since the
+   * load, and the milliseconds they took. They take stride 1, dilation 1, 5×5 or 3×3, input
+   * channels a multiple of 16, and a dY at most 25% (input) or 30% (filter) nonzero, or
+   * `$ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY` (0: never).
    */
-  sparseGradCalls(): number;
+  sparseGradStats(): { calls: number; ms: number };
   cacheSize(): number;
   info(): { onednn: string; runtime: string; isa: string };
 }
