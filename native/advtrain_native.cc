@@ -889,6 +889,40 @@ napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
 // Column sums: out[c] = sum over rows r of x[r, c] — the bias gradient (tfjs's Sum over every axis
 // but the last). Threads sum row ranges into double partials, then the partials are added.
 
+// Adds rows [r0, r1) of x into acc: float sums over blocks of 64 rows, 64 columns at a time, kept in
+// registers (the portable loop below adds every row into acc in memory, 6 GB/s on the 6.4 MB bias
+// gradient of madry-cnn's first layer), then added to the double partials.
+__attribute__((target("avx512f"))) void sumRowsAvx512(const float* x, int64_t r0, int64_t r1, int64_t cols, double* acc) {
+  for (int64_t c0 = 0; c0 < cols; c0 += 64) {
+    const int64_t n = std::min<int64_t>(64, cols - c0);
+    const int nq = static_cast<int>((n + 15) / 16);
+    __mmask16 m[4];
+    for (int q = 0; q < 4; ++q) {
+      const int64_t left = n - 16 * q;
+      m[q] = left >= 16 ? 0xffff : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+    }
+    for (int64_t b = r0; b < r1; b += 64) {
+      __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      const int64_t e = std::min(b + 64, r1);
+      for (int64_t r = b; r < e; ++r) {
+        const float* row = x + r * cols + c0;
+        for (int q = 0; q < nq; ++q) s[q] = _mm512_add_ps(s[q], _mm512_maskz_loadu_ps(m[q], row + 16 * q));
+      }
+      alignas(64) float f[64];
+      for (int q = 0; q < 4; ++q) _mm512_store_ps(f + 16 * q, s[q]);
+      for (int64_t c = 0; c < n; ++c) acc[c0 + c] += f[c];
+    }
+  }
+}
+
+void sumRowsPortable(const float* x, int64_t r0, int64_t r1, int64_t cols, double* acc) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* row = x + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
+  }
+}
+
 // sumRows(heap, x, out, rows, cols)
 napi_value SumRows(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -904,11 +938,8 @@ napi_value SumRows(napi_env env, napi_callback_info info) {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t r0 = rows * t / T, r1 = rows * (t + 1) / T;
       double* acc = part.data() + static_cast<size_t>(t) * cols;
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* row = x + r * cols;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
-      }
+      static const bool avx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0);
+      (avx512 ? sumRowsAvx512 : sumRowsPortable)(x, r0, r1, cols, acc);
     }
     for (int64_t c = 0; c < cols; ++c) {
       double s = 0;

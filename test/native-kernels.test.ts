@@ -329,6 +329,11 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     [[3, 5, 7], [1, 0], true],
     [[100, 33], 0, false],
     [[2, 3, 4, 5], [-4, -3, -2], false],
+    // the AVX-512 path: row blocks of 64 and column chunks of 64 with ragged ends
+    [[16, 28, 28, 32], [0, 1, 2], false],
+    [[130, 83], 0, false],
+    [[200, 64], 0, true],
+    [[500, 1], 0, false],
   ] as [number[], number | number[], boolean][]) {
     test(`Sum over all axes but the last x${shape} axis ${axis} keepDims ${keepDims}`, () =>
       check('Sum', [spec(shape, 70)], (x) => tf.sum(x!, axis, keepDims), [tf.Sum]));
