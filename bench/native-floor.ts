@@ -3,7 +3,7 @@
  * window, the FMA peak (measured each round), the step (forward, backward, native Adam; batch 64;
  * learning rate 0), the time of the convolutions and matmuls inside that step (oneDNN's
  * primitives, from its verbose mode in a child process so that its printing does not slow the
- * timed steps, and advtrain's sparse convolution-gradient kernels, from their own clock), and the
+ * timed steps, and advtrain's convolution-gradient kernels, from their own clock), and the
  * optimizer update alone. It prints the step time a share of the peak would need (`--target 60`:
  * the 60% of issue #3) beside what those kernels and the update alone take. Rounds alternate the
  * peak, the timed steps, the timed updates and the verbose child; figures are medians over rounds.
@@ -60,12 +60,13 @@ const loaded = loadNativeAddon();
 if (!loaded.ok) throw new Error(loaded.reason);
 const addon = loaded.addon;
 
-/** Mean ms per step of `steps` steps, and of the sparse gradient kernels inside them. */
+/** Mean ms per step of `steps` steps, and of advtrain's convolution-gradient kernels inside them. */
 function timeSteps(): { step: number; sparse: number } {
-  const s0 = addon.sparseGradStats().ms;
+  const own = () => { const s = addon.convGradStats(); return s.sparse.ms + s.fewChannel.ms; };
+  const s0 = own();
   const t = performance.now();
   for (let s = 0; s < steps; s++) train();
-  return { step: (performance.now() - t) / steps, sparse: (addon.sparseGradStats().ms - s0) / steps };
+  return { step: (performance.now() - t) / steps, sparse: (own() - s0) / steps };
 }
 
 if (values.child) {
@@ -126,7 +127,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
   runs.push(primitiveRun());
 }
 const median = (xs: number[]) => summarize(xs).median!;
-runs.forEach((m, r) => m.set('sparse convolution gradients (advtrain)', sparseMs[r]!));
+runs.forEach((m, r) => m.set('convolution gradients (advtrain)', sparseMs[r]!));
 const kinds = [...new Set(runs.flatMap((m) => [...m.keys()]))].sort();
 const primitives = Object.fromEntries(kinds.map((k) => [k, median(runs.map((m) => m.get(k) ?? 0))]));
 const kernelMs = median(runs.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));

@@ -14,6 +14,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "few_channel_conv_grad.h"
 #include "sparse_conv_grad.h"
 
 #include <algorithm>
@@ -389,24 +390,42 @@ void convBackpropInputSmallC(const ConvGeom& g, const float* dy, const float* w,
 // convolution (input gradient 3.2 against 5.3 ms at 17%, even at 27%; filter gradient even at 33%).
 // $ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY overrides both, read at each call; 0 turns them off.
 constexpr double kSparseInputDensity = 0.25, kSparseFilterDensity = 0.3;
-std::atomic<int64_t> sparseGradCalls{0}, sparseGradNs{0};
+// Calls and time of advtrain's own convolution-gradient kernels (for convGradStats()).
+struct GradCounter {
+  std::atomic<int64_t> calls{0}, ns{0};
+};
+GradCounter sparseGrad, fewChannelGrad;
 
-// Counts a sparse-kernel call and its time (for sparseGradStats()).
-struct SparseGradTimer {
+struct GradTimer {
+  GradCounter& c;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  ~SparseGradTimer() {
-    ++sparseGradCalls;
-    sparseGradNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  explicit GradTimer(GradCounter& counter) : c(counter) {}
+  ~GradTimer() {
+    ++c.calls;
+    c.ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   }
 };
 
+bool hasAvx512() {
+  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0);
+  return yes;
+}
+
+// The geometry the few-channel kernels take (few_channel_conv_grad.h), or nullopt where they do not
+// apply. $ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD=0 turns them off (read at each call, for A/B runs).
+std::optional<fewchannel::Geom> fewChannelGeom(const ConvGeom& g) {
+  const char* env = std::getenv("ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD");
+  fewchannel::Geom f{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl};
+  if ((env && env[0] == '0') || !hasAvx512() || g.dh != 1 || g.dw != 1 || !fewchannel::applies(f)) return std::nullopt;
+  return f;
+}
+
 // The geometry the sparse kernels take, or nullopt where they do not apply or dY is too dense.
 std::optional<sparsegrad::Geom> sparseGradGeom(const ConvGeom& g, const float* dy, double defaultLimit) {
-  static const bool avx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0);
   const char* env = std::getenv("ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY");
   const double limit = env ? std::atof(env) : defaultLimit;
   sparsegrad::Geom s{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW, g.pt, g.pl};
-  if (!avx512 || limit <= 0 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || !sparsegrad::applies(s)) return std::nullopt;
+  if (!hasAvx512() || limit <= 0 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || !sparsegrad::applies(s)) return std::nullopt;
   if (sparsegrad::density(dy, g.N * g.OH * g.OW * g.O) > limit) return std::nullopt;
   return s;
 }
@@ -418,8 +437,13 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     float* dy = a.f32(1, g.N * g.OH * g.OW * g.O);
     float* w = a.f32(2, g.KH * g.KW * g.C * g.O);
     float* dx = a.f32(3, g.N * g.H * g.W * g.C);
+    if (auto fg = fewChannelGeom(g)) {
+      GradTimer timer(fewChannelGrad);
+      fewchannel::backpropInput(*fg, dy, w, dx);
+      return undefinedValue(env);
+    }
     if (auto sg = sparseGradGeom(g, dy, kSparseInputDensity); sg && sparsegrad::allFinite(w, g.KH * g.KW * g.C * g.O)) {
-      SparseGradTimer timer;
+      GradTimer timer(sparseGrad);
       if (g.KH == 5) sparsegrad::backpropInput<5, 5>(*sg, dy, w, dx);
       else sparsegrad::backpropInput<3, 3>(*sg, dy, w, dx);
       return undefinedValue(env);
@@ -505,7 +529,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     float* db = a.f32(4, g.O, true);
     bool hasBias = db != nullptr;
     if (auto sg = sparseGradGeom(g, dy, kSparseFilterDensity); sg && sparsegrad::allFinite(x, g.N * g.H * g.W * g.C)) {
-      SparseGradTimer timer;
+      GradTimer timer(sparseGrad);
       if (g.KH == 5) sparsegrad::backpropFilter<5, 5>(*sg, x, dy, dw, db);
       else sparsegrad::backpropFilter<3, 3>(*sg, x, dy, dw, db);
       return undefinedValue(env);
@@ -1503,15 +1527,21 @@ napi_value SetVerbose(napi_env env, napi_callback_info info) {
   });
 }
 
-// sparseGradStats(): {calls, ms}: the convolution gradients the sparse kernels computed since the
-// load, and the time they took.
-napi_value SparseGradStats(napi_env env, napi_callback_info) {
-  napi_value o, calls, ms;
+// convGradStats(): {sparse: {calls, ms}, fewChannel: {calls, ms}}: the convolution gradients
+// advtrain's own kernels computed since the load, and the time they took.
+napi_value ConvGradStats(napi_env env, napi_callback_info) {
+  napi_value o;
   napi_create_object(env, &o);
-  napi_create_double(env, static_cast<double>(sparseGradCalls.load()), &calls);
-  napi_create_double(env, static_cast<double>(sparseGradNs.load()) / 1e6, &ms);
-  napi_set_named_property(env, o, "calls", calls);
-  napi_set_named_property(env, o, "ms", ms);
+  const std::pair<const char*, GradCounter*> kinds[] = {{"sparse", &sparseGrad}, {"fewChannel", &fewChannelGrad}};
+  for (const auto& [name, c] : kinds) {
+    napi_value k, calls, ms;
+    napi_create_object(env, &k);
+    napi_create_double(env, static_cast<double>(c->calls.load()), &calls);
+    napi_create_double(env, static_cast<double>(c->ns.load()) / 1e6, &ms);
+    napi_set_named_property(env, k, "calls", calls);
+    napi_set_named_property(env, k, "ms", ms);
+    napi_set_named_property(env, o, name, k);
+  }
   return o;
 }
 
@@ -1586,7 +1616,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"getFlushDenormals", GetFlushDenormals},
       {"clearCache", ClearCache},
       {"setVerbose", SetVerbose},
-      {"sparseGradStats", SparseGradStats},
+      {"convGradStats", ConvGradStats},
       {"setLayout", SetLayout},
       {"cacheSize", CacheSize},
       {"info", Info},

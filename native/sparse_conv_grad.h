@@ -21,7 +21,17 @@
 #include <cstring>
 #include <vector>
 
+#include "scratch.h"
+
 namespace sparsegrad {
+
+using scratchmem::aligned64;
+struct WtTag;
+struct PosTag;
+struct CntTag;
+struct ValTag;
+struct BufTag;
+struct PartTag;
 
 struct Geom {
   int64_t N, H, W, CI, OH, OW, CO, KH, KW, pt, pl;
@@ -73,17 +83,6 @@ __attribute__((target("avx512f"))) inline void listByChannel(const float* d, int
         val[c * P + cnt[c]++] = r[c];
       }
   }
-}
-
-inline float* aligned64(float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); }
-
-// Per-thread scratch that lives across calls (the pool threads persist), so that a training step
-// does not map and fault in fresh pages for every gradient.
-template <typename T, int Slot>
-T* scratch(size_t n) {
-  static thread_local std::vector<T> v;
-  if (v.size() < n) v.resize(n);
-  return v.data();
 }
 
 // The zero-padded image every tap of every output position falls inside.
@@ -148,17 +147,17 @@ template <int KH, int KW>
 void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
   const int64_t P = g.OH * g.OW, CI = g.CI, CO = g.CO, T = KH * KW;
   const Padded pd(g);
-  float* wt = scratch<float, 0>(CO * T * CI);  // [CO][T][CI]: one channel's taps contiguous
+  float* wt = scratchmem::get<float, WtTag>(CO * T * CI);  // [CO][T][CI]: one channel's taps contiguous
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
     for (int64_t co = 0; co < CO; co++)
       for (int64_t t = 0; t < T; t++)
         for (int64_t ci = 0; ci < CI; ci++) wt[(co * T + t) * CI + ci] = w[(t * CI + ci) * CO + co];
-    int* pos = scratch<int, 1>(P * CO);
-    int* cnt = scratch<int, 2>(CO);
-    float* val = scratch<float, 3>(P * CO);
-    float* buf = aligned64(scratch<float, 4>(pd.Hp * pd.Wp * CI + 16));
+    int* pos = scratchmem::get<int, PosTag>(P * CO);
+    int* cnt = scratchmem::get<int, CntTag>(CO);
+    float* val = scratchmem::get<float, ValTag>(P * CO);
+    float* buf = aligned64(scratchmem::get<float, BufTag>(pd.Hp * pd.Wp * CI + 16));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; n++) {
       std::fill(buf, buf + pd.Hp * pd.Wp * CI, 0.f);
@@ -178,17 +177,17 @@ void backpropFilter(const Geom& g, const float* x, const float* dy, float* dw, f
   const Padded pd(g);
   const int nt = omp_get_max_threads();
   const size_t stride = static_cast<size_t>(CO) * (T * CI + 1);
-  float* part = scratch<float, 5>(nt * stride);  // per thread: [CO][T][CI], then [CO] bias sums
+  float* part = scratchmem::get<float, PartTag>(nt * stride);  // per thread: [CO][T][CI], then [CO] bias sums
 #pragma omp parallel
   {
     float* acc = part + omp_get_thread_num() * stride;
     float* bias = acc + CO * T * CI;
     std::fill(acc, acc + stride, 0.f);
-    int* pos = scratch<int, 1>(P * CO);
-    int* cnt = scratch<int, 2>(CO);
-    float* val = scratch<float, 3>(P * CO);
+    int* pos = scratchmem::get<int, PosTag>(P * CO);
+    int* cnt = scratchmem::get<int, CntTag>(CO);
+    float* val = scratchmem::get<float, ValTag>(P * CO);
     const size_t padded = pd.Hp * pd.Wp * CI;
-    float* buf = aligned64(scratch<float, 4>(padded + 16));
+    float* buf = aligned64(scratchmem::get<float, BufTag>(padded + 16));
     std::fill(buf, buf + padded, 0.f);
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; n++) {

@@ -167,7 +167,7 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     for (let i = 0; i < w.length; i++) if (keep[i]! >= density) w[i] = 0;
     return tf.sum(tf.mul(y, tf.tensor(w, y.shape))) as tf.Scalar;
   }
-  const sparseCalls = () => (loaded.ok ? loaded.addon.sparseGradStats().calls : 0);
+  const sparseCalls = () => (loaded.ok ? loaded.addon.convGradStats().sparse.calls : 0);
   const convGrads = (c: ConvCase, density: number) => (x: tf.Tensor | undefined, f: tf.Tensor | undefined) =>
     tf.grads((a: tf.Tensor, b: tf.Tensor) => sparseWeightedSum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), 5, density))([x!, f!]);
 
@@ -210,6 +210,58 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
       const finite = (a: Float32Array) => a.map((v) => (Number.isFinite(v) ? v : 0));
       assert.ok(relErr(finite(got[i]!), finite(ref[i]!)) <= 1e-4, `output ${i}: finite values differ from cpu`);
     }
+  });
+
+  // Few input channels (a first layer): the input gradient runs on advtrain's own kernel.
+  const FEW_CASES: ConvCase[] = [
+    { x: [3, 28, 28, 1], f: [5, 5, 1, 32], strides: 1, pad: 'same' }, // madry-cnn's first layer: 25 taps, 2 vectors
+    { x: [2, 28, 28, 1], f: [4, 4, 1, 16], strides: 2, pad: 'same' }, // mnist-small's
+    { x: [2, 13, 11, 3], f: [5, 5, 3, 7], strides: 1, pad: 'valid' }, // colour: 75 taps, rows straddle vectors
+    { x: [2, 12, 12, 2], f: [7, 7, 2, 5], strides: 3, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] }, // 98 taps
+    { x: [1, 9, 9, 4], f: [3, 3, 4, 18], strides: 2, pad: 'same' }, // 36 taps, 18 output channels
+  ];
+  const fewCalls = () => (loaded.ok ? loaded.addon.convGradStats().fewChannel.calls : 0);
+  const inputGrad = (c: ConvCase) => (x: tf.Tensor | undefined, f: tf.Tensor | undefined) =>
+    tf.grad((a: tf.Tensor) => weightedSum(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, c.strides, c.pad), 5))(x!);
+
+  for (const c of FEW_CASES) {
+    test(`Conv2DBackpropInput with few input channels (advtrain's kernel) ${caseName(c)}`, async () => {
+      const before = fewCalls();
+      await check('Conv2DBackpropInput few channels', [spec(c.x, 3), spec(c.f, 4)], inputGrad(c), [tf.Conv2DBackpropInput]);
+      assert.equal(fewCalls() - before, 1, "advtrain's few-channel kernel did not compute the input gradient");
+    });
+  }
+
+  test('more than 128 taps, or ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD=0, leave a few-channel input gradient to the GEMM path', async () => {
+    const big: ConvCase = { x: [2, 12, 12, 2], f: [9, 9, 2, 3], strides: 1, pad: 'same' };
+    let before = fewCalls();
+    await check('Conv2DBackpropInput 162 taps', [spec(big.x, 3), spec(big.f, 4)], inputGrad(big), [tf.Conv2DBackpropInput]);
+    assert.equal(fewCalls(), before, '162 taps went to the few-channel kernel');
+    process.env.ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD = '0';
+    try {
+      before = fewCalls();
+      const c = FEW_CASES[0]!;
+      await check('Conv2DBackpropInput few channels off', [spec(c.x, 3), spec(c.f, 4)], inputGrad(c), [tf.Conv2DBackpropInput]);
+      assert.equal(fewCalls(), before, 'ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD=0 did not turn the kernel off');
+    } finally {
+      delete process.env.ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD;
+    }
+  });
+
+  test('a non-finite weight gives the few-channel input gradient the NaNs it has on cpu', async () => {
+    const c = FEW_CASES[0]!;
+    const f = spec(c.f, 4);
+    f.values[3] = -Infinity;
+    // A sparse upstream gradient, so that 0 × -Inf (NaN) happens beside -Inf × y (±Inf).
+    const fn = (x: tf.Tensor | undefined, w: tf.Tensor | undefined) =>
+      tf.grad((a: tf.Tensor) => sparseWeightedSum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), 5, 0.15))(x!);
+    const ref = await runOn('cpu', [spec(c.x, 3), f], fn);
+    const before = fewCalls();
+    const got = await runOn('wasm', [spec(c.x, 3), f], fn);
+    assert.equal(fewCalls() - before, 1);
+    const kind = (a: Float32Array) => Array.from(a, (v) => (Number.isNaN(v) ? 'nan' : Number.isFinite(v) ? 'finite' : String(v)));
+    assert.ok(kind(ref[0]!).includes('nan') && kind(ref[0]!).some((k) => k.endsWith('Infinity')), 'the reference lacks NaN or ±Inf: the case does not test them');
+    assert.deepEqual(kind(got[0]!), kind(ref[0]!));
   });
 
   for (const activation of ['relu', 'linear'] as const) {

@@ -91,12 +91,14 @@ export interface NativeAddon {
   /** oneDNN's verbose mode from now on: 0 off, 1 a line per primitive run with its time in ms (on stdout), 2 also creations. */
   setVerbose(level: number): void;
   /**
-   * The Conv2DBackpropInput / Conv2DBackpropFilter calls the sparse kernels computed since the
-   * load, and the milliseconds they took. They take stride 1, dilation 1, 5×5 or 3×3, input
+   * The Conv2DBackpropInput / Conv2DBackpropFilter calls advtrain's own kernels computed since the
+   * load, and the milliseconds they took. `sparse`: stride 1, dilation 1, 5×5 or 3×3, input
    * channels a multiple of 16, and a dY at most 25% (input) or 30% (filter) nonzero, or
-   * `$ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY` (0: never).
+   * `$ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY` (0: never). `fewChannel` (input gradients only): at most
+   * 4 input channels (a first layer), dilation 1, at most 128 taps
+   * (`$ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD=0`: never).
    */
-  sparseGradStats(): { calls: number; ms: number };
+  convGradStats(): { sparse: { calls: number; ms: number }; fewChannel: { calls: number; ms: number } };
   cacheSize(): number;
   info(): { onednn: string; runtime: string; isa: string };
 }
