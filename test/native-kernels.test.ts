@@ -688,8 +688,9 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
       [tf.GatherV2, tf.UnsortedSegmentSum, tf.Conv2D, tf.Conv2DBackpropFilter, tf.Max, MAX_GRAD],
     ));
 
-  test('madry-cnn-like stack: forward and all gradients', () =>
-    check(
+  test("madry-cnn-like stack: forward and all gradients (behind ReLU and pooling, on advtrain's own gradient kernels)", async () => {
+    const before = loaded.ok ? loaded.addon.convGradStats() : undefined;
+    await check(
       'stack',
       [spec([8, 28, 28, 1], 40, 0, 1), spec([5, 5, 1, 32], 41, -0.2, 0.2), spec([32], 42, -0.1, 0.1), spec([5, 5, 32, 64], 43, -0.05, 0.05), spec([64], 44, -0.1, 0.1), spec([3136, 64], 45, -0.03, 0.03), spec([64], 46, -0.1, 0.1)],
       (x, w1, b1, w2, b2, w3, b3) =>
@@ -702,7 +703,12 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
           return weightedSum(h, 47);
         })([x!, w1!, b1!, w2!, b2!, w3!, b3!]),
       [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPool, tf.MaxPoolGrad, tf.BatchMatMul],
-    ));
+    );
+    const after = loaded.ok ? loaded.addon.convGradStats() : undefined;
+    // The second convolution's input and filter gradients (its dY is sparse), the first's input gradient.
+    assert.equal(after!.sparse.calls - before!.sparse.calls, 2, 'the sparse kernels did not take the second convolution');
+    assert.equal(after!.fewChannel.calls - before!.fewChannel.calls, 1, 'the few-channel kernel did not take the first input gradient');
+  });
 
   test('unsupported cases fall back to the previous kernel and still match cpu', async () => {
     const inputs = [spec([2, 9, 9, 3], 50), spec([3, 3, 3, 4], 51), spec([4], 52)];
