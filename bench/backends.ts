@@ -27,7 +27,7 @@ import { summarize } from '../src/eval/stats.js';
 import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_NAMES } from '../src/model/zoo.js';
 import { flopsPerExample } from './flops.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
-import { benchSteps } from './step.js';
+import { benchSteps, randomLabels } from './step.js';
 import { measureFmaPeak } from './fma-peak.js';
 
 const { values } = parseArgs({
@@ -99,7 +99,7 @@ async function tfjsPass(backend: string, models: string[]): Promise<Row[] | stri
     const model = buildZooModel(name, { inputShape: token ? [TEXT_LEN] : [28, 28, 1], numClasses, seed: 0 });
     const flops = flopsPerExample(model);
     const x = token ? tf.randomUniform([batch, TEXT_LEN], 0, 20000, 'int32', 1) : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-    const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, numClasses, 'int32', 2) as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
+    const y = randomLabels(batch, numClasses);
     const s = steps(model, x, y);
     for (const mode of ['train', 'igrad'] as const) {
       const exps = batch / summarize(timeIt(mode === 'train' ? s.train : s.igrad)).median!;

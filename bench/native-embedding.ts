@@ -15,7 +15,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { NativeAdamOptimizer, setNativeKernelEnabled } from '../src/engine/native/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { summarize } from '../src/eval/stats.js';
-import { benchSteps } from './step.js';
+import { benchSteps, randomLabels } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,7 +59,7 @@ function ab(variants: { name: string; use(): void }[], fn: () => void, n: number
 
 const model = buildZooModel('text-cnn', { inputShape: [LEN], numClasses: 2, seed: 0, vocabSize: VOCAB });
 const x = tf.randomUniform([batch, LEN], 0, VOCAB, 'int32', 1);
-const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 2, 'int32', 2) as tf.Tensor1D, 2), 'float32');
+const y = randomLabels(batch, 2);
 const opt: tf.Optimizer = new NativeAdamOptimizer(1e-3);
 const { train, igrad, dispose: disposeSteps } = benchSteps(model, x, y, opt);
 

@@ -27,7 +27,7 @@ import { makeOptimizer } from '../src/training/optimizers.js';
 import { summarize } from '../src/eval/stats.js';
 import { flopsPerExample } from './flops.js';
 import { measureFmaPeak } from './fma-peak.js';
-import { benchSteps } from './step.js';
+import { benchSteps, randomLabels } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,9 +50,10 @@ if (info.name !== 'native') throw new Error(`native-floor: the native engine is 
 const model = buildZooModel(values.model!, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
 const gflop = (flopsPerExample(model).train * batch) / 1e9;
 const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32') as tf.Tensor2D);
+const y = randomLabels(batch, 10);
 const opt = makeOptimizer('adam', 0);
-const { train } = benchSteps(model, x, y, opt);
+const bench = benchSteps(model, x, y, opt);
+const { train } = bench;
 train();
 train();
 
@@ -60,13 +61,18 @@ const loaded = loadNativeAddon();
 if (!loaded.ok) throw new Error(loaded.reason);
 const addon = loaded.addon;
 
-/** Mean ms per step of `steps` steps, and of advtrain's convolution-gradient kernels inside them. */
-function timeSteps(): { step: number; sparse: number } {
-  const own = () => { const s = addon.convGradStats(); return s.sparse.ms + s.fewChannel.ms; };
-  const s0 = own();
+/** ms so far in advtrain's own convolution-gradient kernels. */
+function ownKernelMs(): number {
+  const s = addon.convGradStats();
+  return s.sparse.ms + s.fewChannel.ms;
+}
+
+/** Mean ms per step of `steps` steps, and of advtrain's own convolution-gradient kernels inside them. */
+function timeSteps(): { step: number; own: number } {
+  const own0 = ownKernelMs();
   const t = performance.now();
   for (let s = 0; s < steps; s++) train();
-  return { step: (performance.now() - t) / steps, sparse: (own() - s0) / steps };
+  return { step: (performance.now() - t) / steps, own: (ownKernelMs() - own0) / steps };
 }
 
 if (values.child) {
@@ -94,11 +100,8 @@ function primitiveRun(): Map<string, number> {
   return byKind;
 }
 
+const grads = bench.gradients();
 /** Mean ms of the optimizer update alone, on the gradients of one step. */
-const grads = tf.tidy(() => {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  return tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars).grads;
-});
 function timeUpdate(): number {
   tf.tidy(() => opt.applyGradients(grads));
   const t = performance.now();
@@ -115,19 +118,19 @@ function peakNow(): number {
 
 const peaks: number[] = [];
 const stepMs: number[] = [];
-const sparseMs: number[] = [];
+const ownMs: number[] = [];
 const updateMs: number[] = [];
 const runs: Map<string, number>[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
   peaks.push(peakNow());
   const t = timeSteps();
   stepMs.push(t.step);
-  sparseMs.push(t.sparse);
+  ownMs.push(t.own);
   updateMs.push(timeUpdate());
   runs.push(primitiveRun());
 }
 const median = (xs: number[]) => summarize(xs).median!;
-runs.forEach((m, r) => m.set('convolution gradients (advtrain)', sparseMs[r]!));
+runs.forEach((m, r) => m.set('convolution gradients (advtrain)', ownMs[r]!));
 const kinds = [...new Set(runs.flatMap((m) => [...m.keys()]))].sort();
 const primitives = Object.fromEntries(kinds.map((k) => [k, median(runs.map((m) => m.get(k) ?? 0))]));
 const kernelMs = median(runs.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));

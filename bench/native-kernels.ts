@@ -13,6 +13,7 @@
  * "native" is the same with the native kernels registered on top.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { randomLabels } from './step.js';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -211,7 +212,7 @@ for (const name of values.models!.split(',')) {
   const torchBefore = threadCounts.map((tc) => [tc, name === 'madry-cnn' && !values['no-torch'] ? torchPeer(tc) : 'skipped'] as const);
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-  const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
+  const y = randomLabels(batch, 10);
   // What the Trainer runs on each engine: tfjs's Adam update on wasm, the native one on native.
   const opt: tf.Optimizer = new NativeAdamOptimizer(1e-3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);

@@ -14,7 +14,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { registerNativeKernels, loadNativeAddon } from '../src/engine/native/index.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
 import { buildZooModel } from '../src/model/zoo.js';
-import { benchSteps } from './step.js';
+import { benchSteps, randomLabels } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +36,7 @@ if (!r.ok) {
 }
 const model = buildZooModel('madry-cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
 const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
+const y = randomLabels(batch, 10);
 const opt = makeOptimizer('adam', 1e-3); // the native Adam, as the Trainer gets it
 const { train, dispose: disposeSteps } = benchSteps(model, x, y, opt);
 const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;

@@ -20,7 +20,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { NativeAdamOptimizer, nativeOptimizerStats, setNativeKernelEnabled, RELU_GRAD } from '../src/engine/native/index.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { summarize } from '../src/eval/stats.js';
-import { benchSteps } from './step.js';
+import { benchSteps, randomLabels } from './step.js';
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +69,7 @@ function elementwise(off: string[]): () => void {
 for (const name of values.models!.split(',')) {
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-  const y = tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10), 'float32');
+  const y = randomLabels(batch, 10);
   const variants: Variant[] = [
     { name: 'wasm elementwise+adam', use: elementwise(ALL), optimizer: tf.train.adam(1e-3) },
     { name: 'native adam', use: elementwise(ALL), optimizer: new NativeAdamOptimizer(1e-3) },

@@ -16,6 +16,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 export interface BenchSteps {
   train(): void;
   igrad(): void;
+  /** The weight gradients of one training step (the caller disposes them), for timing the optimizer alone. */
+  gradients(): tf.NamedTensorMap;
   /** Frees what the steps hold (the embedded batch of token models); the optimizer stays the caller's. */
   dispose(): void;
 }
@@ -23,18 +25,25 @@ export interface BenchSteps {
 export function benchSteps(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, opt: tf.Optimizer): BenchSteps {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+  const stepGrads = () => tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
   const train = () =>
     tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
+      const { value, grads } = stepGrads();
       opt.applyGradients(grads);
       value.dataSync();
     });
+  const gradients = () => tf.tidy(() => stepGrads().grads);
   const [first, ...body] = model.layers;
   if (first!.getClassName() === 'Embedding') {
     const e = tf.tidy(() => first!.apply(x) as tf.Tensor);
     const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
-    return { train, igrad: () => tf.tidy(() => void g(e).dataSync()), dispose: () => e.dispose() };
+    return { train, gradients, igrad: () => tf.tidy(() => void g(e).dataSync()), dispose: () => e.dispose() };
   }
   const g = tf.grad((xi: tf.Tensor) => loss(model.apply(xi) as tf.Tensor));
-  return { train, igrad: () => tf.tidy(() => void g(x).dataSync()), dispose: () => {} };
+  return { train, gradients, igrad: () => tf.tidy(() => void g(x).dataSync()), dispose: () => {} };
+}
+
+/** `n` random labels of `numClasses` classes, one-hot float32 (seed 2, as every bench uses). */
+export function randomLabels(n: number, numClasses: number): tf.Tensor2D {
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([n], 0, numClasses, 'int32', 2) as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
 }

@@ -384,10 +384,10 @@ void convBackpropInputSmallC(const ConvGeom& g, const float* dy, const float* w,
   }
 }
 
-// conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
 // The sparse gradient kernels (sparse_conv_grad.h) take over from oneDNN where dY has at most this
 // share of nonzeros: about where they stop being faster than oneDNN's on madry-cnn's second
-// convolution (input gradient 3.2 against 5.3 ms at 17%, even at 27%; filter gradient even at 33%).
+// convolution (input gradient 3.2 against 5.3 ms at 17% nonzero, 4.7 against 5.6 at 25%, 5.8
+// against 5.4 at 30%; filter gradient 4.1 against 4.9 at 30%, 4.4 against 3.9 at 35%).
 // $ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY overrides both, read at each call; 0 turns them off.
 constexpr double kSparseInputDensity = 0.25, kSparseFilterDensity = 0.3;
 // Calls and time of advtrain's own convolution-gradient kernels (for convGradStats()).
@@ -430,6 +430,7 @@ std::optional<sparsegrad::Geom> sparseGradGeom(const ConvGeom& g, const float* d
   return s;
 }
 
+// conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 19);
@@ -957,12 +958,12 @@ napi_value SumRows(napi_env env, napi_callback_info info) {
     float* out = a.f32(2, cols);
     const int nt = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(rows / 64) + 1));
     std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
+    const bool avx512 = hasAvx512();
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t r0 = rows * t / T, r1 = rows * (t + 1) / T;
       double* acc = part.data() + static_cast<size_t>(t) * cols;
-      static const bool avx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0);
       (avx512 ? sumRowsAvx512 : sumRowsPortable)(x, r0, r1, cols, acc);
     }
     for (int64_t c = 0; c < cols; ++c) {

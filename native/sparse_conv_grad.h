@@ -178,11 +178,11 @@ void backpropFilter(const Geom& g, const float* x, const float* dy, float* dw, f
   const int nt = omp_get_max_threads();
   const size_t stride = static_cast<size_t>(CO) * (T * CI + 1);
   float* part = scratchmem::get<float, PartTag>(nt * stride);  // per thread: [CO][T][CI], then [CO] bias sums
-#pragma omp parallel
+  std::fill(part, part + nt * stride, 0.f);  // all nt, so that a smaller team leaves zeros, not old sums
+#pragma omp parallel num_threads(nt)
   {
     float* acc = part + omp_get_thread_num() * stride;
     float* bias = acc + CO * T * CI;
-    std::fill(acc, acc + stride, 0.f);
     int* pos = scratchmem::get<int, PosTag>(P * CO);
     int* cnt = scratchmem::get<int, CntTag>(CO);
     float* val = scratchmem::get<float, ValTag>(P * CO);
