@@ -24,7 +24,12 @@ export interface CheckOptions {
   seed?: number;
   /** A precomputed accuracy-vs-ε curve to use for the monotonicity check. */
   epsCurve?: { eps: number; accuracy: number }[];
+  /** Called with (checks done, {@link CHECK_COUNT}) before the first check and after each one. */
+  onProgress?: (done: number, total: number) => void;
 }
+
+/** How many checks {@link reliabilityChecks} runs. */
+export const CHECK_COUNT = 6;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -94,12 +99,17 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   const ensembleRobust = result.robust.subarray(0, m);
   const ensembleAcc = ensembleRobust.reduce((a, b) => a + b, 0) / m;
   const checks: Check[] = [];
+  const done = (c: Check) => {
+    checks.push(c);
+    o.onProgress?.(checks.length, CHECK_COUNT);
+  };
+  o.onProgress?.(0, CHECK_COUNT);
 
   // (1) single-step vs the ensemble's iterative attacks.
   const fgsm = await accuracyUnder(clf, sub, new Fgsm(), o.threat, seed);
   let fgsmOnly = 0;
   for (let i = 0; i < m; i++) if (ensembleRobust[i] && !fgsm.robust[i]) fgsmOnly++;
-  checks.push({
+  done({
     name: 'iterative attacks beat single-step',
     verdict: fgsmOnly > 0.01 * m ? 'fail' : fgsmOnly > 0 ? 'warn' : 'pass',
     detail: `FGSM accuracy ${pct(fgsm.acc)} vs ensemble ${pct(ensembleAcc)} on ${m} examples; FGSM broke ${fgsmOnly} the ensemble did not`,
@@ -116,7 +126,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   }
   let rise = 0;
   for (let k = 1; k < curve.length; k++) rise = Math.max(rise, curve[k]!.accuracy - curve[k - 1]!.accuracy);
-  checks.push({
+  done({
     name: 'accuracy does not rise with ε',
     verdict: grade(rise, 0, 0.01),
     detail: `PGD-20 accuracy at ε = ${curve.map((c) => `${+c.eps.toPrecision(3)}: ${pct(c.accuracy)}`).join(', ')}${rise > 0 ? `; largest rise ${pct(rise)}` : ''}`,
@@ -125,7 +135,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   // (3) an unbounded attack.
   const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
   const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
-  checks.push({
+  done({
     name: 'an unbounded attack reaches ~0% accuracy',
     verdict: grade(unb.acc, 0.01, 0.05),
     detail: `PGD-50 at ${big} (the whole input box): accuracy ${pct(unb.acc)}`,
@@ -147,7 +157,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   } else {
     blackDetail = `no black-box attack for ${o.threat.norm}`;
   }
-  checks.push({ name: 'white-box attacks beat black-box', verdict: grade(blackOnly, 0.002, 0.01), detail: blackDetail });
+  done({ name: 'white-box attacks beat black-box', verdict: grade(blackOnly, 0.002, 0.01), detail: blackDetail });
 
   // (5) more steps and restarts.
   const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
@@ -156,7 +166,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
     const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: seed + 1 });
     extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
   }
-  checks.push({
+  done({
     name: 'more steps and restarts change little',
     verdict: grade(extra, 0.005, 0.01),
     detail: `PGD-200 × 3 restarts broke a further ${pct(extra)} of ${m} examples`,
@@ -164,7 +174,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
 
   // (6) gradients.
   const bad = badGradientShare(clf, sub);
-  checks.push({
+  done({
     name: 'gradients are non-zero and finite',
     verdict: grade(bad, 0.01, 0.1),
     detail: `${pct(bad)} of ${m} examples have an all-zero or non-finite input gradient`,

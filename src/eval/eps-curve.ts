@@ -26,27 +26,36 @@ export function parseEpsRange(text: string): number[] {
 
 /**
  * Accuracy against ε: at each budget the worst case of PGD-20 and APGD-CE (the quick preset);
- * ε = 0 is the clean accuracy.
+ * ε = 0 is the clean accuracy. `onProgress(done, total)` is called after each budget.
  *
  * @example
  * ```ts
  * const curve = await epsCurve(clf, subset(test, 500), 'linf', parseEpsRange('0:0.4:0.05'));
  * ```
  */
-export async function epsCurve(clf: Classifier, ds: Dataset, norm: Norm, budgets: number[], seed = 0): Promise<{ eps: number; accuracy: number }[]> {
+export async function epsCurve(
+  clf: Classifier,
+  ds: Dataset,
+  norm: Norm,
+  budgets: number[],
+  seed = 0,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ eps: number; accuracy: number }[]> {
   const out: { eps: number; accuracy: number }[] = [];
   for (const eps of budgets) {
-    const threat = lpThreat(norm, norm === 'l0' ? Math.round(eps) : eps);
-    const pgd = await runAttack(clf, ds, new Pgd({ steps: 20 }), { threat, seed });
-    if (eps === 0) {
-      out.push({ eps, accuracy: pgd.clean_accuracy });
-      continue;
-    }
-    // APGD on the points PGD left: per-example worst case of the two.
-    const apgd = await runAttack(clf, ds, new Apgd({ steps: 100 }), { threat, seed: seed + 1 });
-    let robust = 0;
-    for (let i = 0; i < ds.n; i++) if (pgd.robust[i] && apgd.robust[i]) robust++;
-    out.push({ eps, accuracy: ds.n ? robust / ds.n : 0 });
+    out.push({ eps, accuracy: await accuracyAt(clf, ds, norm, eps, seed) });
+    onProgress?.(out.length, budgets.length);
   }
   return out;
+}
+
+async function accuracyAt(clf: Classifier, ds: Dataset, norm: Norm, eps: number, seed: number): Promise<number> {
+  const threat = lpThreat(norm, norm === 'l0' ? Math.round(eps) : eps);
+  const pgd = await runAttack(clf, ds, new Pgd({ steps: 20 }), { threat, seed });
+  if (eps === 0) return pgd.clean_accuracy;
+  // APGD on the points PGD left: per-example worst case of the two.
+  const apgd = await runAttack(clf, ds, new Apgd({ steps: 100 }), { threat, seed: seed + 1 });
+  let robust = 0;
+  for (let i = 0; i < ds.n; i++) if (pgd.robust[i] && apgd.robust[i]) robust++;
+  return ds.n ? robust / ds.n : 0;
 }

@@ -136,18 +136,20 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     time_s: m.time_s,
     attacked: m.attacked,
   }));
-  o.onProgress?.('margin', 0, 1);
+  // Every stage reports 0/N when it starts and k/N as its parts finish, ending at N/N.
+  const stage = (name: string) => (done: number, total: number) => o.onProgress?.(name, done, total);
+  stage('margin')(0, 1);
   const margin = robustnessMargin(clf, ds, result.adv, result.cleanCorrect);
+  stage('margin')(1, 1);
   let curve: { eps: number; accuracy: number }[] | undefined;
   if (o.epsCurve?.length) {
-    o.onProgress?.('eps-curve', 0, o.epsCurve.length);
-    curve = await epsCurve(clf, subset(ds, o.curveN ?? 500), o.threat.norm, o.epsCurve, seed);
+    stage('eps-curve')(0, o.epsCurve.length);
+    curve = await epsCurve(clf, subset(ds, o.curveN ?? 500), o.threat.norm, o.epsCurve, seed, stage('eps-curve'));
   }
-  const norms = o.minimalNorms?.length ? await minimalNorms(clf, subset(ds, o.minimalN ?? 200), o.minimalNorms, seed) : undefined;
+  const norms = o.minimalNorms?.length ? await minimalNorms(clf, subset(ds, o.minimalN ?? 200), o.minimalNorms, seed, stage('minimal')) : undefined;
   let checks: Check[] = [];
   if (o.checks ?? true) {
-    o.onProgress?.('checks', 0, 1);
-    checks = await reliabilityChecks(clf, ds, result, { threat: o.threat, access: members.map((m) => m.access), m: o.checkN, seed });
+    checks = await reliabilityChecks(clf, ds, result, { threat: o.threat, access: members.map((m) => m.access), m: o.checkN, seed, onProgress: stage('checks') });
   }
   const training = readTrainingLog(o.modelDir);
   return {

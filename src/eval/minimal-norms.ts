@@ -13,6 +13,7 @@ import type { MinimalNorm } from './schema.js';
 /**
  * Minimal-perturbation norms: FAB, DeepFool (L2 and Linf) and CW-L2 run with an unbounded
  * budget on the clean-correct examples; the distribution of the distances they needed.
+ * `onProgress(done, total)` counts the attack runs.
  *
  * @example
  * ```ts
@@ -20,15 +21,24 @@ import type { MinimalNorm } from './schema.js';
  * console.log(norms['deepfool-l2'].median);
  * ```
  */
-export async function minimalNorms(clf: Classifier, ds: Dataset, norms: ('l2' | 'linf')[], seed = 0): Promise<Record<string, MinimalNorm>> {
+export async function minimalNorms(
+  clf: Classifier,
+  ds: Dataset,
+  norms: ('l2' | 'linf')[],
+  seed = 0,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Record<string, MinimalNorm>> {
   const out: Record<string, MinimalNorm> = {};
   const d = ds.shape.reduce((a, b) => a * b, 1);
+  const attacksFor = (norm: 'l2' | 'linf'): Attack[] => (norm === 'l2' ? [new DeepFool(), new Fab(), new CwL2()] : [new DeepFool(), new Fab()]);
+  const total = norms.reduce((s, norm) => s + attacksFor(norm).length, 0);
+  let done = 0;
+  onProgress?.(0, total);
   for (const norm of norms) {
     const unbounded = lpThreat(norm, norm === 'l2' ? Math.sqrt(d) * 2 : 2);
-    const attacks: Attack[] = [new DeepFool(), new Fab()];
-    if (norm === 'l2') attacks.push(new CwL2());
-    for (const attack of attacks) {
+    for (const attack of attacksFor(norm)) {
       const r = await runAttack(clf, ds, attack, { threat: unbounded, seed });
+      onProgress?.(++done, total);
       const sizes: number[] = [];
       for (let i = 0; i < ds.n; i++) if (r.cleanCorrect[i] && !r.robust[i]) sizes.push(r.distances[i]!);
       if (sizes.length === 0) continue;
