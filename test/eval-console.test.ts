@@ -12,6 +12,9 @@ import type { Dataset } from '../src/data/dataset.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
 import { parseThreat } from '../src/threat/threat-model.js';
 import { evaluate, type EvaluateOptions } from '../src/eval/evaluate.js';
+import { validateEvalResult } from '../src/eval/schema.js';
+import { summarise } from '../src/cli/eval.js';
+import { renderReport } from '../src/report/html.js';
 
 const D = 16;
 const CLASSES = 3;
@@ -75,4 +78,31 @@ test('every progress stage of evaluate() advances and ends at N/N', async () => 
   }
   assert.deepEqual(events.filter((e) => e.stage === 'checks').map((e) => e.done), [0, 1, 2, 3, 4, 5, 6]);
   assert.deepEqual(events.filter((e) => e.stage === 'eps-curve').map((e) => e.done), [0, 1, 2, 3]);
+});
+
+test('at 0% robust accuracy the checks with nothing to attack say not applicable, with the reason, everywhere', async () => {
+  const r = await evaluate(clf, ds, { threat: parseThreat('linf:1'), preset: 'quick', checkN: 24, gallery: 2, describe });
+  assert.equal(r.robust_accuracy, 0);
+  assert.ok(r.clean_accuracy > 0.9, `the model is right on clean inputs (${r.clean_accuracy})`);
+  const verdict = (re: RegExp) => r.checks.find((c) => re.test(c.name))!;
+  for (const re of [/single-step/, /unbounded/, /black-box/, /more steps/]) {
+    const c = verdict(re);
+    assert.equal(c.verdict, 'not-applicable', `${c.name}: ${c.verdict} (${c.detail})`);
+    assert.match(c.detail, /no example of the 24 survived the ensemble \(robust accuracy 0\.0%\)/);
+  }
+  assert.equal(verdict(/gradients/).verdict, 'pass', 'the gradients are still measured');
+  validateEvalResult(JSON.parse(JSON.stringify(r)));
+
+  const text = summarise(r);
+  assert.match(text, /check \[N\/A \] iterative attacks beat single-step: not applicable, no example/);
+  assert.doesNotMatch(text, /⚠/, 'not applicable is no warning');
+  const html = await renderReport(r);
+  assert.match(html, /<span class="verdict not-applicable">not applicable<\/span><\/td><td><b>more steps and restarts change little/);
+  assert.match(html, /checks had nothing to test on this result/);
+  assert.doesNotMatch(html, /⚠/);
+
+  // With survivors, the same checks test something again.
+  const r2 = await evaluate(clf, ds, { threat: parseThreat('linf:0.05'), preset: 'quick', checkN: 24, gallery: 0, describe });
+  assert.ok(r2.robust_accuracy > 0);
+  assert.ok(r2.checks.every((c) => c.verdict !== 'not-applicable'), JSON.stringify(r2.checks));
 });

@@ -64,7 +64,7 @@ function stageProgress(): { update: (stage: string, done: number, total: number)
 
 /** The summary printed after an evaluation: figures with any failed check beside them. */
 export function summarise(r: EvalResultV2): string {
-  const bad = r.checks.filter((c) => c.verdict !== 'pass');
+  const bad = r.checks.filter((c) => c.verdict === 'fail' || c.verdict === 'warn');
   const flag = bad.length ? `  ⚠ ${bad.map((c) => `${c.verdict}: ${c.name}`).join('; ')}` : '';
   const lines = [
     `clean accuracy   ${pct(r.clean_accuracy)} (${r.data.n} examples)`,
@@ -73,7 +73,7 @@ export function summarise(r: EvalResultV2): string {
     `margin gap       confidence ${r.margin.gap.confidence.toFixed(3)}, logit margin ${r.margin.gap.margin.toFixed(3)} (clean − adversarial)`,
     ...(r.eps_curve ? [`accuracy vs ε    ${r.eps_curve.map((p) => `${p.eps}: ${pct(p.accuracy)}`).join(', ')}`] : []),
     ...Object.entries(r.minimal_norms ?? {}).map(([k, v]) => `minimal ${k.padEnd(12)} median ${v.median.toFixed(4)}, mean ${v.mean.toFixed(4)}`),
-    ...r.checks.map((c) => `check [${c.verdict.toUpperCase().padEnd(4)}] ${c.name}: ${c.detail}`),
+    ...r.checks.map((c) => `check [${c.verdict === 'not-applicable' ? 'N/A ' : c.verdict.toUpperCase().padEnd(4)}] ${c.name}: ${c.verdict === 'not-applicable' ? 'not applicable, ' : ''}${c.detail}`),
   ];
   return lines.join('\n') + '\n';
 }

@@ -37,6 +37,11 @@ function grade(value: number, warnAbove: number, failAbove: number): Check['verd
   return value > failAbove ? 'fail' : value > warnAbove ? 'warn' : 'pass';
 }
 
+/** A check that had nothing to test, with the reason. */
+function notApplicable(name: string, why: string): Check {
+  return { name, verdict: 'not-applicable', detail: why };
+}
+
 async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: ThreatModel, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
   const r = await runAttack(clf, ds, attack, { threat, seed });
   return { acc: r.robust_accuracy, robust: r.robust };
@@ -86,6 +91,8 @@ function badGradientShare(clf: Classifier, ds: Dataset): number {
  * attack reaches ~0%; (4) white-box attacks beat black-box ones; (5) more steps and restarts
  * change the result by < 1 pt; (6) share of zero or non-finite gradients. A failed check means
  * the robust-accuracy figure beside it cannot be trusted (gradient masking is the usual cause).
+ * A check with nothing to test (at 0% robust accuracy no example is left for (1), (3)–(5) to
+ * attack) says `not-applicable` with the reason instead of passing.
  *
  * @example
  * ```ts
@@ -105,72 +112,95 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   };
   o.onProgress?.(0, CHECK_COUNT);
 
+  const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
+  const cleanCorrect = result.cleanCorrect.subarray(0, m).reduce((a, b) => a + b, 0);
+  const noneSurvived = `no example of the ${m} survived the ensemble (robust accuracy ${pct(ensembleAcc)})`;
+
   // (1) single-step vs the ensemble's iterative attacks.
-  const fgsm = await accuracyUnder(clf, sub, new Fgsm(), o.threat, seed);
-  let fgsmOnly = 0;
-  for (let i = 0; i < m; i++) if (ensembleRobust[i] && !fgsm.robust[i]) fgsmOnly++;
-  done({
-    name: 'iterative attacks beat single-step',
-    verdict: fgsmOnly > 0.01 * m ? 'fail' : fgsmOnly > 0 ? 'warn' : 'pass',
-    detail: `FGSM accuracy ${pct(fgsm.acc)} vs ensemble ${pct(ensembleAcc)} on ${m} examples; FGSM broke ${fgsmOnly} the ensemble did not`,
-  });
+  if (still.length === 0) {
+    done(notApplicable('iterative attacks beat single-step', `${noneSurvived}: there is nothing FGSM could break that the ensemble did not`));
+  } else {
+    const fgsm = await accuracyUnder(clf, sub, new Fgsm(), o.threat, seed);
+    let fgsmOnly = 0;
+    for (let i = 0; i < m; i++) if (ensembleRobust[i] && !fgsm.robust[i]) fgsmOnly++;
+    done({
+      name: 'iterative attacks beat single-step',
+      verdict: fgsmOnly > 0.01 * m ? 'fail' : fgsmOnly > 0 ? 'warn' : 'pass',
+      detail: `FGSM accuracy ${pct(fgsm.acc)} vs ensemble ${pct(ensembleAcc)} on ${m} examples; FGSM broke ${fgsmOnly} the ensemble did not`,
+    });
+  }
 
   // (2) accuracy against ε.
   let curve = o.epsCurve;
-  if (!curve) {
+  if (!curve && cleanCorrect > 0) {
     curve = [];
     for (const f of [0.25, 0.5, 1, 1.5, 2]) {
       const t = lpThreat(o.threat.norm, o.threat.norm === 'l0' ? Math.max(1, Math.round(o.threat.eps * f)) : o.threat.eps * f);
       curve.push({ eps: t.eps, accuracy: (await accuracyUnder(clf, sub, new Pgd({ steps: 20 }), t, seed)).acc });
     }
   }
-  let rise = 0;
-  for (let k = 1; k < curve.length; k++) rise = Math.max(rise, curve[k]!.accuracy - curve[k - 1]!.accuracy);
-  done({
-    name: 'accuracy does not rise with ε',
-    verdict: grade(rise, 0, 0.01),
-    detail: `PGD-20 accuracy at ε = ${curve.map((c) => `${+c.eps.toPrecision(3)}: ${pct(c.accuracy)}`).join(', ')}${rise > 0 ? `; largest rise ${pct(rise)}` : ''}`,
-  });
+  if (!curve) {
+    done(notApplicable('accuracy does not rise with ε', `the model classifies none of the ${m} examples correctly, so accuracy is 0% at every ε`));
+  } else if (curve.every((c) => c.accuracy === 0)) {
+    done(notApplicable('accuracy does not rise with ε', `accuracy is 0.0% at every ε tried (${curve.map((c) => +c.eps.toPrecision(3)).join(', ')}): there is nothing that could rise`));
+  } else {
+    let rise = 0;
+    for (let k = 1; k < curve.length; k++) rise = Math.max(rise, curve[k]!.accuracy - curve[k - 1]!.accuracy);
+    done({
+      name: 'accuracy does not rise with ε',
+      verdict: grade(rise, 0, 0.01),
+      detail: `PGD-20 accuracy at ε = ${curve.map((c) => `${+c.eps.toPrecision(3)}: ${pct(c.accuracy)}`).join(', ')}${rise > 0 ? `; largest rise ${pct(rise)}` : ''}`,
+    });
+  }
 
   // (3) an unbounded attack.
-  const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
-  const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
-  done({
-    name: 'an unbounded attack reaches ~0% accuracy',
-    verdict: grade(unb.acc, 0.01, 0.05),
-    detail: `PGD-50 at ${big} (the whole input box): accuracy ${pct(unb.acc)}`,
-  });
+  if (still.length === 0) {
+    done(notApplicable('an unbounded attack reaches ~0% accuracy', `${noneSurvived}: the attacks at ${o.threat} already reach 0%, an unbounded budget has nothing to add`));
+  } else {
+    const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
+    const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
+    done({
+      name: 'an unbounded attack reaches ~0% accuracy',
+      verdict: grade(unb.acc, 0.01, 0.05),
+      detail: `PGD-50 at ${big} (the whole input box): accuracy ${pct(unb.acc)}`,
+    });
+  }
 
   // (4) white-box vs black-box.
   const blackMembers = o.access.flatMap((a, k) => (a === 'black-box' ? [k] : []));
-  let blackOnly = 0;
-  let blackDetail: string;
+  const blackName = 'white-box attacks beat black-box';
   if (blackMembers.length > 0) {
-    for (let i = 0; i < result.n; i++) if (blackMembers.includes(result.brokenBy[i]!)) blackOnly++;
-    blackOnly = blackOnly / result.n;
-    blackDetail = `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them`;
-  } else if (o.threat.norm === 'linf' || o.threat.norm === 'l2') {
-    const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
-    const sq = still.length ? await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed }) : undefined;
-    blackOnly = sq ? (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m : 0;
-    blackDetail = `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not`;
+    const reached = blackMembers.reduce((s, k) => s + (result.members[k]?.attacked ?? 0), 0);
+    if (reached === 0) {
+      done(notApplicable(blackName, `no example survived the white-box attacks, so the black-box attacks of the ensemble ran on none`));
+    } else {
+      let blackOnly = 0;
+      for (let i = 0; i < result.n; i++) if (blackMembers.includes(result.brokenBy[i]!)) blackOnly++;
+      blackOnly = blackOnly / result.n;
+      done({ name: blackName, verdict: grade(blackOnly, 0.002, 0.01), detail: `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them` });
+    }
+  } else if (o.threat.norm !== 'linf' && o.threat.norm !== 'l2') {
+    done(notApplicable(blackName, `no black-box attack for ${o.threat.norm}: Square runs at linf and l2 only`));
+  } else if (still.length === 0) {
+    done(notApplicable(blackName, `${noneSurvived}: Square has nothing to attack`));
   } else {
-    blackDetail = `no black-box attack for ${o.threat.norm}`;
+    const sq = await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed });
+    const blackOnly = (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m;
+    done({ name: blackName, verdict: grade(blackOnly, 0.002, 0.01), detail: `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not` });
   }
-  done({ name: 'white-box attacks beat black-box', verdict: grade(blackOnly, 0.002, 0.01), detail: blackDetail });
 
   // (5) more steps and restarts.
-  const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
-  let extra = 0;
-  if (still.length) {
+  if (still.length === 0) {
+    done(notApplicable('more steps and restarts change little', `${noneSurvived}: more steps and restarts have nothing to attack`));
+  } else {
     const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: seed + 1 });
-    extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
+    const extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
+    done({
+      name: 'more steps and restarts change little',
+      verdict: grade(extra, 0.005, 0.01),
+      detail: `PGD-200 × 3 restarts broke a further ${pct(extra)} of ${m} examples`,
+    });
   }
-  done({
-    name: 'more steps and restarts change little',
-    verdict: grade(extra, 0.005, 0.01),
-    detail: `PGD-200 × 3 restarts broke a further ${pct(extra)} of ${m} examples`,
-  });
 
   // (6) gradients.
   const bad = badGradientShare(clf, sub);

@@ -15,8 +15,14 @@ export const EVAL_SCHEMA = 'advtrain/eval@2';
 /** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, or `custom`. */
 export type Preset = 'quick' | 'standard' | 'thorough' | 'custom';
 
-/** Outcome of one reliability check. */
-export type Verdict = 'pass' | 'warn' | 'fail';
+/**
+ * Outcome of one reliability check; `not-applicable` when it had nothing to test (e.g. at 0%
+ * robust accuracy no example is left to attack), its detail saying why.
+ */
+export type Verdict = 'pass' | 'warn' | 'fail' | 'not-applicable';
+
+/** Every {@link Verdict}. */
+export const VERDICTS: readonly Verdict[] = ['pass', 'warn', 'fail', 'not-applicable'];
 
 /**
  * A histogram: `counts[i]` values fell in `[edges[i], edges[i + 1])` (the last bin is closed).
@@ -138,9 +144,9 @@ export interface TransferResult {
 export interface Check {
   /** Short name, e.g. `iterative beats single-step`. */
   name: string;
-  /** `pass`, `warn` or `fail`. */
+  /** `pass`, `warn`, `fail` or `not-applicable`. */
   verdict: Verdict;
-  /** One sentence saying what was measured and why it passed or failed. */
+  /** One sentence saying what was measured and why it passed or failed, or why there was nothing to test. */
   detail: string;
   /**
    * Figures this check vouches for, shown with the warning beside them when it does not pass:
@@ -429,7 +435,7 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
     const p = `checks[${i}]`;
     const c = obj(v, p);
     str(c.name, `${p}.name`);
-    oneOf(c.verdict, `${p}.verdict`, ['pass', 'warn', 'fail'] as const);
+    oneOf(c.verdict, `${p}.verdict`, VERDICTS);
     if (typeof c.detail !== 'string') bad(`${p}.detail`, 'a string', c.detail);
     opt(c, 'affects', p, (a, ap) => arr(a, ap).forEach((s, k) => str(s, `${ap}[${k}]`)));
   });

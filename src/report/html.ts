@@ -4,7 +4,7 @@
  * inline, and there is no script: the file opens offline and makes no request.
  */
 import { writeFileAtomic } from '../fsutil.js';
-import type { Check, EvalResultV2 } from '../eval/schema.js';
+import type { Check, EvalResultV2, Verdict } from '../eval/schema.js';
 import { validateEvalResult } from '../eval/schema.js';
 import { escapeHtml, gallerySection, pct } from './gallery.js';
 import {
@@ -62,6 +62,7 @@ td.params { min-width:150px; max-width:230px; }
 .verdict { display:inline-block; min-width:48px; text-align:center; border-radius:999px; padding:1px 10px; font-size:12px; font-weight:700; text-transform:uppercase; }
 .verdict.pass { color:var(--pass); background:var(--pass-bg); } .verdict.warn { color:var(--warn); background:var(--warn-bg); }
 .verdict.fail { color:var(--fail); background:var(--fail-bg); }
+.verdict.not-applicable { color:var(--muted); background:var(--line); white-space:nowrap; }
 tr.check-fail td { background:#fff7f7; }
 .plots { display:flex; flex-wrap:wrap; gap:18px 28px; align-items:flex-start; }
 .plot svg { max-width:100%; height:auto; display:block; }
@@ -83,7 +84,7 @@ footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px;
 
 /** Checks that did not pass and vouch for `figure` (`robust_accuracy` when a check names none). */
 function flagsFor(result: EvalResultV2, figure: string): Check[] {
-  return result.checks.filter((c) => c.verdict !== 'pass' && (c.affects ?? ['robust_accuracy']).includes(figure));
+  return result.checks.filter((c) => (c.verdict === 'fail' || c.verdict === 'warn') && (c.affects ?? ['robust_accuracy']).includes(figure));
 }
 
 function flagHtml(checks: Check[]): string {
@@ -175,18 +176,21 @@ function fmtQ(q: number): string {
   return Number.isInteger(q) ? q.toLocaleString('en-US') : q.toFixed(1);
 }
 
+const VERDICT_TEXT: Record<Verdict, string> = { pass: 'pass', warn: 'warn', fail: 'fail', 'not-applicable': 'not applicable' };
+
 function checksSection(r: EvalResultV2): string {
   if (r.checks.length === 0) return '';
+  const na = r.checks.filter((c) => c.verdict === 'not-applicable').length;
   return `<section id="checks">
 <h2>Reliability checks</h2>
 <table>
 <thead><tr><th>Verdict</th><th>Check</th><th>Detail</th></tr></thead>
 <tbody>
 ${r.checks
-  .map((c) => `<tr class="check-${c.verdict}"><td><span class="verdict ${c.verdict}">${c.verdict}</span></td><td><b>${e(c.name)}</b></td><td>${e(c.detail)}</td></tr>`)
+  .map((c) => `<tr class="check-${c.verdict}"><td><span class="verdict ${c.verdict}">${VERDICT_TEXT[c.verdict]}</span></td><td><b>${e(c.name)}</b></td><td>${e(c.detail)}</td></tr>`)
   .join('\n')}
 </tbody>
-</table>
+</table>${na ? `\n<p class="note" style="margin-top:8px">${na} of ${r.checks.length} checks had nothing to test on this result (e.g. no example survived the attacks) and vouch for nothing.</p>` : ''}
 </section>`;
 }
 
