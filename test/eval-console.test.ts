@@ -7,6 +7,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
@@ -15,6 +21,9 @@ import { evaluate, type EvaluateOptions } from '../src/eval/evaluate.js';
 import { validateEvalResult } from '../src/eval/schema.js';
 import { summarise } from '../src/cli/eval.js';
 import { renderReport } from '../src/report/html.js';
+import { saveModel } from '../src/model/io.js';
+
+const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 
 const D = 16;
 const CLASSES = 3;
@@ -105,4 +114,31 @@ test('at 0% robust accuracy the checks with nothing to attack say not applicable
   const r2 = await evaluate(clf, ds, { threat: parseThreat('linf:0.05'), preset: 'quick', checkN: 24, gallery: 0, describe });
   assert.ok(r2.robust_accuracy > 0);
   assert.ok(r2.checks.every((c) => c.verdict !== 'not-applicable'), JSON.stringify(r2.checks));
+});
+
+test('a library evaluation records the call that reproduces it, and the report shows it', async () => {
+  const r = await evaluate(clf, ds, { threat: parseThreat('linf:0.15'), preset: 'quick', seed: 3, checks: false, gallery: 0, describe });
+  assert.equal(r.command?.call, "evaluate(classifier, first 24 of blocks/test, { threat: 'linf:0.15', preset: 'quick', seed: 3, checks: false, gallery: 0 })");
+  validateEvalResult(JSON.parse(JSON.stringify(r)));
+  const html = await renderReport(r);
+  assert.match(html, /<div class="k">Library call<\/div><pre><code>evaluate\(classifier, first 24 of blocks\/test, \{ threat: &#39;linf:0\.15&#39;/);
+
+  const given = { ...r, command: { argv: ['advtrain', 'eval', '--model', "it's <b>", '--n', '24'], cwd: '/home/u' } };
+  const html2 = await renderReport(given);
+  assert.match(html2, /<pre><code>advtrain eval --model &#39;it&#39;\\&#39;&#39;s &lt;b&gt;&#39; --n 24<\/code><\/pre><div class="d">in <code>\/home\/u<\/code>/);
+  assert.throws(() => validateEvalResult({ ...given, command: { argv: [] } }), /command\.argv must be a non-empty array/);
+  assert.throws(() => validateEvalResult({ ...given, command: { cwd: '/' } }), /command must be an object with argv or call/);
+});
+
+test('advtrain eval records its command line as run and the working directory in the JSON and the report', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'advtrain-cmd-'));
+  const model = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [28, 28, 1] }), tfl.layers.dense({ units: 10, kernelInitializer: 'zeros' })] });
+  await saveModel(join(root, 'm'), model, { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, output: 'logits' });
+  const args = ['eval', '--model', 'm', '--dataset', 'mnist', '--n', '12', '--preset', 'quick', '--no-checks', '--gallery', '0', '--backend', 'cpu', '--json', 'out.json', '--report', 'r.html'];
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const r = validateEvalResult(JSON.parse(readFileSync(join(root, 'out.json'), 'utf8')));
+  assert.deepEqual(r.command, { argv: ['advtrain', ...args], cwd: realpathSync(root) });
+  assert.match(readFileSync(join(root, 'r.html'), 'utf8'), /advtrain eval --model m --dataset mnist --n 12 --preset quick --no-checks --gallery 0 --backend cpu --json out\.json --report r\.html/);
+  rmSync(root, { recursive: true, force: true });
 });

@@ -33,6 +33,28 @@ export interface EvalOptions {
   seed: number;
   backend: string;
   threads?: number;
+  /** The command line as run, recorded in the result (default: the one these options spell). */
+  argv?: string[];
+}
+
+/** The `advtrain eval` command line these options spell, every option explicit. */
+export function evalArgv(o: EvalOptions): string[] {
+  const opt = (flag: string, v: string | number | undefined) => (v === undefined ? [] : [flag, String(v)]);
+  return [
+    'advtrain', 'eval',
+    ...opt('--model', o.model), ...opt('--dataset', o.dataset), ...opt('--threat', o.threat), ...opt('--preset', o.preset), ...opt('--n', o.n),
+    ...opt('--json', o.json), ...opt('--report', o.report), ...opt('--eps-curve', o.epsCurve), ...opt('--minimal-norms', o.minimalNorms),
+    ...(o.checks ? opt('--check-n', o.checkN) : ['--no-checks']), ...opt('--gallery', o.gallery), ...opt('--batch-size', o.batchSize),
+    ...opt('--seed', o.seed), ...opt('--backend', o.backend), ...opt('--threads', o.threads),
+  ];
+}
+
+/** The command line as the user typed it, program name first (from the root command's raw arguments). */
+function argvAsRun(cmd: Command): string[] | undefined {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  const raw = (root as unknown as { rawArgs?: string[] }).rawArgs;
+  return raw && raw.length >= 2 ? ['advtrain', ...raw.slice(2)] : undefined;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -124,6 +146,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
       engine,
       versions: versions() as EvalResultV2['versions'],
     },
+    command: { argv: o.argv ?? evalArgv(o), cwd: process.cwd() },
     onProgress: progress.update,
   });
   progress.stop();
@@ -160,7 +183,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0));
   for (const opt of engineOptions()) cmd.addOption(opt);
-  return cmd.action(async (o: EvalOptions) => {
-    await runEval(o);
+  return cmd.action(async (o: EvalOptions, self: Command) => {
+    await runEval({ ...o, argv: argvAsRun(self) });
   });
 }

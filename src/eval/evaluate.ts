@@ -7,7 +7,7 @@ import { exampleSize } from '../data/dataset.js';
 import { subset } from '../data/batching.js';
 import type { ThreatModel } from '../threat/threat-model.js';
 import { encodePng, amplifiedPerturbation } from '../report/png.js';
-import type { AttackRow, Check, EvalResultV2, GalleryItem, Preset, TrainingEpoch } from './schema.js';
+import type { AttackRow, Check, EvalCommand, EvalResultV2, GalleryItem, Preset, TrainingEpoch } from './schema.js';
 import { EVAL_SCHEMA } from './schema.js';
 import { evaluateEnsemble } from './protocol.js';
 import { presetMembers, type Member } from './presets.js';
@@ -15,6 +15,7 @@ import { robustnessMargin } from './margin.js';
 import { reliabilityChecks } from './checks.js';
 import { epsCurve } from './eps-curve.js';
 import { minimalNorms } from './minimal-norms.js';
+import { libraryCall } from './command.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -40,6 +41,11 @@ export interface EvaluateOptions {
   modelDir?: string;
   /** Describes the model and data for the result file. */
   describe: { model: EvalResultV2['model']; dataset: string; engine: EvalResultV2['engine']; versions: EvalResultV2['versions'] };
+  /**
+   * What reproduces this result, recorded in it: the CLI passes its command line; by default a
+   * description of this call ({@link libraryCall}).
+   */
+  command?: EvalCommand;
   onProgress?: (stage: string, done: number, total: number) => void;
   afterChunk?: (member: number, chunk: number) => void;
 }
@@ -172,5 +178,6 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     checks,
     gallery: gallery(clf, ds, result.adv, result.brokenBy, o.gallery ?? 10),
     time_s: (performance.now() - t0) / 1000,
+    command: o.command ?? libraryCall(ds, o),
   };
 }

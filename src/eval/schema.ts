@@ -192,6 +192,19 @@ export interface EvalData {
   classes?: string[];
 }
 
+/**
+ * How to reproduce a result: the command line as run (CLI), or a description of the library
+ * call. At least one of `argv` and `call` is set.
+ */
+export interface EvalCommand {
+  /** The command line as typed, program name first, e.g. `["advtrain", "eval", "--model", "runs/m"]`. */
+  argv?: string[];
+  /** Working directory it ran in (relative paths in `argv` are relative to it). */
+  cwd?: string;
+  /** For library use: the call with the options that decide the figures, e.g. `evaluate(clf, mnist/test first 1000, {…})`. */
+  call?: string;
+}
+
 /** A result file of schema `advtrain/eval@2`. */
 export interface EvalResultV2 {
   /** Always `advtrain/eval@2`. */
@@ -234,6 +247,8 @@ export interface EvalResultV2 {
   gallery: GalleryItem[];
   /** Total wall time of the evaluation. */
   time_s: number;
+  /** How to reproduce this result (absent in files written before it was recorded). */
+  command?: EvalCommand;
   /** Resume state of an unfinished evaluation; not read by the report. */
   state?: unknown;
 }
@@ -451,5 +466,18 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
   });
 
   nonneg(r.time_s, 'time_s');
+  if (r.command !== undefined) {
+    const c = obj(r.command, 'command');
+    opt(c, 'argv', 'command', (v, p) => {
+      const a = arr(v, p);
+      if (a.length === 0) bad(p, 'a non-empty array', v);
+      a.forEach((s, i) => {
+        if (typeof s !== 'string') bad(`${p}[${i}]`, 'a string', s);
+      });
+    });
+    opt(c, 'cwd', 'command', str);
+    opt(c, 'call', 'command', str);
+    if (c.argv === undefined && c.call === undefined) bad('command', 'an object with argv or call', c);
+  }
   return r as unknown as EvalResultV2;
 }

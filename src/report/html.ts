@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import type { Check, EvalResultV2, Verdict } from '../eval/schema.js';
 import { validateEvalResult } from '../eval/schema.js';
 import { escapeHtml, gallerySection, pct } from './gallery.js';
+import { shellLine } from '../eval/command.js';
 import {
   epsCurveSpec,
   marginSpec,
@@ -78,6 +79,9 @@ tr.check-fail td { background:#fff7f7; }
 .glabel { font-weight:650; font-size:13px; } .glabel span { font-weight:400; color:var(--muted); }
 .glabel.wrong { color:var(--fail); } .glabel.muted { color:var(--muted); font-weight:400; }
 .gkind { font-size:11px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
+.repro { margin:14px 0 0; } .repro .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.repro pre { margin:2px 0 0; padding:8px 10px; background:var(--bg); border:1px solid var(--line); border-radius:6px; white-space:pre-wrap; overflow-wrap:anywhere; }
+.repro pre code, .repro .d code { font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; } .repro .d { color:var(--muted); font-size:12px; margin-top:2px; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 @media print { body { background:#fff; } section { break-inside:avoid; border:none; } }
 `;
@@ -124,7 +128,18 @@ ${item('Time', duration(r.time_s))}
 ${item('Created', e(r.created.replace('T', ' ').replace(/\.\d+Z$/, 'Z')))}
 ${item('Versions', `advtrain ${e(r.versions.advtrain)} · tfjs ${e(r.versions.tfjs)} · node ${e(r.versions.node)}`)}
 </dl>
+${reproduce(r)}
 </header>`;
+}
+
+/** The command line (or library call) that reproduces the result, when the result records it. */
+function reproduce(r: EvalResultV2): string {
+  const c = r.command;
+  if (!c) return '';
+  const where = c.cwd ? `<div class="d">in <code>${e(c.cwd)}</code></div>` : '';
+  return c.argv
+    ? `<div class="repro" id="command"><div class="k">Reproduce with</div><pre><code>${e(shellLine(c.argv))}</code></pre>${where}</div>`
+    : `<div class="repro" id="command"><div class="k">Library call</div><pre><code>${e(c.call ?? '')}</code></pre>${where}</div>`;
 }
 
 function duration(s: number): string {
