@@ -17,7 +17,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
 import { parseThreat } from '../src/threat/threat-model.js';
-import { evaluate, type EvaluateOptions } from '../src/eval/evaluate.js';
+import { evaluate, galleryPicks, type EvaluateOptions } from '../src/eval/evaluate.js';
 import { validateEvalResult } from '../src/eval/schema.js';
 import { summarise } from '../src/cli/eval.js';
 import { renderReport } from '../src/report/html.js';
@@ -28,7 +28,7 @@ const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 const D = 16;
 const CLASSES = 3;
 
-/** Class c lights pixels 5c..5c+4 (0.7 ± noise on 0.3 ± noise): margin 2 in logits, linf radius ~0.2. */
+/** Class c lights pixels 5c..5c+4 (0.7 ± noise on 0.3 ± noise): logit margin ≈ 2, so linf radius ≈ 0.2 (about half survive linf:0.2). */
 function blocks(n: number, seed: number): Dataset {
   let s = seed >>> 0;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -141,4 +141,19 @@ test('advtrain eval records its command line as run and the working directory in
   assert.deepEqual(r.command, { argv: ['advtrain', ...args], cwd: realpathSync(root) });
   assert.match(readFileSync(join(root, 'r.html'), 'utf8'), /advtrain eval --model m --dataset mnist --n 12 --preset quick --no-checks --gallery 0 --backend cpu --json out\.json --report r\.html/);
   rmSync(root, { recursive: true, force: true });
+});
+
+test('the gallery shows surviving examples beside broken ones, each labelled', async () => {
+  assert.deepEqual(galleryPicks(Int8Array.from([0, 1, -1, 0, -2, -1, 1, -1]), 4), [0, 1, 2, 5]);
+  assert.deepEqual(galleryPicks(Int8Array.from([0, -1, -1, -1, -1]), 4), [0, 1, 2, 3], 'survivors fill in for missing broken ones');
+  assert.deepEqual(galleryPicks(Int8Array.from([0, 1, 0, 1, -1, -2]), 4), [0, 1, 2, 4], 'and broken ones for missing survivors');
+
+  const r = await evaluate(clf, ds, { threat: parseThreat('linf:0.2'), preset: 'quick', checks: false, gallery: 6, describe });
+  assert.ok(r.robust_accuracy > 0.2 && r.robust_accuracy < 0.8, `a mix of broken and surviving examples (${r.robust_accuracy})`);
+  assert.deepEqual(r.gallery.map((g) => g.outcome), ['broken', 'broken', 'broken', 'survived', 'survived', 'survived']);
+  for (const g of r.gallery) assert.equal(g.adversarial.prediction !== g.label, g.outcome === 'broken', `#${g.index}`);
+  const html = await renderReport(validateEvalResult(JSON.parse(JSON.stringify(r))));
+  assert.equal((html.match(/<span class="gout broken">broken<\/span>/g) ?? []).length, 3);
+  assert.equal((html.match(/<span class="gout survived">survived<\/span>/g) ?? []).length, 3);
+  assert.match(html, /6 examples: 3 <b>broken<\/b> by an attack, 3 that <b>survived<\/b> every attack/);
 });

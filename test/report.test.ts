@@ -372,3 +372,11 @@ test('the report renders in headless Chromium: no errors, no requests, plots dra
     await context.close();
   }
 });
+
+test('a result without gallery outcomes (older files) still labels each example broken or survived', async () => {
+  const r = load();
+  assert.ok(r.gallery.every((g) => g.outcome === undefined));
+  const html = await renderReport(r);
+  assert.equal((html.match(/class="gout broken"/g) ?? []).length, 3);
+  assert.equal((html.match(/class="gout survived"/g) ?? []).length, 7);
+});

@@ -72,12 +72,23 @@ function b64(buf: Buffer): string {
   return buf.toString('base64');
 }
 
+/**
+ * Which examples the gallery shows: about half broken by an attack and half that survived every
+ * attack (first in data-set order), the other kind filling in when one is short; broken first.
+ */
+export function galleryPicks(brokenBy: Int8Array, k: number): number[] {
+  const broken: number[] = [];
+  const survived: number[] = [];
+  for (let i = 0; i < brokenBy.length; i++) (brokenBy[i]! >= 0 ? broken : brokenBy[i] === -1 ? survived : []).push(i);
+  const nSurvived = Math.min(survived.length, Math.max(Math.floor(k / 2), k - broken.length));
+  const nBroken = Math.min(broken.length, k - nSurvived);
+  return [...broken.slice(0, nBroken), ...survived.slice(0, nSurvived)];
+}
+
 function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8Array, k: number): GalleryItem[] {
   if (ds.shape.length !== 3 || k <= 0) return [];
   const size = exampleSize(ds);
-  const picks: number[] = [];
-  for (let i = 0; i < ds.n && picks.length < k; i++) if (brokenBy[i]! >= 0) picks.push(i);
-  for (let i = 0; i < ds.n && picks.length < k; i++) if (brokenBy[i] === -1) picks.push(i);
+  const picks = galleryPicks(brokenBy, k);
   if (picks.length === 0) return [];
   const take = (src: Float32Array) => {
     const out = new Float32Array(picks.length * size);
@@ -102,6 +113,7 @@ function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8
     return {
       index: i,
       label: ds.y[i]!,
+      outcome: brokenBy[i]! >= 0 ? 'broken' : 'survived',
       clean: view(probsC, j, x),
       adversarial: view(probsA, j, a),
       perturbation: { png: b64(encodePng(amplifiedPerturbation(x, a), ds.shape, { scale: 3 })) },

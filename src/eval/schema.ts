@@ -172,6 +172,11 @@ export interface GalleryItem {
   index: number;
   /** True class index. */
   label: number;
+  /**
+   * `broken`: an attack changed the prediction; `survived`: every attack failed on it (absent
+   * in older files: then it is read from the adversarial prediction).
+   */
+  outcome?: 'broken' | 'survived';
   /** The clean input. */
   clean: GalleryView;
   /** The adversarial input. */
@@ -460,6 +465,7 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
     const g = obj(v, p);
     int(g.index, `${p}.index`);
     int(g.label, `${p}.label`);
+    opt(g, 'outcome', p, (o, op) => oneOf(o, op, ['broken', 'survived'] as const));
     galleryView(g.clean, `${p}.clean`);
     galleryView(g.adversarial, `${p}.adversarial`);
     png(obj(g.perturbation, `${p}.perturbation`).png, `${p}.perturbation.png`);

@@ -70,7 +70,9 @@ tr.check-fail td { background:#fff7f7; }
 .note { color:var(--muted); font-size:13px; margin:-4px 0 12px; }
 .gallery { display:grid; grid-template-columns:repeat(auto-fill,minmax(300px,1fr)); gap:12px; }
 .gcard { margin:0; border:1px solid var(--line); border-radius:8px; padding:8px 10px 10px; }
-.gcard.fooled { border-color:#f3b2ae; }
+.gcard.fooled { border-color:#f3b2ae; } .gcard.survived { border-color:#a7d7b5; }
+.gout { display:inline-block; margin-left:6px; border-radius:999px; padding:0 8px; font-size:11px; font-weight:700; text-transform:uppercase; letter-spacing:.03em; }
+.gout.broken { color:var(--fail); background:var(--fail-bg); } .gout.survived { color:var(--pass); background:var(--pass-bg); }
 .ghead { display:flex; justify-content:space-between; color:var(--muted); font-size:12.5px; margin-bottom:6px; }
 .ghead b { color:var(--fg); }
 .gimgs { display:flex; gap:10px; justify-content:space-between; }
