@@ -157,3 +157,22 @@ test('the gallery shows surviving examples beside broken ones, each labelled', a
   assert.equal((html.match(/<span class="gout survived">survived<\/span>/g) ?? []).length, 3);
   assert.match(html, /6 examples: 3 <b>broken<\/b> by an attack, 3 that <b>survived<\/b> every attack/);
 });
+
+test('the result breaks robust accuracy down per true class, and the report shows the table', async () => {
+  const r = await evaluate(clf, ds, { threat: parseThreat('linf:0.2'), preset: 'quick', checks: false, gallery: 0, describe });
+  const rows = r.per_class!;
+  assert.deepEqual(rows.map((c) => [c.label, c.n]), [[0, 8], [1, 8], [2, 8]]);
+  assert.equal(rows.reduce((s, c) => s + c.clean_correct, 0), Math.round(r.clean_accuracy * ds.n));
+  assert.equal(rows.reduce((s, c) => s + c.robust, 0), Math.round(r.robust_accuracy * ds.n));
+  for (const c of rows) {
+    assert.equal(c.robust_accuracy, c.robust / c.n);
+    assert.equal(c.clean_accuracy, c.clean_correct / c.n);
+  }
+  validateEvalResult(JSON.parse(JSON.stringify(r)));
+  const html = await renderReport(r);
+  assert.match(html, /<section id="per-class">/);
+  for (const c of rows) {
+    assert.match(html, new RegExp(`<td><b>${'abc'[c.label]}</b> <span class="muted">\\(${c.label}\\)</span></td><td class="n">8</td><td class="n">${c.clean_correct}</td><td class="n">[\\d.]+%</td><td class="n">${c.robust}</td>`));
+  }
+  assert.throws(() => validateEvalResult({ ...r, per_class: [{ ...rows[0]!, robust: rows[0]!.clean_correct + 1 }] }), /per_class\[0\]\.robust must be at most clean_correct/);
+});

@@ -380,3 +380,16 @@ test('a result without gallery outcomes (older files) still labels each example 
   assert.equal((html.match(/class="gout broken"/g) ?? []).length, 3);
   assert.equal((html.match(/class="gout survived"/g) ?? []).length, 7);
 });
+
+test('an older result without per-class rows renders without the table; with them, class names are escaped', async () => {
+  const r = load();
+  assert.equal(r.per_class, undefined);
+  assert.doesNotMatch(await renderReport(r), /id="per-class"/);
+  r.data.classes = Array.from({ length: 10 }, (_, i) => (i === 3 ? MALICIOUS : `c${i}`));
+  r.per_class = [{ label: 3, n: 10, clean_correct: 9, robust: 4, clean_accuracy: 0.9, robust_accuracy: 0.4 }, { label: 5, n: 10, clean_correct: 10, robust: 8, clean_accuracy: 1, robust_accuracy: 0.8 }];
+  const html = await renderReport(r);
+  assertSelfContained(html);
+  assert.doesNotMatch(html, /<script/);
+  assert.match(html, /Lowest robust accuracy: <b>&lt;script&gt;/);
+  assert.match(html, /<td><b>c5<\/b> <span class="muted">\(5\)<\/span><\/td><td class="n">10<\/td><td class="n">10<\/td><td class="n">100\.0%<\/td><td class="n">8<\/td><td class="n">80\.0%<\/td>/);
+});

@@ -16,6 +16,7 @@ import { reliabilityChecks } from './checks.js';
 import { epsCurve } from './eps-curve.js';
 import { minimalNorms } from './minimal-norms.js';
 import { libraryCall } from './command.js';
+import { perClass } from './per-class.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -183,6 +184,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     clean_accuracy: result.clean_accuracy,
     robust_accuracy: result.robust_accuracy,
     attacks,
+    per_class: perClass(ds, result.cleanCorrect, result.robust),
     margin,
     ...(training ? { training } : {}),
     ...(curve ? { eps_curve: curve } : {}),

@@ -197,6 +197,22 @@ export interface EvalData {
   classes?: string[];
 }
 
+/** Clean and robust accuracy of the evaluated examples of one true class. */
+export interface ClassRow {
+  /** True class index (its name, when known, is `data.classes[label]`). */
+  label: number;
+  /** Evaluated examples of this class (at least 1). */
+  n: number;
+  /** Of those, how many the model classifies correctly on clean inputs. */
+  clean_correct: number;
+  /** Of those, how many survive every attack (robust ≤ clean_correct). */
+  robust: number;
+  /** clean_correct / n. */
+  clean_accuracy: number;
+  /** robust / n. */
+  robust_accuracy: number;
+}
+
 /**
  * How to reproduce a result: the command line as run (CLI), or a description of the library
  * call. At least one of `argv` and `call` is set.
@@ -236,6 +252,8 @@ export interface EvalResultV2 {
   robust_accuracy: number;
   /** The attack ensemble, in running order. */
   attacks: AttackRow[];
+  /** Clean and robust accuracy per true class, in class order (absent in files written before it was recorded). */
+  per_class?: ClassRow[];
   /** Robustness margin on clean and adversarial inputs. */
   margin: MarginResult;
   /** Per-epoch training log of the model, when it has one. */
@@ -396,6 +414,21 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
     nonneg(a.time_s, `${p}.time_s`);
     int(a.attacked, `${p}.attacked`);
   });
+
+  if (r.per_class !== undefined) {
+    arr(r.per_class, 'per_class').forEach((v, i) => {
+      const p = `per_class[${i}]`;
+      const c = obj(v, p);
+      int(c.label, `${p}.label`);
+      const n = int(c.n, `${p}.n`, 1);
+      const clean = int(c.clean_correct, `${p}.clean_correct`);
+      if (clean > n) bad(`${p}.clean_correct`, `at most n (${n})`, clean);
+      const robust = int(c.robust, `${p}.robust`);
+      if (robust > clean) bad(`${p}.robust`, `at most clean_correct (${clean})`, robust);
+      frac(c.clean_accuracy, `${p}.clean_accuracy`);
+      frac(c.robust_accuracy, `${p}.robust_accuracy`);
+    });
+  }
 
   const margin = obj(r.margin, 'margin');
   for (const side of ['clean', 'adversarial']) {

@@ -6,7 +6,7 @@
 import { writeFileAtomic } from '../fsutil.js';
 import type { Check, EvalResultV2, Verdict } from '../eval/schema.js';
 import { validateEvalResult } from '../eval/schema.js';
-import { escapeHtml, gallerySection, pct } from './gallery.js';
+import { className, escapeHtml, gallerySection, pct } from './gallery.js';
 import { shellLine } from '../eval/command.js';
 import {
   epsCurveSpec,
@@ -84,6 +84,9 @@ tr.check-fail td { background:#fff7f7; }
 .repro { margin:14px 0 0; } .repro .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
 .repro pre { margin:2px 0 0; padding:8px 10px; background:var(--bg); border:1px solid var(--line); border-radius:6px; white-space:pre-wrap; overflow-wrap:anywhere; }
 .repro pre code, .repro .d code { font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; } .repro .d { color:var(--muted); font-size:12px; margin-top:2px; }
+td.bars { width:28%; min-width:120px; } .cbar { height:6px; background:var(--bg); border-radius:3px; margin:3px 0; }
+.cbar > div { height:100%; border-radius:3px; } .cbar .clean { background:var(--clean); } .cbar .robust { background:var(--adv); }
+.muted { color:var(--muted); font-weight:400; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 @media print { body { background:#fff; } section { break-inside:avoid; border:none; } }
 `;
@@ -211,6 +214,27 @@ ${r.checks
 </section>`;
 }
 
+function perClassSection(r: EvalResultV2): string {
+  const rows = r.per_class;
+  if (!rows || rows.length === 0) return '';
+  const weakest = rows.reduce((w, c) => (c.robust_accuracy < w.robust_accuracy ? c : w));
+  const bar = (v: number, kind: string) => `<div class="cbar"><div class="${kind}" style="width:${(v * 100).toFixed(1)}%"></div></div>`;
+  return `<section id="per-class">
+<h2>Per class</h2>
+<p class="note">Clean and robust accuracy of the evaluated examples of each true class. Lowest robust accuracy: <b>${e(className(r, weakest.label))}</b> (${pct(weakest.robust_accuracy)}, ${weakest.robust} of ${weakest.n}).</p>
+<div class="table-wrap"><table id="per-class-table">
+<thead><tr><th>Class</th><th class="n">Examples</th><th class="n">Clean correct</th><th class="n">Clean</th><th class="n">Robust</th><th class="n">Robust acc.</th><th>Clean / robust</th></tr></thead>
+<tbody>
+${rows
+  .map(
+    (c) => `<tr><td><b>${e(className(r, c.label))}</b>${r.data.classes?.[c.label] !== undefined ? ` <span class="muted">(${c.label})</span>` : ''}</td><td class="n">${c.n.toLocaleString('en-US')}</td><td class="n">${c.clean_correct.toLocaleString('en-US')}</td><td class="n">${pct(c.clean_accuracy)}</td><td class="n">${c.robust.toLocaleString('en-US')}</td><td class="n">${pct(c.robust_accuracy)}</td><td class="bars">${bar(c.clean_accuracy, 'clean')}${bar(c.robust_accuracy, 'robust')}</td></tr>`,
+  )
+  .join('\n')}
+</tbody>
+</table></div>
+</section>`;
+}
+
 function plotSection(id: string, title: string, svgs: string[], note = '', flags = ''): string {
   if (svgs.length === 0) return '';
   return `<section id="${id}">
@@ -266,6 +290,7 @@ export async function renderReport(result: EvalResultV2): Promise<string> {
 ${header(r)}
 ${summary(r)}
 ${checksSection(r)}
+${perClassSection(r)}
 ${plotSection('eps-curve', 'Accuracy vs. ε', of('eps'), 'Robust accuracy at each budget; ε = 0 is the clean accuracy. It should fall as ε grows.', flags('eps_curve'))}
 ${plotSection('margin', 'Robustness margin', of('margin'), `How far examples sit from the decision boundary, on clean inputs and on their worst-case adversarial inputs. Mean gap: confidence ${r.margin.gap.confidence.toFixed(3)}, logit margin ${r.margin.gap.margin.toFixed(2)}.`)}
 ${plotSection('training', 'Training', of('training'), 'From the model’s training log.')}
