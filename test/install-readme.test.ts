@@ -1,0 +1,39 @@
+/** The first minutes of a user: the README's install line, npx without npm warnings, links that resolve in the repository. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+test('npx advtrain runs without npm warning about the project config', () => {
+  const r = spawnSync('npx', ['--no-install', 'advtrain', '--help'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Usage: advtrain/);
+  assert.doesNotMatch(r.stderr, /Unknown project config/);
+});
+
+test("the README's install line and CI skip onnxruntime-node's CUDA download, which then never touches the network", () => {
+  const install = README.split('\n').find((l) => /\bnpm ci\b/.test(l));
+  assert.match(install ?? '', /^ONNXRUNTIME_NODE_INSTALL=skip npm ci\b/, 'first install line of the README');
+  assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^ONNXRUNTIME_NODE_INSTALL=skip npm ci$/m);
+  // A dead proxy stands in for a machine without network: with the variable the script exits 0 before any request.
+  const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', GLOBAL_AGENT_HTTP_PROXY: 'http://127.0.0.1:9', GLOBAL_AGENT_HTTPS_PROXY: 'http://127.0.0.1:9' };
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/onnxruntime-node/script/install.js')], { env, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('the README says how long the demo takes without the native engine and how to get it', () => {
+  const top = README.slice(0, README.indexOf('## '));
+  assert.match(top, /about 4 minutes on wasm/);
+  assert.match(top, /`apt-get install libdnnl-dev g\+\+ make && npm rebuild advtrain`/);
+});
+
+test("the README's relative links stay inside the repository", () => {
+  const links = [...README.matchAll(/\]\(([^)#\s]+)[^)]*\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/i.test(l));
+  assert.ok(links.some((l) => l === 'docs/ARCHITECTURE.md'), 'the design notes link');
+  for (const l of links) assert.ok(!relative(ROOT, resolve(ROOT, l)).startsWith('..'), `${l} points outside the repository`);
+});
