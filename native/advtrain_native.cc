@@ -1392,24 +1392,34 @@ inline napi_value numberValue(napi_env env, double v) {
   return r;
 }
 
-// gather(heap, x, indices, out, rows, inner, n): out[i, :] = x[indices[i], :] for a [rows, inner]
-// table of 4-byte elements and n int32 indices. Returns -1, or the position of the first index
-// outside [0, rows) — then nothing is written (the caller reports it).
+// gather(heap, x, indices, out, batch, outer, dim, slice, m): GatherV2 on any axis and batchDims,
+// x viewed as [batch, outer, dim, slice] of 4-byte elements and the int32 indices as [batch, m]:
+// out[b, o, j, :] = x[b, o, indices[b, j], :]. Returns -1, or the position of the first index
+// outside [0, dim) — then nothing is written (the caller reports it).
 napi_value Gather(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 7);
-    const int64_t rows = a.i(4), inner = a.i(5), n = a.i(6);
-    if (rows <= 0 || inner <= 0 || n <= 0) throw JsError("advtrain native: bad gather shape");
-    const float* x = a.f32(1, rows * inner);
+    Args a(env, info, 9);
+    const int64_t batch = a.i(4), outer = a.i(5), dim = a.i(6), slice = a.i(7), m = a.i(8);
+    if (batch <= 0 || outer <= 0 || dim <= 0 || slice <= 0 || m <= 0) throw JsError("advtrain native: bad gather shape");
+    const int64_t n = batch * m;
+    const float* x = a.f32(1, batch * outer * dim * slice);
     const int32_t* idx = reinterpret_cast<const int32_t*>(a.f32(2, n));
-    float* out = a.f32(3, n * inner);
+    float* out = a.f32(3, batch * outer * m * slice);
     for (int64_t i = 0; i < n; ++i) {
-      if (idx[i] < 0 || idx[i] >= rows) return numberValue(env, static_cast<double>(i));
+      if (idx[i] < 0 || idx[i] >= dim) return numberValue(env, static_cast<double>(i));
     }
-    const size_t rowBytes = static_cast<size_t>(inner) * 4;
-    const int nt = embeddingThreads(n * inner);
+    const size_t sliceBytes = static_cast<size_t>(slice) * 4;
+    const int64_t rows = batch * outer * m;  // output rows of `slice` elements
+    const int nt = embeddingThreads(rows * slice);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * inner, x + static_cast<int64_t>(idx[i]) * inner, rowBytes);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t j = r % m, bo = r / m, b = bo / outer;
+      const float* src = x + (bo * dim + idx[b * m + j]) * slice;
+      if (slice == 1)
+        out[r] = *src;
+      else
+        std::memcpy(out + r * slice, src, sliceBytes);
+    }
     return numberValue(env, -1);
   });
 }

@@ -601,6 +601,19 @@ describe('native kernels equal the tfjs cpu kernels', { skip }, () => {
     test(`GatherV2 gradient (UnsortedSegmentSum) x${g.table} indices ${g.idx}`, () =>
       check('GatherV2 grad', [spec(g.table, 112), ids(g.idx, 113, 0, g.table[0]!)], (x, i) => tf.grad((t: tf.Tensor) => weightedSum(tf.gather(t, asInt(i!)), 114))(x!), [tf.GatherV2, tf.UnsortedSegmentSum]));
   }
+  // Any axis and batchDims: [13, 784] and [20, 784] with batchDims 1 are the l1 projection's
+  // per-row gathers that crashed in tfjs-backend-wasm's kernel on MNIST.
+  const GATHER_AXES: { table: number[]; idx: number[]; axis: number; batchDims: number }[] = [
+    { table: [13, 784], idx: [13], axis: 1, batchDims: 1 },
+    { table: [20, 784], idx: [20], axis: 1, batchDims: 1 },
+    { table: [3, 5, 3], idx: [3, 4], axis: 2, batchDims: 1 },
+    { table: [2, 3, 4, 5], idx: [2, 3, 6], axis: 2, batchDims: 2 },
+    { table: [6, 9, 4], idx: [5, 2], axis: 1, batchDims: 0 },
+  ];
+  for (const g of GATHER_AXES) {
+    test(`GatherV2 x${g.table} indices ${g.idx} on axis ${g.axis}, batchDims ${g.batchDims} (exact)`, () =>
+      check('GatherV2', [spec(g.table, 124), ids(g.idx, 125, 0, g.table[g.axis]!)], (x, i) => tf.gather(x!, asInt(i!), g.axis, g.batchDims), [tf.GatherV2], 0));
+  }
   test('GatherV2 on an int32 table (exact)', () =>
     check('GatherV2 int32', [spec([30, 4], 115, -1e6, 1e6), ids([5, 7], 116, 0, 30)], (x, i) => tf.gather(asInt(x!), asInt(i!)), [tf.GatherV2], 0));
 

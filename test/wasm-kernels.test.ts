@@ -230,6 +230,35 @@ test('GatherV2 matches cpu (axis 0 fast path, other axes, bad indices)', async (
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('GatherV2 with batchDims matches cpu exactly (the l1 projection\'s per-row gather, which tfjs-backend-wasm reads out of bounds)', async () => {
+  // [13, 784] and [20, 784] are the shapes of the L1 attacks that crashed on MNIST.
+  const cases: Array<{ x: number[]; idx: number[]; axis: number; batchDims: number }> = [
+    { x: [13, 784], idx: [13], axis: 1, batchDims: 1 },
+    { x: [20, 784], idx: [20], axis: 1, batchDims: 1 },
+    { x: [3, 5, 3], idx: [3, 2], axis: 1, batchDims: 1 },
+    { x: [3, 5, 3], idx: [3, 4], axis: 2, batchDims: 1 },
+    { x: [2, 3, 4, 5], idx: [2, 3, 6], axis: 2, batchDims: 2 },
+    { x: [2, 3, 4, 5], idx: [2, 7], axis: 3, batchDims: 1 },
+  ];
+  let seed = 520;
+  for (const c of cases) {
+    const x = rnd(c.x, seed++);
+    const dim = c.x[c.axis]!;
+    const idx = Int32Array.from({ length: tf.util.sizeFromShape(c.idx) }, (_, i) => (i * 7919 + 3) % dim);
+    const what = `gather ${JSON.stringify(c)}`;
+    const { cpu, wasm, shapes } = await onBoth(() => tf.tidy(() => tf.gather(x(), tf.tensor(idx, c.idx, 'int32'), c.axis, c.batchDims)));
+    assert.deepEqual(Array.from(wasm[0]!), Array.from(cpu[0]!), what);
+    assert.ok(shapes[0]!.length > 0, what);
+    const ints = await onBoth(() => tf.tidy(() => tf.gather(tf.cast(tf.mul(x(), 1000), 'int32'), tf.tensor(idx, c.idx, 'int32'), c.axis, c.batchDims)));
+    assert.deepEqual(Array.from(ints.wasm[0]!), Array.from(ints.cpu[0]!), `${what} int32`);
+  }
+  assert.ok(isAdvtrainKernel(tf.GatherV2));
+  await tf.setBackend('wasm');
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(tf.ones([2, 4]), tf.tensor1d([1, 4], 'int32'), 1, 1)), /the index value 4 is not in \[0, 3\]/);
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test('Equal matches cpu exactly (broadcasts of every kind, ties, dtypes)', async () => {
   // Values on a coarse grid so that equal elements actually occur.
   const grid = (shape: number[], seed: number, dtype: 'float32' | 'int32' = 'float32') => () =>

@@ -64,15 +64,16 @@ export interface NativeAddon {
   /** addBias(heap, x, b, y, rows, cols): y[r, c] = x[r, c] + b[c]; rows = 1 adds two equal shapes. */
   addBias(heap: Uint8Array, ...args: number[]): void;
   /**
-   * gather(heap, x, indices, out, rows, inner, n): `out[i, :] = x[indices[i], :]` for a
-   * [rows, inner] table of 4-byte elements (float32 or int32) and n int32 indices (GatherV2 on
-   * axis 0: the embedding look-up). Rows go to several threads only from 16M floats (64 MB)
-   * moved, or from `$ADVTRAIN_NATIVE_EMBEDDING_PARALLEL_MIN` floats where that is set: the copy is
-   * memory-bound and a second thread measured no faster below that on a loaded 2-core machine.
-   * Returns -1, or the position of the first index outside [0, rows), in which case nothing was
-   * written. rows, inner and n must be positive.
+   * gather(heap, x, indices, out, batch, outer, dim, slice, m): GatherV2 on any axis and
+   * batchDims, x viewed as [batch, outer, dim, slice] of 4-byte elements (float32 or int32) and the
+   * int32 indices as [batch, m]: `out[b, o, j, :] = x[b, o, indices[b, j], :]` (axis 0: the
+   * embedding look-up; batchDims 1: the per-row gather of the l1 projection). Rows go to several
+   * threads only from 16M floats (64 MB) moved, or from `$ADVTRAIN_NATIVE_EMBEDDING_PARALLEL_MIN`
+   * floats where that is set: the copy is memory-bound and a second thread measured no faster
+   * below that on a loaded 2-core machine. Returns -1, or the position of the first index outside
+   * [0, dim), in which case nothing was written. Every size must be positive.
    */
-  gather(heap: Uint8Array, x: number, indices: number, out: number, rows: number, inner: number, n: number): number;
+  gather(heap: Uint8Array, x: number, indices: number, out: number, batch: number, outer: number, dim: number, slice: number, m: number): number;
   /**
    * unsortedSegmentSum(heap, x, segmentIds, out, n, inner, numSegments, isInt32):
    * `out[s, :] = Σ x[i, :]` over the i with `segmentIds[i] = s`, for x [n, inner] (float32, or int32

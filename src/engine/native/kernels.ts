@@ -3,7 +3,7 @@
  * _FusedMatMul, MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad, and Sum over all axes but the last,
  * i.e. bias gradients; and the element-wise work of a training step: Relu, its gradient, bias Add,
  * and Identity/Cast, which share the input's buffer instead of copying it; and embeddings: GatherV2
- * on axis 0 and UnsortedSegmentSum, its gradient), registered on the
+ * (any axis) and UnsortedSegmentSum, its gradient), registered on the
  * tfjs **wasm** backend in place of its own.
  *
  * Each kernel reads its inputs from and writes its output to the wasm heap in place (oneDNN gets
@@ -586,28 +586,32 @@ function transpose(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
 
 // ---- Embeddings: GatherV2 on axis 0 and UnsortedSegmentSum (its gradient) ------------------------
 
+/**
+ * GatherV2 on any axis and batchDims (x as [batch, outer, dim, slice], indices as [batch, m]): the
+ * embedding look-up, and the per-row gather of the l1 projection, for which tfjs-backend-wasm
+ * 4.22's own kernel reads out of bounds.
+ */
 function gatherV2(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const name = tf.GatherV2;
   const { x, indices } = args.inputs as Inputs;
   const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
-  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || x.shape.length === 0) return fallback(name, args, 'not a float32/int32 table with int32 indices');
-  if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0 || (batchDims ?? 0) !== 0) return fallback(name, args, 'not axis 0, batchDims 0');
-  const rows = x.shape[0]!;
-  const inner = tf.util.sizeFromShape(x.shape.slice(1));
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || x.shape.length === 0) return fallback(name, args, 'not a float32/int32 tensor with int32 indices');
+  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, tf.util.parseAxisParam(axis, x.shape)[0]!, batchDims ?? 0);
+  const { batchSize, outerSize, dimSize, sliceSize } = info;
   const n = tf.util.sizeFromShape(indices.shape);
-  if (rows === 0 || inner === 0 || n === 0) return fallback(name, args, 'empty tensor');
+  if (n === 0 || tf.util.sizeFromShape(x.shape) === 0) return fallback(name, args, 'empty tensor');
   const b = host(args);
-  const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const out = b.makeOutput(info.outputShape, x.dtype);
   let bad = -1;
   const r = runNative(name, args, out, (heap) => {
-    bad = addon!.gather(heap, off(b, x), off(b, indices), off(b, out), rows, inner, n);
+    bad = addon!.gather(heap, off(b, x), off(b, indices), off(b, out), batchSize, outerSize, dimSize, sliceSize, n / batchSize);
   });
   if (r === out && bad >= 0) {
     // The same error as the wasm kernel; the output is freed, nothing else was allocated.
     const heap = b.wasm.HEAPU8;
     const v = new Int32Array(heap.buffer, heap.byteOffset + off(b, indices), n)[bad]!;
     b.disposeData(out.dataId, true);
-    throw new Error(`GatherV2: the index value ${v} is not in [0, ${rows - 1}]`);
+    throw new Error(`GatherV2: the index value ${v} is not in [0, ${dimSize - 1}]`);
   }
   return r;
 }
