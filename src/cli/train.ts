@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
@@ -8,8 +8,9 @@ import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model
 import { parseThreat } from '../threat/threat-model.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../training/optimizers.js';
 import { parseSchedule } from '../training/schedules.js';
-import { train, configSnapshot, type TrainConfig, type TrainResult } from '../training/trainer.js';
-import { loadCheckpoint, findCheckpoint } from '../training/checkpoint.js';
+import { recipeFor, recipesHelp } from '../training/recipes.js';
+import { train, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type TrainConfig, type TrainResult } from '../training/trainer.js';
+import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../training/checkpoint.js';
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
@@ -23,19 +24,26 @@ export interface TrainOptions {
   /** Initial weights of the zoo model (default 'glorot'). */
   init?: ZooInit;
   epochs: number;
-  batchSize: number;
-  lr: number;
+  /** Default: the method's recipe ({@link recipeFor}). */
+  batchSize?: number;
+  /** Default: the method's recipe. */
+  lr?: number;
   optimizer: OptimizerName;
-  lrSchedule: string;
+  /** Default: the method's recipe. */
+  lrSchedule?: string;
   seed: number;
   out: string;
   n?: number;
   valFraction: number;
-  resume?: boolean;
+  /** Continue the run in `out`: true or 'latest' from its last checkpoint, 'previous' from the one before. */
+  resume?: boolean | string;
+  /** In-epoch checkpoints every this many batches (0: epoch ends only; default: every few minutes). */
+  checkpointEvery?: number;
   backend: string;
   threads?: number;
   method: string;
   threat?: string;
+  /** Epochs of ε warm-up; default: the method's recipe (a share of the epochs). */
   epsWarmup?: number;
   attack?: string;
   attackSteps?: number;
@@ -68,16 +76,28 @@ export interface TrainOutcome extends TrainResult {
  *   lrSchedule: 'cyclic:0.4', seed: 0, out: 'runs/fgsm-rs', valFraction: 0, backend: 'auto', method: 'fgsm-rs', threat: 'linf:0.3' });
  * ```
  */
-export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
+export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
+  if (!METHODS.includes(opts.method as Method)) throw new UserError(`unknown training method '${opts.method}': choose one of ${METHODS.join(', ')}`);
+  const recipe = recipeFor(opts.method);
+  const o = {
+    ...opts,
+    batchSize: opts.batchSize ?? recipe.batchSize,
+    lr: opts.lr ?? recipe.lr,
+    lrSchedule: opts.lrSchedule ?? recipe.lrSchedule,
+    epsWarmup: opts.epsWarmup ?? (opts.threat && recipe.epsWarmupShare > 0 ? recipe.epsWarmupShare * opts.epochs : undefined),
+    attackSteps: opts.attackSteps ?? recipe.attackSteps,
+  };
   const schedule = parseSchedule(o.lrSchedule, o.lr);
-  if (!METHODS.includes(o.method as Method)) throw new UserError(`unknown training method '${o.method}': choose one of ${METHODS.join(', ')}`);
   const adversarial = o.method !== 'standard';
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
   const threat = o.threat ? parseThreat(o.threat) : undefined;
   if (!o.resume && existsSync(o.out) && readdirSync(o.out).length > 0) {
     throw new UserError(`output directory ${o.out} is not empty: choose another --out, delete it, or add --resume`);
   }
-  if (o.resume && !findCheckpoint(o.out)) throw new UserError(`no checkpoint to resume in ${o.out}: start without --resume`);
+  const which = resumeChoice(o.resume);
+  if (which && !findCheckpoint(o.out, which)) {
+    throw new UserError(which === 'previous' ? `no previous checkpoint in ${o.out}: resume with --resume, or start over by deleting ${o.out}` : `no checkpoint to resume in ${o.out}: start without --resume`);
+  }
   if ((o.robustVal ?? 0) > 0 && !threat) throw new UserError('--robust-val needs --threat');
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
   const data = await loadDataset(o.dataset);
@@ -127,20 +147,22 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
     coGuard: coGuard && threat ? { steps: 10, batch: 256, drop: 0.2 } : undefined,
     robustValidation: (o.robustVal ?? 0) > 0 ? { steps: o.robustVal!, n: 1000 } : undefined,
     outDir: o.out,
+    checkpointEvery: o.checkpointEvery,
     metadata,
     progress: defaultProgress(),
     log,
   };
   let model;
-  if (o.resume) {
-    const ckpt = await loadCheckpoint(o.out);
+  if (which) {
+    const ckpt = await loadCheckpoint(o.out, which);
     const want = JSON.stringify(configSnapshot(config));
     if (JSON.stringify(ckpt.state.config) !== want) {
       throw new UserError(`the checkpoint in ${o.out} was made with other settings (${JSON.stringify(ckpt.state.config)}): resume with the same options`);
     }
     config.resumeFrom = ckpt;
     model = ckpt.model;
-    log(`resuming ${o.out} after epoch ${ckpt.state.epoch}`);
+    const at = ckpt.state.batch ? `at batch ${ckpt.state.batch} of epoch ${ckpt.state.epoch + 1}` : `after epoch ${ckpt.state.epoch}`;
+    log(`resuming ${o.out} ${at} (from ${ckpt.dir})`);
   } else {
     model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed, init: o.init });
   }
@@ -155,10 +177,23 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
   const test = evaluateClean(clf, testSet);
   log(`test accuracy ${(test.accuracy * 100).toFixed(2)}% on ${test.n} examples; trained in ${result.seconds.toFixed(1)} s; model saved to ${o.out}`);
   if (result.best) log(`best robust validation accuracy ${(result.best.robust_val_accuracy * 100).toFixed(2)}% at epoch ${result.best.epoch} (model in ${o.out}/best)`);
-  if (result.stopped) log(`stopped early: ${result.stopped}`);
+  if (result.stopped) log(`stopped early after epoch ${result.history.length} of ${o.epochs} (the reason is above)`);
   model.dispose();
   for (const s of statics) (s as { model?: { dispose(): void } }).model?.dispose();
   return { ...result, testAccuracy: test.accuracy, outDir: o.out };
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number ≥ 0.');
+  return n;
+}
+
+function resumeChoice(r: boolean | string | undefined): CheckpointChoice | undefined {
+  if (r === undefined || r === false) return undefined;
+  if (r === true || r === 'latest') return 'latest';
+  if (r === 'previous') return 'previous';
+  throw new UserError(`--resume takes no value, 'latest' or 'previous' (got '${r}')`);
 }
 
 /** The `train` command. */
@@ -171,11 +206,11 @@ export function trainCommand(): Command {
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
     .option('--threat <spec>', 'threat model for adversarial methods, e.g. linf:0.3')
     .addOption(new Option('--epochs <n>', 'epochs').argParser(positiveInt).default(2))
-    .addOption(new Option('--batch-size <n>', 'batch size').argParser(positiveInt).default(64))
-    .addOption(new Option('--lr <rate>', 'peak learning rate').argParser(positiveNumber).default(4e-3))
+    .addOption(new Option('--batch-size <n>', 'batch size (default: per method, below)').argParser(positiveInt))
+    .addOption(new Option('--lr <rate>', 'peak learning rate (default: per method, below)').argParser(positiveNumber))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
-    .option('--lr-schedule <spec>', 'constant | cyclic[:PEAK_FRACTION] (one-cycle: up to --lr at PEAK of the run, then down to 0) | step:E1,E2[:GAMMA]', 'cyclic:0.4')
-    .addOption(new Option('--eps-warmup <epochs>', 'grow ε linearly from 0 over this many epochs').argParser(positiveNumber))
+    .option('--lr-schedule <spec>', 'constant | cyclic[:PEAK_FRACTION] (one-cycle: up to --lr at PEAK of the run, then down to 0) | step:E1,E2[:GAMMA] (default: per method, below)')
+    .addOption(new Option('--eps-warmup <epochs>', 'grow ε linearly from 0 over this many epochs; 0: none (default: per method, below)').argParser(nonNegativeNumber))
     .addOption(new Option('--attack <name>', 'mixed/ensemble: how the adversarial share is made').choices(['fgsm', 'pgd']))
     .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10)').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step size of the training attack (default 2.5·ε/steps; fgsm-rs: α)').argParser(positiveNumber))
@@ -190,8 +225,12 @@ export function trainCommand(): Command {
     .option('--out <dir>', 'run directory (model, metrics.jsonl, checkpoint)', 'runs/model')
     .addOption(subsetOption('training'))
     .addOption(new Option('--val-fraction <f>', 'hold out this fraction of the training data for validation (0: validate on the test set)').argParser(fraction).default(0))
-    .option('--resume', 'continue the run in --out from its last checkpoint');
+    .option('--resume [which]', 'continue the run in --out from its last checkpoint (--resume previous: from the one before, if the last is corrupt)')
+    .addOption(
+      new Option('--checkpoint-every <batches>', `also checkpoint within an epoch every this many batches (0: only at epoch ends; default: every ${DEFAULT_CHECKPOINT_SECONDS / 60} minutes of training)`).argParser(integer),
+    );
   for (const opt of engineOptions()) cmd.addOption(opt);
+  cmd.addHelpText('after', recipesHelp());
   return cmd.action(async (o: TrainOptions) => {
     await runTrain(o);
   });

@@ -65,6 +65,16 @@ export interface TrainingStrategy {
   onCollapse?(): string | undefined;
   /** Releases any state (variables) the strategy holds. */
   dispose?(): void;
+  /** State that changes during training besides the weights (Free's δ, FGSM-RS's α after a collapse), for checkpoints; the strategy keeps owning the tensors. */
+  saveState?(): StrategyState;
+  /** Restores what {@link TrainingStrategy.saveState} returned (the caller keeps owning the tensors). */
+  loadState?(state: StrategyState): void;
+}
+
+/** A strategy's checkpointed state: JSON values and named tensors. */
+export interface StrategyState {
+  json?: Record<string, unknown>;
+  tensors?: tf.NamedTensorMap;
 }
 
 /** Plain empirical risk minimisation on clean inputs. */

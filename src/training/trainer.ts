@@ -15,6 +15,8 @@ import { makeSchedule, type ScheduleSpec } from './schedules.js';
 import { standardStrategy, type BatchContext, type LogitsPart, type TrainingStrategy } from './strategy.js';
 import { silentProgress, type ProgressReporter } from './progress.js';
 import { saveCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { captureOptimizerState, disposeOptimizerState, restoreOptimizerState, type OptimizerState } from './optimizer-state.js';
+import { killPoint } from './kill-point.js';
 import { pgdAccuracy, type RobustCheckSpec } from './robust-check.js';
 
 /** Settings of one training run. */
@@ -52,6 +54,12 @@ export interface TrainConfig {
   progress?: ProgressReporter;
   /** Continue from this checkpoint (its model must be the `clf` passed in). */
   resumeFrom?: LoadedCheckpoint;
+  /**
+   * Checkpoints within an epoch (with outDir): after every this many batches; 0: only at the end
+   * of each epoch. Default: whenever {@link DEFAULT_CHECKPOINT_SECONDS} have passed since the last
+   * checkpoint. Where checkpoints fall never changes the results.
+   */
+  checkpointEvery?: number;
   /** Lines about guard events (collapse, roll-back); default: stderr. */
   log?: (line: string) => void;
 }
@@ -93,8 +101,14 @@ function checkConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.seed)) throw new UserError(`--seed must be an integer (got ${c.seed})`);
   if (c.epsWarmup !== undefined && !(c.epsWarmup >= 0)) throw new UserError(`--eps-warmup must be ≥ 0 (got ${c.epsWarmup})`);
   if ((c.coGuard || c.robustValidation) && !c.threat) throw new UserError('the training guards need a threat model (--threat)');
+  if (c.checkpointEvery !== undefined && !(Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0)) {
+    throw new UserError(`--checkpoint-every must be a whole number of batches ≥ 0 (got ${c.checkpointEvery})`);
+  }
   if (c.outDir && !c.metadata) throw new Error('TrainConfig.metadata is required with outDir');
 }
+
+/** Default spacing of in-epoch checkpoints: at most this much work is lost to a crash. */
+export const DEFAULT_CHECKPOINT_SECONDS = 300;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -113,6 +127,12 @@ class EpochSums {
     const s = this[which];
     return s.n ? [s.loss / s.n, s.hits / s.n] : [null, null];
   }
+  toJSON(): Record<string, unknown> {
+    return { loss: this.loss, seen: this.seen, clean: this.clean, adv: this.adv };
+  }
+  static from(j: Record<string, unknown>): EpochSums {
+    return Object.assign(new EpochSums(), structuredClone(j));
+  }
 }
 
 /** Summed cross-entropy, hit count and row count of some rows' logits against their labels. */
@@ -128,20 +148,53 @@ function ceAndHits(part: LogitsPart, ys: tf.Tensor2D, labels: tf.Tensor1D): tf.S
   ];
 }
 
+/** How far an epoch had got: what a mid-epoch checkpoint saves besides weights and optimizer. */
+interface InEpoch {
+  /** Batches done. */
+  batch: number;
+  /** Optimizer steps at the start of the epoch (a roll-back returns there). */
+  stepAtStart: number;
+  sums: EpochSums;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Wall time spent in the epoch so far. */
+  seconds: number;
+}
+
+/** Weights and optimizer state at the start of an epoch, for the guard's roll-back. */
 interface Snapshot {
   weights: tf.Tensor[];
-  optimizer: { name: string; tensor: tf.Tensor }[];
+  optimizer: OptimizerState;
 }
 
 async function takeSnapshot(clf: LayersClassifier, opt: tf.Optimizer): Promise<Snapshot> {
-  return {
-    weights: clf.model.getWeights().map((w) => w.clone()),
-    optimizer: (await opt.getWeights()).map(({ name, tensor }) => ({ name, tensor: tensor.clone() })),
-  };
+  return { weights: clf.model.getWeights().map((w) => w.clone()), optimizer: await captureOptimizerState(opt) };
 }
 
 function dropSnapshot(s: Snapshot | undefined): void {
-  if (s) tf.dispose([...s.weights, ...s.optimizer.map((n) => n.tensor)]);
+  if (s) {
+    tf.dispose(s.weights);
+    disposeOptimizerState(s.optimizer);
+  }
+}
+
+/** A snapshot as checkpoint tensors (names `guard/…`) and the JSON needed to rebuild it. */
+function snapshotToCheckpoint(s: Snapshot): { tensors: tf.NamedTensorMap; json: Record<string, unknown> } {
+  const tensors: tf.NamedTensorMap = {};
+  s.weights.forEach((w, i) => (tensors[`guard/w/${i}`] = w));
+  s.optimizer.weights.forEach((n, i) => (tensors[`guard/opt/${i}`] = n.tensor));
+  return { tensors, json: { weights: s.weights.length, optimizer: { className: s.optimizer.className, names: s.optimizer.weights.map((n) => n.name), accBeta: s.optimizer.accBeta } } };
+}
+
+function snapshotFromCheckpoint(json: { weights: number; optimizer: { className: string; names: string[]; accBeta?: [number, number] } }, t: tf.NamedTensorMap): Snapshot {
+  return {
+    weights: Array.from({ length: json.weights }, (_, i) => t[`guard/w/${i}`]!.clone()),
+    optimizer: {
+      className: json.optimizer.className,
+      weights: json.optimizer.names.map((name, i) => ({ name, tensor: t[`guard/opt/${i}`]!.clone() })),
+      ...(json.optimizer.accBeta ? { accBeta: json.optimizer.accBeta } : {}),
+    },
+  };
 }
 
 /**
@@ -173,21 +226,38 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
   let best: TrainResult['best'];
   let prevCo: number | undefined;
   let prevCoEps: number | undefined;
+  let snapshot: Snapshot | undefined;
+  let event: string | undefined;
+  /** Where a mid-epoch checkpoint left the epoch it resumes. */
+  let resumeIn: InEpoch | undefined;
   if (config.resumeFrom) {
-    await config.resumeFrom.restoreOptimizer(optimizer);
-    startEpoch = config.resumeFrom.state.epoch;
-    step = config.resumeFrom.state.step;
-    history.push(...(config.resumeFrom.state.history as unknown as EpochMetrics[]));
-    const extra = config.resumeFrom.state.extra ?? {};
+    const ck = config.resumeFrom;
+    await ck.restoreOptimizer(optimizer);
+    startEpoch = ck.state.epoch;
+    step = ck.state.step;
+    history.push(...(ck.state.history as unknown as EpochMetrics[]));
+    const extra = ck.state.extra ?? {};
     best = extra.best as TrainResult['best'];
     prevCo = extra.prevCo as number | undefined;
     prevCoEps = extra.prevCoEps as number | undefined;
+    event = extra.event as string | undefined;
+    if (extra.strategy && strategy.loadState) {
+      const prefix = 'strategy/';
+      const tensors: tf.NamedTensorMap = {};
+      for (const [k, t] of Object.entries(ck.tensors)) if (k.startsWith(prefix)) tensors[k.slice(prefix.length)] = t;
+      strategy.loadState({ json: extra.strategy as Record<string, unknown>, tensors });
+    }
+    if (extra.guardSnapshot) snapshot = snapshotFromCheckpoint(extra.guardSnapshot as Parameters<typeof snapshotFromCheckpoint>[0], ck.tensors);
+    if ((ck.state.batch ?? 0) > 0) {
+      const e = extra.epochInProgress as { stepAtStart: number; sums: Record<string, unknown>; lr: number; seconds: number };
+      resumeIn = { batch: ck.state.batch!, stepAtStart: e.stepAtStart, sums: EpochSums.from(e.sums), lr: e.lr, seconds: e.seconds };
+    }
+    tf.dispose(Object.values(ck.tensors));
   }
-  if (config.outDir) {
-    mkdirSync(config.outDir, { recursive: true });
-    // The log may hold an epoch whose checkpoint was never written: the checkpoint is the truth.
-    if (config.resumeFrom) writeFileAtomic(join(config.outDir, 'metrics.jsonl'), history.map((h) => JSON.stringify(h) + '\n').join(''));
-  }
+  // The run directory is made by the first write (metrics or checkpoint), so a run that fails
+  // before it leaves nothing behind. On resume the log may hold an epoch whose checkpoint was
+  // never written: the checkpoint is the truth.
+  if (config.outDir && config.resumeFrom) writeFileAtomic(join(config.outDir, 'metrics.jsonl'), history.map((h) => JSON.stringify(h) + '\n').join(''));
   const epsAt = (t: number): ThreatModel | undefined => {
     const th = config.threat;
     if (!th) return undefined;
@@ -198,23 +268,62 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
   const robustVal = config.robustValidation && valSet ? subset(valSet, Math.min(config.robustValidation.n ?? valSet.n, valSet.n)) : undefined;
   const stepsPerEpoch = Math.ceil(trainSet.n / config.batchSize);
   const t0 = performance.now();
+  let lastCheckpoint = performance.now();
   let stopped: string | undefined;
-  let snapshot: Snapshot | undefined;
-  let event: string | undefined;
+  /** Saves a checkpoint: at an epoch boundary (`inEpoch` absent) or after `inEpoch.batch` batches of epoch `epoch`. */
+  const checkpoint = async (epoch: number, inEpoch?: InEpoch) => {
+    const tensors: tf.NamedTensorMap = {};
+    const extra: Record<string, unknown> = { best, prevCo, prevCoEps, ...(event ? { event } : {}) };
+    const st = strategy.saveState?.();
+    if (st) {
+      extra.strategy = st.json ?? {};
+      for (const [k, t] of Object.entries(st.tensors ?? {})) tensors[`strategy/${k}`] = t;
+    }
+    if (inEpoch) {
+      extra.epochInProgress = { stepAtStart: inEpoch.stepAtStart, sums: inEpoch.sums.toJSON(), lr: inEpoch.lr, seconds: inEpoch.seconds };
+      if (snapshot) {
+        const s = snapshotToCheckpoint(snapshot);
+        extra.guardSnapshot = s.json;
+        Object.assign(tensors, s.tensors);
+      }
+    }
+    await saveCheckpoint(
+      config.outDir!,
+      clf.model,
+      optimizer,
+      { epoch, batch: inEpoch?.batch ?? 0, step, config: configSnapshot(config), history: history as unknown as Record<string, unknown>[], extra },
+      config.metadata!,
+      tensors,
+    );
+    lastCheckpoint = performance.now();
+  };
+  const dueInEpoch = (k: number) => {
+    if (!config.outDir || k >= stepsPerEpoch) return false;
+    const every = config.checkpointEvery;
+    if (every === undefined) return performance.now() - lastCheckpoint >= DEFAULT_CHECKPOINT_SECONDS * 1000;
+    return every > 0 && k % every === 0;
+  };
   try {
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
-      if (config.coGuard) {
+      const resuming = resumeIn;
+      resumeIn = undefined;
+      if (config.coGuard && !resuming) {
         dropSnapshot(snapshot);
         snapshot = await takeSnapshot(clf, optimizer);
       }
-      const stepAtStart = step;
-      const te = performance.now();
+      const stepAtStart = resuming?.stepAtStart ?? step;
+      const te = performance.now() - (resuming?.seconds ?? 0) * 1000;
       const rng = new Rng(config.seed * 100_003 + epoch);
-      const sums = new EpochSums();
-      let lr = 0;
+      const sums = resuming?.sums ?? new EpochSums();
+      let lr = resuming?.lr ?? 0;
       progress.startEpoch(epoch, config.epochs, stepsPerEpoch);
       let k = 0;
+      const skip = resuming?.batch ?? 0;
       for (const batch of batches(trainSet, config.batchSize, { shuffle: rng })) {
+        if (k < skip) {
+          k++;
+          continue;
+        }
         const t = epoch + k / stepsPerEpoch;
         lr = lrAt(t);
         setLearningRate(optimizer, lr);
@@ -251,12 +360,14 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
           }
           tf.dispose([value, ...(parts.clean ?? []), ...(parts.adv ?? [])]);
           step++;
+          killPoint('step');
         }
         tf.dispose([xs, ys, labels]);
         k++;
         const elapsed = (performance.now() - te) / 1000;
         const accuracy = sums.mean('adv')[1] ?? sums.mean('clean')[1] ?? 0;
         progress.step(k, { loss: sums.loss / sums.seen, accuracy, examplesPerSecond: sums.seen / replays / elapsed });
+        if (dueInEpoch(k)) await checkpoint(epoch, { batch: k, stepAtStart, sums, lr, seconds: (performance.now() - te) / 1000 });
       }
       const trainSeconds = (performance.now() - te) / 1000;
       let coAcc: number | null = null;
@@ -273,18 +384,19 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
             : `PGD accuracy on a training batch is ${pct(coAcc)} while the training attack's accuracy is ${pct(trainAdvAcc!)}`;
           const what = `catastrophic overfitting in epoch ${epoch + 1} (${why}); weights rolled back to the end of epoch ${epoch}`;
           clf.model.setWeights(snapshot!.weights);
-          await optimizer.setWeights(snapshot!.optimizer.map(({ name, tensor }) => ({ name, tensor: tensor.clone() })));
+          await restoreOptimizerState(optimizer, snapshot!.optimizer);
           step = stepAtStart;
           const change = strategy.onCollapse?.();
+          // The full line goes to the log once; the progress display only closes the epoch.
           if (change === undefined) {
             stopped = `${what}; training stopped`;
+            progress.endEpoch(`epoch ${epoch + 1}/${config.epochs}: rolled back, training stopped`);
             log(stopped);
-            progress.endEpoch(stopped);
             break;
           }
           event = `${what}; ${change}; epoch retried`;
+          progress.endEpoch(`epoch ${epoch + 1}/${config.epochs}: rolled back, retried`);
           log(event);
-          progress.endEpoch(event);
           epoch--;
           continue;
         }
@@ -318,15 +430,11 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
       const improved = robustAcc !== null && (!best || robustAcc > best.robust_val_accuracy);
       if (improved) best = { epoch: epoch + 1, robust_val_accuracy: robustAcc! };
       if (config.outDir) {
+        mkdirSync(config.outDir, { recursive: true });
         appendFileSync(join(config.outDir, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
         if (improved) await saveModel(join(config.outDir, 'best'), clf.model, config.metadata!);
-        await saveCheckpoint(
-          config.outDir,
-          clf.model,
-          optimizer,
-          { epoch: epoch + 1, step, config: configSnapshot(config), history: history as unknown as Record<string, unknown>[], extra: { best, prevCo, prevCoEps } },
-          config.metadata!,
-        );
+        await checkpoint(epoch + 1);
+        killPoint('epoch');
       }
     }
   } finally {

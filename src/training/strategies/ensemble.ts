@@ -25,5 +25,13 @@ export function ensemble(statics: Classifier[], ratio: number, c: Crafting): Tra
     return k === 0 ? clf : statics[k - 1]!;
   };
   const base = mixed(ratio, c, 'ensemble', pick);
-  return { ...base, params: { ...base.params, staticModels: statics.length }, sources };
+  return {
+    ...base,
+    params: { ...base.params, staticModels: statics.length },
+    sources,
+    saveState: () => ({ json: { turn } }),
+    loadState: (st) => {
+      if (typeof st.json?.turn === 'number') turn = st.json.turn;
+    },
+  };
 }

@@ -62,6 +62,14 @@ export function free(m: number): TrainingStrategy & { backwardPasses(): number }
       delta?.dispose();
       delta = undefined;
     },
+    saveState: () => ({ json: { backward }, tensors: delta ? { delta } : undefined }),
+    loadState(st) {
+      backward = typeof st.json?.backward === 'number' ? st.json.backward : backward;
+      const d = st.tensors?.delta;
+      if (!d) return;
+      delta?.dispose();
+      delta = tf.variable(d, false, `free_delta_${id}`);
+    },
     backwardPasses: () => backward,
   };
 }

@@ -44,5 +44,11 @@ export function fgsmRs(opts: { alpha?: number; randomStart?: boolean } = {}): Tr
     c.stepFactor = next;
     return `α lowered to ${next.toFixed(3)}·ε`;
   });
-  return s;
+  return {
+    ...s,
+    saveState: () => ({ json: { stepFactor: c.stepFactor } }),
+    loadState: (st) => {
+      if (typeof st.json?.stepFactor === 'number') c.stepFactor = st.json.stepFactor;
+    },
+  };
 }
