@@ -61,5 +61,7 @@ export * from './eval/eps-curve.js';
 export * from './eval/minimal-norms.js';
 export * from './eval/transfer.js';
 export * from './eval/evaluate.js';
+export * from './eval/command.js';
+export * from './eval/per-class.js';
 export * from './report/png.js';
 export * from './report/html.js';
