@@ -8,7 +8,7 @@ import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
 import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
-import { accuracyOn } from '../eval/transfer.js';
+import { transferAttack, type SurrogateSide } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ModelMetadata } from '../model/io.js';
 import type { Dataset } from '../data/dataset.js';
@@ -64,6 +64,8 @@ export interface AttackFileResult {
   distance: { norm: string } & AttackRunResult['distance'];
   queries: AttackRunResult['queries'];
   time_s: number;
+  /** Transfer attacks (`--surrogate`): the model the examples were crafted on, and its own figures. Every other figure is the target's. */
+  surrogate?: { path: string } & SurrogateSide;
   seed: number;
   engine: { backend: string; threads?: number };
   versions: Record<string, string>;
@@ -131,26 +133,25 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     ? new cliProgress.SingleBar({ stream: process.stderr, format: `${attack.name} [{bar}] {value}/{total} examples | eta {eta_formatted}`, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(test.n, 0);
-  const size = test.shape.reduce((a, b) => a * b, 1);
-  const advOut = surrogate ? test.x.slice(0, test.n * size) : undefined;
-  const r = await runAttack(surrogate ?? classifier, test, attack, {
+  const runOpts = {
     threat,
     batchSize: o.batchSize,
     seed: o.seed,
     targeted: o.targeted,
     keepExamples: o.saveExamples ? o.keep : 0,
-    advOut,
-    onProgress: (done, total) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
-  });
+    onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
+  };
+  const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
+  const r: AttackRunResult = transfer ?? (await runAttack(classifier, test, attack, runOpts));
   bar?.stop();
-  if (surrogate && advOut) {
-    const transferAcc = accuracyOn(classifier, test, advOut);
-    const cleanAcc = accuracyOn(classifier, test, test.x);
+  if (transfer) {
+    const s = transfer.surrogate;
     process.stdout.write(
-      `transfer from ${o.surrogate} (surrogate: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}) to ${o.model}: clean ${pct(cleanAcc)}, under transfer ${pct(transferAcc)}\n`,
+      `transfer from ${o.surrogate} to ${o.model}: clean ${pct(r.clean_accuracy)}, under transfer ${pct(r.robust_accuracy)}; ` +
+        `crafted on the surrogate for the ${r.attacked} examples the target classifies correctly ` +
+        `(surrogate: clean ${pct(s.clean_accuracy)}, fooled on ${pct(s.success_rate)} of them, ${s.already_misclassified} already misclassified before the attack and sent as the attack returned them); ` +
+        `all figures below are the target's\n`,
     );
-    r.clean_accuracy = cleanAcc;
-    r.robust_accuracy = transferAcc;
   }
   const result: AttackFileResult = {
     schema: 'advtrain/attack@1',
@@ -164,6 +165,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     distance: { norm: 'norm' in threat ? threat.norm : 'spatial', ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
+    ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
     seed: o.seed,
     engine,
     versions: versions(),
