@@ -1,23 +1,24 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { join } from 'node:path';
 import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
-import { encodeIdx } from '../data/idx.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
 import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
-import { transferAttack, type SurrogateSide } from '../eval/transfer.js';
+import { transferAttack } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ModelMetadata } from '../model/io.js';
 import type { Dataset } from '../data/dataset.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
-import { writeFileAtomic, withNewDir } from '../fsutil.js';
-import { encodePng, amplifiedPerturbation } from '../report/png.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { writeExamples } from '../eval/examples-writer.js';
+import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions } from './common.js';
+
+export type { AttackFileResult };
 
 interface AttackCliOptions extends AttackFlags {
   model: string;
@@ -50,53 +51,6 @@ function parseParams(v: string): Record<string, unknown> {
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
-
-/** The result file of `advtrain attack` (schema `advtrain/attack@1`). Fractions, not percentages. */
-export interface AttackFileResult {
-  schema: 'advtrain/attack@1';
-  model: { path: string; architecture?: string };
-  data: { dataset: string; split: 'test'; n: number };
-  attack: { name: string; params: Readonly<Record<string, unknown>>; threat: string; targeted: boolean };
-  clean_accuracy: number;
-  robust_accuracy: number;
-  success_rate: number;
-  attacked: number;
-  distance: { norm: string } & AttackRunResult['distance'];
-  queries: AttackRunResult['queries'];
-  time_s: number;
-  /** Transfer attacks (`--surrogate`): the model the examples were crafted on, and its own figures. Every other figure is the target's. */
-  surrogate?: { path: string } & SurrogateSide;
-  seed: number;
-  engine: { backend: string; threads?: number };
-  versions: Record<string, string>;
-  created: string;
-}
-
-async function saveExamples(dir: string, r: AttackRunResult, shape: number[], classNames: string[]): Promise<void> {
-  await withNewDir(dir, async (d) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const all = new Float32Array(r.kept.length * size);
-    r.kept.forEach((k, j) => all.set(k.xAdv, j * size));
-    writeFileAtomic(join(d, 'adversarial-images.idx'), encodeIdx([r.kept.length, ...shape], 'float32', all));
-    writeFileAtomic(join(d, 'labels.idx'), encodeIdx([r.kept.length], 'uint8', r.kept.map((k) => k.label)));
-    const index = r.kept.map((k, j) => {
-      const files = { clean: `${j}-clean.png`, adversarial: `${j}-adv.png`, perturbation: `${j}-perturbation.png` };
-      if (shape.length === 3) {
-        writeFileAtomic(join(d, files.clean), encodePng(k.x, shape, { scale: 4 }));
-        writeFileAtomic(join(d, files.adversarial), encodePng(k.xAdv, shape, { scale: 4 }));
-        writeFileAtomic(join(d, files.perturbation), encodePng(amplifiedPerturbation(k.x, k.xAdv), shape, { scale: 4 }));
-      }
-      return {
-        index: k.index,
-        label: classNames[k.label] ?? String(k.label),
-        clean: { prediction: classNames[k.predClean] ?? String(k.predClean), confidence: k.confClean },
-        adversarial: { prediction: classNames[k.predAdv] ?? String(k.predAdv), confidence: k.confAdv },
-        ...(shape.length === 3 ? { files } : {}),
-      };
-    });
-    writeFileAtomic(join(d, 'examples.json'), JSON.stringify(index, null, 2) + '\n');
-  });
-}
 
 /** Loads the attacked model: a TF.js directory, or an ONNX file read with the data set's shape. */
 async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classifier: Classifier; metadata?: ModelMetadata }> {
@@ -154,7 +108,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     );
   }
   const result: AttackFileResult = {
-    schema: 'advtrain/attack@1',
+    schema: ATTACK_SCHEMA,
     model: { path: o.model, architecture: metadata?.architecture },
     data: { dataset: o.dataset, split: 'test', n: r.n },
     attack: { name: attack.name, params: attack.params, threat: threat.toString(), targeted: !!o.targeted },
@@ -180,7 +134,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     log(`results written to ${o.json}`);
   }
   if (o.saveExamples) {
-    await saveExamples(o.saveExamples, r, test.shape, test.classNames);
+    await writeExamples(o.saveExamples, r.kept, test.shape, test.classNames);
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
   return result;

@@ -6,7 +6,7 @@ import { loadModel } from '../model/io.js';
 import { parseThreat } from '../threat/threat-model.js';
 import { createAttack } from '../attacks/registry.js';
 import { transferMatrix } from '../eval/transfer.js';
-import type { TransferResult } from '../eval/schema.js';
+import { TRANSFER_SCHEMA, type TransferFileResult, type TransferResult } from '../eval/schema.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
@@ -61,7 +61,8 @@ export function transferCommand(): Command {
     const result: TransferResult = { models: names, matrix, threat: threat.toString(), attack: `${attack.name}-${(attack.params as { steps?: number }).steps ?? ''}` };
     process.stdout.write(formatMatrix(result));
     if (o.json) {
-      writeFileAtomic(o.json, JSON.stringify({ schema: 'advtrain/transfer@1', ...result, paths: dirs, n: test.n, seed: o.seed, engine, versions: versions(), created: new Date().toISOString() }, null, 2) + '\n');
+      const file: TransferFileResult = { schema: TRANSFER_SCHEMA, ...result, paths: dirs, n: test.n, seed: o.seed, engine, versions: versions(), created: new Date().toISOString() };
+      writeFileAtomic(o.json, JSON.stringify(file, null, 2) + '\n');
       log(`results written to ${o.json}`);
     }
   });
