@@ -10,6 +10,7 @@ import { transferAttack } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ModelMetadata } from '../model/io.js';
 import type { Dataset } from '../data/dataset.js';
+import { isBox } from '../data/domain.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { writeExamples } from '../eval/examples-writer.js';
@@ -73,8 +74,13 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   const test = subset(data.test, o.n);
-  const { classifier, metadata } = await loadTarget(o, test);
-  const surrogate = o.surrogate ? (await loadModel(o.surrogate)).classifier : undefined;
+  const loaded = await loadTarget(o, test);
+  const { metadata } = loaded;
+  // The data set knows its feasible set: CSV column types (integers, one-hot groups, immutables)
+  // replace the plain box a model's metadata stores.
+  const onData = (c: Classifier): Classifier => (isBox(test.domain) ? c : { ...c, domain: test.domain });
+  const classifier = onData(loaded.classifier);
+  const surrogate = o.surrogate ? onData((await loadModel(o.surrogate)).classifier) : undefined;
   const queryOnly = o.model.endsWith('.onnx');
   if (queryOnly && !surrogate && attackAccess(o.attack) === 'gradient') {
     throw new UserError(`${o.model} is query-only (ONNX): use square, hopskipjump, genattack or de, or craft ${o.attack} on a TF.js model with --surrogate DIR`);

@@ -4,6 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
 import { isSpatialThreat } from '../threat/spatial.js';
+import { infeasibility, isBox } from '../data/domain.js';
 import { summarize, type Summary } from './stats.js';
 import type { AnyThreat, Attack } from '../attacks/attack.js';
 
@@ -151,7 +152,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
           throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
-      checkDomain(clf, res.xAdv, attack.name);
+      checkDomain(clf, res.xAdv, x, attack.name);
       const xData = keep > kept.length ? x.dataSync() : undefined;
       const aData = keep > kept.length || opts.advOut ? res.xAdv.dataSync() : undefined;
       const size = x.size / correct.length;
@@ -208,7 +209,17 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   };
 }
 
-function checkDomain(clf: Classifier, xAdv: tf.Tensor, name: string): void {
+function checkDomain(clf: Classifier, xAdv: tf.Tensor, x: tf.Tensor, name: string): void {
+  if (!isBox(clf.domain)) {
+    const size = xAdv.size / xAdv.shape[0]!;
+    const adv = xAdv.dataSync() as Float32Array;
+    const clean = x.dataSync() as Float32Array;
+    for (let k = 0; k < xAdv.shape[0]!; k++) {
+      const why = infeasibility(clf.domain, adv.subarray(k * size, (k + 1) * size), clean.subarray(k * size, (k + 1) * size));
+      if (why) throw new Error(`attack ${name} returned an input outside the domain: ${why}: this is a bug in the attack`);
+    }
+    return;
+  }
   const { lower, upper } = clf.domain;
   const data = xAdv.dataSync();
   const size = xAdv.size / xAdv.shape[0]!;
