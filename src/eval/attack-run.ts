@@ -55,7 +55,10 @@ export interface AttackRunResult {
   clean_accuracy: number;
   /** Fraction of all n examples classified correctly after the attack (clean errors count as not robust). */
   robust_accuracy: number;
-  /** Fraction of the attacked examples misclassified after the attack (without `attackMask`: of the clean-correct ones, those the attack broke). */
+  /**
+   * Fraction of the attacked examples misclassified after the attack (without `attackMask`: the
+   * share of the clean-correct examples the attack broke).
+   */
   success_rate: number;
   /** Number of examples attacked (without `attackMask`: the clean-correct ones). */
   attacked: number;
@@ -64,7 +67,7 @@ export interface AttackRunResult {
   /** Queries per attacked example. */
   queries: Summary;
   time_s: number;
-  /** Per example, in data-set order: 1 if still correct after the attack (an example not attacked: if correct on its clean input). */
+  /** Per example, in data-set order: 1 if correct after the attack (not attacked: if correct on the clean input). */
   robust: Uint8Array;
   cleanCorrect: Uint8Array;
   /** Per example distance (0 where not attacked). */
@@ -84,9 +87,11 @@ const SLACK = 1e-5;
 
 /**
  * Runs an attack over a data set, attacking only the examples the model gets right (as
- * AutoAttack does; `attackMask` chooses other ones), then re-checks every adversarial example itself: its prediction and that it
- * lies inside the threat's budget and the domain. An attack that returns an out-of-budget input
- * is a bug, and this throws rather than report a flattering number.
+ * AutoAttack does; `attackMask` chooses others), then re-checks every adversarial example
+ * itself: its prediction and that it lies inside the threat's budget and the domain (for a typed
+ * domain: its integer grids, one-hot groups and immutables). An attack that returns an
+ * out-of-budget or infeasible input is a bug, and this throws rather than report a flattering
+ * number.
  *
  * @example
  * ```ts
