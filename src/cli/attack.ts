@@ -109,7 +109,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     process.stdout.write(
       `transfer from ${o.surrogate} to ${o.model}: clean ${pct(r.clean_accuracy)}, under transfer ${pct(r.robust_accuracy)}; ` +
         `crafted on the surrogate for the ${r.attacked} examples the target classifies correctly ` +
-        `(surrogate: clean ${pct(s.clean_accuracy)}, fooled on ${pct(s.success_rate)} of them, ${s.already_misclassified} already misclassified before the attack and sent as the attack returned them); ` +
+        `(surrogate: clean ${pct(s.clean_accuracy)}, fooled on ${pct(s.success_rate)} of them, ${s.already_misclassified} already misclassified before the attack${o.targeted ? '' : ', attacked with their true class\'s logit raised so the attack still pushes them away from it'}); ` +
         `all figures below are the target's\n`,
     );
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
+import { take } from '../data/batching.js';
 import type { ThreatModel } from '../threat/threat-model.js';
 import type { AnyThreat, Attack } from '../attacks/attack.js';
 import { runAttack, type AttackRunOptions, type AttackRunResult, type KeptExample, type Stats } from './attack-run.js';
@@ -62,10 +63,13 @@ export interface TransferAttackResult extends AttackRunResult {
  * A transfer (black-box) attack: the examples are crafted on `surrogate` and measured on `target`.
  *
  * The rule: every example the **target** classifies correctly is attacked on the surrogate with
- * its true label, whatever the surrogate predicts; the input the attack returns is what the
- * target sees, also where the surrogate already misclassified the clean input (then an attack
- * that stops at its first success returns its starting point: the clean input, or its random
- * start). Examples the target misclassifies are not attacked and count as not robust.
+ * its true label, whatever the surrogate predicts, and the input the attack returns is what the
+ * target sees. An example the surrogate already misclassifies would make an attack that stops
+ * at its first success return its starting point, so (untargeted) it is attacked on the
+ * surrogate with its true class's logit raised by a constant — per true class, one more than the
+ * largest gap those examples need to be classified correctly — so the attack starts on the right
+ * side and pushes away from the true class as for any other example. Examples the target
+ * misclassifies are not attacked and count as not robust.
  *
  * All figures of the result are the target's: clean and robust accuracy, `success_rate` and
  * `attacked` over the target-correct examples, `distance` of the inputs that fool the target,
@@ -87,11 +91,18 @@ export async function transferAttack(
 ): Promise<TransferAttackResult> {
   const t0 = performance.now();
   const size = exampleSize(ds);
+  let tt = performance.now();
   const clean = predictOn(target, ds, ds.x);
+  let targetTime = (performance.now() - tt) / 1000;
   const cleanCorrect = Uint8Array.from(clean.pred, (p, i) => (p === ds.y[i] ? 1 : 0));
   const adv = ds.x.slice(0, ds.n * size);
   const s = await runAttack(surrogate, ds, attack, { ...opts, keepExamples: 0, advOut: adv, attackMask: cleanCorrect });
+  const surrogateDist = s.distances.slice();
+  const surrogateQueries = s.queriesPer.slice();
+  if (!opts.targeted) await pushAlreadyWrong(surrogate, ds, attack, opts, cleanCorrect, s.cleanCorrect, adv, surrogateDist, surrogateQueries);
+  tt = performance.now();
   const after = predictOn(target, ds, adv);
+  targetTime += (performance.now() - tt) / 1000;
   const robust = new Uint8Array(ds.n);
   const distances = new Float32Array(ds.n);
   const succDist: number[] = [];
@@ -103,9 +114,9 @@ export async function transferAttack(
     if (!cleanCorrect[i]) continue;
     attacked++;
     if (!s.cleanCorrect[i]) alreadyWrong++;
-    distances[i] = s.distances[i]!;
+    distances[i] = surrogateDist[i]!;
     robust[i] = after.pred[i] === ds.y[i] ? 1 : 0;
-    if (!robust[i]) succDist.push(s.distances[i]!);
+    if (!robust[i]) succDist.push(surrogateDist[i]!);
     if (kept.length < keep) {
       kept.push({
         index: i,
@@ -140,19 +151,64 @@ export async function transferAttack(
       clean_accuracy: s.clean_accuracy,
       already_misclassified: alreadyWrong,
       success_rate: s.success_rate,
-      queries: s.queries,
-      time_s: s.time_s,
+      queries: summarize(Array.from(surrogateQueries).filter((_, i) => cleanCorrect[i])),
+      time_s: (performance.now() - t0) / 1000 - targetTime,
     },
   };
+}
+
+/**
+ * Attacks, on the surrogate, the target-correct examples the surrogate already misclassifies:
+ * per true class c, on the surrogate with logit c raised by one more than the largest gap
+ * max_{j≠c} z_j − z_c among them, so each starts correctly classified and the attack pushes it
+ * away from c instead of returning its start. Writes their inputs into `adv`, their distances
+ * and queries into `dist` and `queries`.
+ */
+async function pushAlreadyWrong(
+  surrogate: Classifier,
+  ds: Dataset,
+  attack: Attack<AnyThreat>,
+  opts: Omit<AttackRunOptions, 'advOut' | 'attackMask'>,
+  targetCorrect: Uint8Array,
+  surrogateCorrect: Uint8Array,
+  adv: Float32Array,
+  dist: Float32Array,
+  queries: Int32Array,
+): Promise<void> {
+  const size = exampleSize(ds);
+  for (let c = 0; c < ds.numClasses; c++) {
+    const idx: number[] = [];
+    for (let i = 0; i < ds.n; i++) if (targetCorrect[i] && !surrogateCorrect[i] && ds.y[i] === c) idx.push(i);
+    if (idx.length === 0) continue;
+    const part = take(ds, idx);
+    const zT = tf.tidy(() => surrogate.logits(tf.tensor(part.x, [part.n, ...ds.shape])));
+    const z = zT.dataSync();
+    zT.dispose();
+    let gap = 0;
+    for (let j = 0; j < part.n; j++) {
+      for (let k = 0; k < ds.numClasses; k++) if (k !== c) gap = Math.max(gap, z[j * ds.numClasses + k]! - z[j * ds.numClasses + c]!);
+    }
+    const shift = gap + 1;
+    const bonus = tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d([c], 'int32'), ds.numClasses), shift));
+    const shifted: Classifier = { ...surrogate, logits: (x) => tf.tidy(() => tf.add(surrogate.logits(x), bonus)) };
+    const out = part.x.slice();
+    const r = await runAttack(shifted, part, attack, { ...opts, keepExamples: 0, onProgress: undefined, advOut: out });
+    bonus.dispose();
+    idx.forEach((i, j) => {
+      adv.set(out.subarray(j * size, (j + 1) * size), i * size);
+      dist[i] = r.distances[j]!;
+      queries[i] = queries[i]! + r.queriesPer[j]!;
+    });
+  }
 }
 
 /**
  * The transferability matrix: adversarial examples crafted on each model (source, column) and
  * every model's robust accuracy on them (target, row): `matrix[target][source]` is the fraction
  * of examples the target classifies correctly both clean and after the transfer. Every example
- * is crafted on every source, also those the source already misclassifies (so no target gets a
- * clean input merely because the source was wrong); the diagonal is each model's white-box robust
- * accuracy.
+ * is crafted on every source, those the source already misclassifies as in
+ * {@link transferAttack} (so no target gets a clean input merely because the source was wrong);
+ * the diagonal is each model's white-box robust accuracy.
  *
  * @example
  * ```ts
@@ -166,7 +222,9 @@ export async function transferMatrix(models: Classifier[], ds: Dataset, threat: 
   const matrix = models.map(() => models.map(() => 0));
   for (let j = 0; j < models.length; j++) {
     const adv = ds.x.slice(0, ds.n * size);
-    await runAttack(models[j]!, ds, attack, { threat, seed, advOut: adv, attackMask: all });
+    const opts = { threat, seed };
+    const r = await runAttack(models[j]!, ds, attack, { ...opts, advOut: adv, attackMask: all });
+    await pushAlreadyWrong(models[j]!, ds, attack, opts, all, r.cleanCorrect, adv, new Float32Array(ds.n), new Int32Array(ds.n));
     for (let i = 0; i < models.length; i++) {
       const { pred } = predictOn(models[i]!, ds, adv);
       let hits = 0;
