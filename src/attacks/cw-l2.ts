@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
-import type { Domain } from '../data/domain.js';
+import { isBox, type Domain } from '../data/domain.js';
+import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions } from './attack.js';
 import { isSuccess, logitOf, maxOther } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
@@ -127,9 +128,12 @@ export class CwL2 implements Attack {
         })(w);
         value.dispose();
         tracker.count(idx);
-        const okd = ok!.dataSync();
-        const dist = threat.distance(xa!, x0);
-        tracker.offer(idx, xa!, okd, dist.dataSync());
+        // A typed domain (integers, one-hot groups, immutables): offer the repaired candidate, judged again.
+        const cand = isBox(clf.domain) ? xa! : clipToDomain(xa!, clf.domain, x0);
+        const okT = cand === xa ? undefined : tf.tidy(() => isSuccess(clf.logits(cand) as tf.Tensor2D, ya, ta));
+        const okd = (okT ?? ok!).dataSync();
+        const dist = threat.distance(cand, x0);
+        tracker.offer(idx, cand, okd, dist.dataSync());
         for (let k = 0; k < idx.length; k++) if (okd[k]) hit[idx[k]!] = 1;
         // Adam step on w.
         const t = s + 1;
@@ -141,7 +145,7 @@ export class CwL2 implements Attack {
           return tf.sub(w, tf.mul(p.lr, tf.div(mh, tf.add(tf.sqrt(vh), 1e-8))));
         });
         const ld = lossV!.dataSync();
-        tf.dispose([grad, xa!, ok!, lossV!, dist, m1, m2, w]);
+        tf.dispose([grad, xa!, ok!, lossV!, dist, m1, m2, w, ...(okT ? [cand, okT] : [])]);
         m1 = n1;
         m2 = n2;
         w = nw;

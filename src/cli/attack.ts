@@ -1,23 +1,25 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { join } from 'node:path';
 import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
-import { encodeIdx } from '../data/idx.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
 import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
-import { accuracyOn } from '../eval/transfer.js';
+import { transferAttack } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ModelMetadata } from '../model/io.js';
 import type { Dataset } from '../data/dataset.js';
+import { isBox } from '../data/domain.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
-import { writeFileAtomic, withNewDir } from '../fsutil.js';
-import { encodePng, amplifiedPerturbation } from '../report/png.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { writeExamples } from '../eval/examples-writer.js';
+import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions } from './common.js';
+
+export type { AttackFileResult };
 
 interface AttackCliOptions extends AttackFlags {
   model: string;
@@ -51,51 +53,6 @@ function parseParams(v: string): Record<string, unknown> {
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
 
-/** The result file of `advtrain attack` (schema `advtrain/attack@1`). Fractions, not percentages. */
-export interface AttackFileResult {
-  schema: 'advtrain/attack@1';
-  model: { path: string; architecture?: string };
-  data: { dataset: string; split: 'test'; n: number };
-  attack: { name: string; params: Readonly<Record<string, unknown>>; threat: string; targeted: boolean };
-  clean_accuracy: number;
-  robust_accuracy: number;
-  success_rate: number;
-  attacked: number;
-  distance: { norm: string } & AttackRunResult['distance'];
-  queries: AttackRunResult['queries'];
-  time_s: number;
-  seed: number;
-  engine: { backend: string; threads?: number };
-  versions: Record<string, string>;
-  created: string;
-}
-
-async function saveExamples(dir: string, r: AttackRunResult, shape: number[], classNames: string[]): Promise<void> {
-  await withNewDir(dir, async (d) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const all = new Float32Array(r.kept.length * size);
-    r.kept.forEach((k, j) => all.set(k.xAdv, j * size));
-    writeFileAtomic(join(d, 'adversarial-images.idx'), encodeIdx([r.kept.length, ...shape], 'float32', all));
-    writeFileAtomic(join(d, 'labels.idx'), encodeIdx([r.kept.length], 'uint8', r.kept.map((k) => k.label)));
-    const index = r.kept.map((k, j) => {
-      const files = { clean: `${j}-clean.png`, adversarial: `${j}-adv.png`, perturbation: `${j}-perturbation.png` };
-      if (shape.length === 3) {
-        writeFileAtomic(join(d, files.clean), encodePng(k.x, shape, { scale: 4 }));
-        writeFileAtomic(join(d, files.adversarial), encodePng(k.xAdv, shape, { scale: 4 }));
-        writeFileAtomic(join(d, files.perturbation), encodePng(amplifiedPerturbation(k.x, k.xAdv), shape, { scale: 4 }));
-      }
-      return {
-        index: k.index,
-        label: classNames[k.label] ?? String(k.label),
-        clean: { prediction: classNames[k.predClean] ?? String(k.predClean), confidence: k.confClean },
-        adversarial: { prediction: classNames[k.predAdv] ?? String(k.predAdv), confidence: k.confAdv },
-        ...(shape.length === 3 ? { files } : {}),
-      };
-    });
-    writeFileAtomic(join(d, 'examples.json'), JSON.stringify(index, null, 2) + '\n');
-  });
-}
-
 /** Loads the attacked model: a TF.js directory, or an ONNX file read with the data set's shape. */
 async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classifier: Classifier; metadata?: ModelMetadata }> {
   if (!o.model.endsWith('.onnx')) return loadModel(o.model);
@@ -117,8 +74,13 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   const test = subset(data.test, o.n);
-  const { classifier, metadata } = await loadTarget(o, test);
-  const surrogate = o.surrogate ? (await loadModel(o.surrogate)).classifier : undefined;
+  const loaded = await loadTarget(o, test);
+  const { metadata } = loaded;
+  // The data set knows its feasible set: CSV column types (integers, one-hot groups, immutables)
+  // replace the plain box a model's metadata stores.
+  const onData = (c: Classifier): Classifier => (isBox(test.domain) ? c : { ...c, domain: test.domain });
+  const classifier = onData(loaded.classifier);
+  const surrogate = o.surrogate ? onData((await loadModel(o.surrogate)).classifier) : undefined;
   const queryOnly = o.model.endsWith('.onnx');
   if (queryOnly && !surrogate && attackAccess(o.attack) === 'gradient') {
     throw new UserError(`${o.model} is query-only (ONNX): use square, hopskipjump, genattack or de, or craft ${o.attack} on a TF.js model with --surrogate DIR`);
@@ -131,29 +93,28 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     ? new cliProgress.SingleBar({ stream: process.stderr, format: `${attack.name} [{bar}] {value}/{total} examples | eta {eta_formatted}`, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(test.n, 0);
-  const size = test.shape.reduce((a, b) => a * b, 1);
-  const advOut = surrogate ? test.x.slice(0, test.n * size) : undefined;
-  const r = await runAttack(surrogate ?? classifier, test, attack, {
+  const runOpts = {
     threat,
     batchSize: o.batchSize,
     seed: o.seed,
     targeted: o.targeted,
     keepExamples: o.saveExamples ? o.keep : 0,
-    advOut,
-    onProgress: (done, total) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
-  });
+    onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
+  };
+  const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
+  const r: AttackRunResult = transfer ?? (await runAttack(classifier, test, attack, runOpts));
   bar?.stop();
-  if (surrogate && advOut) {
-    const transferAcc = accuracyOn(classifier, test, advOut);
-    const cleanAcc = accuracyOn(classifier, test, test.x);
+  if (transfer) {
+    const s = transfer.surrogate;
     process.stdout.write(
-      `transfer from ${o.surrogate} (surrogate: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}) to ${o.model}: clean ${pct(cleanAcc)}, under transfer ${pct(transferAcc)}\n`,
+      `transfer from ${o.surrogate} to ${o.model}: clean ${pct(r.clean_accuracy)}, under transfer ${pct(r.robust_accuracy)}; ` +
+        `crafted on the surrogate for the ${r.attacked} examples the target classifies correctly ` +
+        `(surrogate: clean ${pct(s.clean_accuracy)}, fooled on ${pct(s.success_rate)} of them, ${s.already_misclassified} already misclassified before the attack${o.targeted ? '' : ', attacked with their true class\'s logit raised so the attack still pushes them away from it'}); ` +
+        `all figures below are the target's\n`,
     );
-    r.clean_accuracy = cleanAcc;
-    r.robust_accuracy = transferAcc;
   }
   const result: AttackFileResult = {
-    schema: 'advtrain/attack@1',
+    schema: ATTACK_SCHEMA,
     model: { path: o.model, architecture: metadata?.architecture },
     data: { dataset: o.dataset, split: 'test', n: r.n },
     attack: { name: attack.name, params: attack.params, threat: threat.toString(), targeted: !!o.targeted },
@@ -164,6 +125,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     distance: { norm: 'norm' in threat ? threat.norm : 'spatial', ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
+    ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
     seed: o.seed,
     engine,
     versions: versions(),
@@ -178,7 +140,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     log(`results written to ${o.json}`);
   }
   if (o.saveExamples) {
-    await saveExamples(o.saveExamples, r, test.shape, test.classNames);
+    await writeExamples(o.saveExamples, r.kept, test.shape, test.classNames);
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
   return result;

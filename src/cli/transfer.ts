@@ -6,7 +6,7 @@ import { loadModel } from '../model/io.js';
 import { parseThreat } from '../threat/threat-model.js';
 import { createAttack } from '../attacks/registry.js';
 import { transferMatrix } from '../eval/transfer.js';
-import type { TransferResult } from '../eval/schema.js';
+import { TRANSFER_SCHEMA, type TransferFileResult, type TransferResult } from '../eval/schema.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
@@ -36,7 +36,7 @@ export function formatMatrix(t: TransferResult): string {
 /** The `transfer` command. */
 export function transferCommand(): Command {
   const cmd = new Command('transfer')
-    .description('transferability matrix: adversarial examples crafted on each model, accuracy of every model on them')
+    .description('transferability matrix: adversarial examples crafted on each model for every example, robust accuracy of every model on them (its clean errors count as not robust)')
     .requiredOption('--models <dirs>', 'comma-separated model directories (two or more)')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
     .option('--threat <spec>', 'threat model NORM:EPS', 'linf:0.3')
@@ -60,8 +60,10 @@ export function transferCommand(): Command {
     const matrix = await transferMatrix(models, test, threat, attack, o.seed, (j) => log(`crafted on ${names[j]} (${j + 1}/${dirs.length})`));
     const result: TransferResult = { models: names, matrix, threat: threat.toString(), attack: `${attack.name}-${(attack.params as { steps?: number }).steps ?? ''}` };
     process.stdout.write(formatMatrix(result));
+    process.stdout.write(`robust accuracy of each target (row) on ${attack.name} examples crafted on each source (column) for all ${test.n} examples; a target's clean errors count as not robust\n`);
     if (o.json) {
-      writeFileAtomic(o.json, JSON.stringify({ schema: 'advtrain/transfer@1', ...result, paths: dirs, n: test.n, seed: o.seed, engine, versions: versions(), created: new Date().toISOString() }, null, 2) + '\n');
+      const file: TransferFileResult = { schema: TRANSFER_SCHEMA, ...result, paths: dirs, n: test.n, seed: o.seed, engine, versions: versions(), created: new Date().toISOString() };
+      writeFileAtomic(o.json, JSON.stringify(file, null, 2) + '\n');
       log(`results written to ${o.json}`);
     }
   });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Dataset } from './dataset.js';
+import type { Domain, IntegerFeature, OneHotGroup } from './domain.js';
 
 /** One CSV record and the (1-based) line it starts on. */
 export interface CsvRecord {
@@ -80,6 +81,10 @@ export interface CsvColumn {
   kind: 'numeric' | 'categorical';
   /** Categories in one-hot order (sorted), for categorical columns. */
   categories?: string[];
+  /** Numeric columns whose values are all whole numbers (and not all equal): the domain keeps them on their integer grid. */
+  integer?: boolean;
+  /** Named in {@link CsvOptions.immutable}: attacks keep its clean value. */
+  immutable?: boolean;
   /** Index of the column's first feature and its number of features (1, or one per category). */
   offset: number;
   width: number;
@@ -110,6 +115,8 @@ export interface CsvOptions {
   categorical?: string[];
   /** Data-set name; default: the file's base name. */
   name?: string;
+  /** Columns an attacker cannot change (their features keep the clean values under attack). */
+  immutable?: string[];
 }
 
 function toNumber(s: string): number | null {
@@ -130,7 +137,10 @@ const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1
  *   column is an error (name it in `categorical` to one-hot encode it instead). Other columns
  *   are categorical and one-hot encoded, categories sorted.
  * - Every feature is min-max scaled to [0, 1] using the whole file (min and max are kept in
- *   `encoding`); a constant feature becomes 0. The domain is [0, 1] per feature.
+ *   `encoding`); a constant feature becomes 0.
+ * - The domain is [0, 1] per feature, with the column types: a numeric column of whole numbers
+ *   stays on its integer grid (step 1/(max − min) after scaling), each categorical column is a
+ *   one-hot group, and the `immutable` columns keep their clean values under attack.
  *
  * @example
  * ```ts
@@ -184,6 +194,11 @@ export function csvToDataset(records: CsvRecord[], opts: CsvOptions = {}, source
   for (const c of opts.categorical ?? []) {
     if (!header.includes(c)) throw new UserError(`${source}: categorical column "${c}" is not in the header (${header.join(', ')})`);
   }
+  for (const c of opts.immutable ?? []) {
+    if (!header.includes(c) || c === labelColumn) {
+      throw new UserError(`${source}: immutable column "${c}" is not a feature column (${header.filter((h) => h !== labelColumn).join(', ')})`);
+    }
+  }
   if (header.length < 2) throw new UserError(`${source} has only the label column; add feature columns`);
 
   // Decide column kinds (each value is parsed once) and build the encoding.
@@ -213,7 +228,8 @@ export function csvToDataset(records: CsvRecord[], opts: CsvOptions = {}, source
         );
       }
       numericValues.set(j, parsed);
-      columns.push({ name, kind: 'numeric', offset: featureNames.length, width: 1 });
+      const whole = parsed.every((v) => Number.isInteger(v)) && parsed.some((v) => v !== parsed[0]);
+      columns.push({ name, kind: 'numeric', offset: featureNames.length, width: 1, ...(whole ? { integer: true } : {}) });
       featureNames.push(name);
     } else {
       const categories = [...new Set(rows.map((r) => r.fields[j]!))].sort(compareStrings);
@@ -257,6 +273,7 @@ export function csvToDataset(records: CsvRecord[], opts: CsvOptions = {}, source
   const classNames = numeric ? distinct.sort((a, b) => toNumber(a)! - toNumber(b)!) : distinct.sort(compareStrings);
   const classOf = new Map(classNames.map((c, i) => [c, i]));
   const y = Int32Array.from(labels, (l) => classOf.get(l)!);
+  for (const c of columns) if (opts.immutable?.includes(c.name)) c.immutable = true;
 
   return {
     name: opts.name ?? source,
@@ -266,8 +283,27 @@ export function csvToDataset(records: CsvRecord[], opts: CsvOptions = {}, source
     shape: [d],
     numClasses: classNames.length,
     classNames,
-    domain: { lower: new Float32Array(d), upper: new Float32Array(d).fill(1) },
+    domain: csvDomain(columns, d, min, max),
     encoding: { labelColumn, columns, featureNames, min: Float32Array.from(min), max: Float32Array.from(max) },
+  };
+}
+
+/** The feasible set of the scaled features: the unit box per feature, with the columns' types. */
+function csvDomain(columns: CsvColumn[], d: number, min: Float64Array, max: Float64Array): Domain {
+  const integers: IntegerFeature[] = [];
+  const oneHot: OneHotGroup[] = [];
+  const immutable: number[] = [];
+  for (const c of columns) {
+    if (c.integer) integers.push({ index: c.offset, step: 1 / (max[c.offset]! - min[c.offset]!) });
+    if (c.kind === 'categorical') oneHot.push({ offset: c.offset, width: c.width, name: c.name });
+    if (c.immutable) for (let f = c.offset; f < c.offset + c.width; f++) immutable.push(f);
+  }
+  return {
+    lower: new Float32Array(d),
+    upper: new Float32Array(d).fill(1),
+    ...(integers.length ? { integers } : {}),
+    ...(oneHot.length ? { oneHot } : {}),
+    ...(immutable.length ? { immutable } : {}),
   };
 }
 

@@ -24,7 +24,7 @@ export interface Dataset {
   numClasses: number;
   /** Names of the classes, index-aligned with labels. */
   classNames: string[];
-  /** Valid inputs (bounds). */
+  /** The feasible set: bounds, and for tabular data the feature types, immutables and relations. */
   domain: Domain;
 }
 

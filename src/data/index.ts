@@ -26,6 +26,8 @@ export interface LoadOptions {
   labelColumn?: string;
   /** CSV: columns to one-hot encode even if they look numeric. */
   categorical?: string[];
+  /** CSV: columns an attacker cannot change. */
+  immutable?: string[];
 }
 
 /** A named data set the CLI and the library can load by name. */
@@ -98,7 +100,7 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
   if (entry !== undefined) return entry.load(opts);
   if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
   if (name.toLowerCase().endsWith('.csv')) {
-    const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, name: basename(name) });
+    const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, immutable: opts.immutable, name: basename(name) });
     return holdOutTest(ds, opts);
   }
   throw new UserError(`unknown data set "${name}"; known: ${knownDatasets().join(', ')}`);

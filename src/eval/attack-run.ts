@@ -4,6 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
 import { isSpatialThreat } from '../threat/spatial.js';
+import { infeasibility, isBox } from '../data/domain.js';
 import { summarize, type Summary } from './stats.js';
 import type { AnyThreat, Attack } from '../attacks/attack.js';
 
@@ -21,6 +22,12 @@ export interface AttackRunOptions {
   keepExamples?: number;
   /** Receives each attacked example's adversarial input, at row = its index in `ds` (size ds.n × example size). */
   advOut?: Float32Array;
+  /**
+   * Attack exactly the examples marked 1 (data-set order, length ds.n), whatever the model
+   * predicts on them. Default: the examples the model classifies correctly. Transfer attacks use
+   * it to craft on a surrogate for the examples the target gets right.
+   */
+  attackMask?: Uint8Array;
 }
 
 /** Summary statistics of a list of numbers. */
@@ -48,15 +55,19 @@ export interface AttackRunResult {
   clean_accuracy: number;
   /** Fraction of all n examples classified correctly after the attack (clean errors count as not robust). */
   robust_accuracy: number;
-  /** Fraction of the clean-correct examples the attack broke. */
+  /**
+   * Fraction of the attacked examples misclassified after the attack (without `attackMask`: the
+   * share of the clean-correct examples the attack broke).
+   */
   success_rate: number;
+  /** Number of examples attacked (without `attackMask`: the clean-correct ones). */
   attacked: number;
   /** Distance (threat norm) of the successful adversarial examples. */
   distance: Stats;
   /** Queries per attacked example. */
   queries: Summary;
   time_s: number;
-  /** Per example, in data-set order: 1 if still correct after the attack. */
+  /** Per example, in data-set order: 1 if correct after the attack (not attacked: if correct on the clean input). */
   robust: Uint8Array;
   cleanCorrect: Uint8Array;
   /** Per example distance (0 where not attacked). */
@@ -76,9 +87,11 @@ const SLACK = 1e-5;
 
 /**
  * Runs an attack over a data set, attacking only the examples the model gets right (as
- * AutoAttack does), then re-checks every adversarial example itself: its prediction and that it
- * lies inside the threat's budget and the domain. An attack that returns an out-of-budget input
- * is a bug, and this throws rather than report a flattering number.
+ * AutoAttack does; `attackMask` chooses others), then re-checks every adversarial example
+ * itself: its prediction and that it lies inside the threat's budget and the domain (for a typed
+ * domain: its integer grids, one-hot groups and immutables). An attack that returns an
+ * out-of-budget or infeasible input is a bug, and this throws rather than report a flattering
+ * number.
  *
  * @example
  * ```ts
@@ -101,8 +114,13 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   const queries: number[] = [];
   const kept: KeptExample[] = [];
   const keep = opts.keepExamples ?? 0;
+  let attacked = 0;
+  let broken = 0;
   let done = 0;
   let batchNo = 0;
+  if (opts.attackMask && opts.attackMask.length !== ds.n) {
+    throw new Error(`attackMask has ${opts.attackMask.length} entries for ${ds.n} examples`);
+  }
   for (const batch of batches(ds, batchSize)) {
     const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
     ys.dispose();
@@ -113,10 +131,9 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     const pc = probsClean.dataSync();
     const correct: number[] = [];
     for (let k = 0; k < batch.size; k++) {
-      if (predClean[k] === batch.y[k]) {
-        correct.push(k);
-        cleanCorrect[batch.indices[k]!] = 1;
-      }
+      const i = batch.indices[k]!;
+      if (predClean[k] === batch.y[k]) cleanCorrect[i] = robust[i] = 1;
+      if (opts.attackMask ? opts.attackMask[i] === 1 : cleanCorrect[i] === 1) correct.push(k);
     }
     if (correct.length > 0) {
       const idx = tf.tensor1d(correct, 'int32');
@@ -140,7 +157,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
           throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
-      checkDomain(clf, res.xAdv, attack.name);
+      checkDomain(clf, res.xAdv, x, attack.name);
       const xData = keep > kept.length ? x.dataSync() : undefined;
       const aData = keep > kept.length || opts.advOut ? res.xAdv.dataSync() : undefined;
       const size = x.size / correct.length;
@@ -149,6 +166,8 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
         const i = batch.indices[k]!;
         const stillRight = predAdv[j] === yArr[j];
         robust[i] = stillRight ? 1 : 0;
+        attacked++;
+        if (!stillRight) broken++;
         distances[i] = dist[j]!;
         queries.push(res.queries[j]!);
         queriesPer[i] = res.queries[j]!;
@@ -175,14 +194,14 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     batchNo++;
     opts.onProgress?.(done, ds.n);
   }
-  const attacked = cleanCorrect.reduce((a, b) => a + b, 0);
+  const cleanCount = cleanCorrect.reduce((a, b) => a + b, 0);
   const robustCount = robust.reduce((a, b) => a + b, 0);
   const q = summarize(queries);
   return {
     n: ds.n,
-    clean_accuracy: ds.n ? attacked / ds.n : 0,
+    clean_accuracy: ds.n ? cleanCount / ds.n : 0,
     robust_accuracy: ds.n ? robustCount / ds.n : 0,
-    success_rate: attacked ? (attacked - robustCount) / attacked : 0,
+    success_rate: attacked ? broken / attacked : 0,
     attacked,
     distance: stats(succDist),
     queries: q,
@@ -195,7 +214,17 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   };
 }
 
-function checkDomain(clf: Classifier, xAdv: tf.Tensor, name: string): void {
+function checkDomain(clf: Classifier, xAdv: tf.Tensor, x: tf.Tensor, name: string): void {
+  if (!isBox(clf.domain)) {
+    const size = xAdv.size / xAdv.shape[0]!;
+    const adv = xAdv.dataSync() as Float32Array;
+    const clean = x.dataSync() as Float32Array;
+    for (let k = 0; k < xAdv.shape[0]!; k++) {
+      const why = infeasibility(clf.domain, adv.subarray(k * size, (k + 1) * size), clean.subarray(k * size, (k + 1) * size));
+      if (why) throw new Error(`attack ${name} returned an input outside the domain: ${why}: this is a bug in the attack`);
+    }
+    return;
+  }
   const { lower, upper } = clf.domain;
   const data = xAdv.dataSync();
   const size = xAdv.size / xAdv.shape[0]!;

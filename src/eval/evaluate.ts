@@ -6,7 +6,7 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { subset } from '../data/batching.js';
 import type { ThreatModel } from '../threat/threat-model.js';
-import { encodePng, amplifiedPerturbation } from '../report/png.js';
+import { drawable, exampleImages } from '../report/png.js';
 import type { AttackRow, Check, EvalCommand, EvalResultV2, GalleryItem, Preset, TrainingEpoch } from './schema.js';
 import { EVAL_SCHEMA } from './schema.js';
 import { evaluateEnsemble } from './protocol.js';
@@ -87,7 +87,7 @@ export function galleryPicks(brokenBy: Int8Array, k: number): number[] {
 }
 
 function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8Array, k: number): GalleryItem[] {
-  if (ds.shape.length !== 3 || k <= 0) return [];
+  if (!drawable(ds.shape) || k <= 0) return [];
   const size = exampleSize(ds);
   const picks = galleryPicks(brokenBy, k);
   if (picks.length === 0) return [];
@@ -103,21 +103,20 @@ function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8
   const probsC = pc!.dataSync();
   const probsA = pa!.dataSync();
   tf.dispose([pc!, pa!]);
-  const view = (probs: ArrayLike<number>, j: number, img: Float32Array) => {
+  const view = (probs: ArrayLike<number>, j: number, png: Buffer) => {
     let best = 0;
     for (let q = 1; q < c; q++) if (probs[j * c + q]! > probs[j * c + best]!) best = q;
-    return { prediction: best, confidence: probs[j * c + best]!, png: b64(encodePng(img, ds.shape, { scale: 3 })) };
+    return { prediction: best, confidence: probs[j * c + best]!, png: b64(png) };
   };
   return picks.map((i, j) => {
-    const x = xc.subarray(j * size, (j + 1) * size);
-    const a = xa.subarray(j * size, (j + 1) * size);
+    const png = exampleImages(xc.subarray(j * size, (j + 1) * size), xa.subarray(j * size, (j + 1) * size), ds.shape, 3)!;
     return {
       index: i,
       label: ds.y[i]!,
       outcome: brokenBy[i]! >= 0 ? 'broken' : 'survived',
-      clean: view(probsC, j, x),
-      adversarial: view(probsA, j, a),
-      perturbation: { png: b64(encodePng(amplifiedPerturbation(x, a), ds.shape, { scale: 3 })) },
+      clean: view(probsC, j, png.clean),
+      adversarial: view(probsA, j, png.adversarial),
+      perturbation: { png: b64(png.perturbation) },
     };
   });
 }

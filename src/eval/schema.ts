@@ -1,4 +1,6 @@
 /**
+ * The result files: `advtrain/eval@2` (below), `advtrain/attack@1` and `advtrain/transfer@1`.
+ *
  * The evaluation result file, schema `advtrain/eval@2`: what `advtrain eval --json` writes and the
  * only input of the HTML report (`renderReport` in html.ts). Accuracies are fractions in [0, 1];
  * times are seconds; class labels and predictions are class indices (names, when known, are in
@@ -138,6 +140,62 @@ export interface TransferResult {
   threat: string;
   /** Attack used to craft them, e.g. `pgd-50`. */
   attack: string;
+}
+
+/** The value of {@link TransferFileResult.schema}. */
+export const TRANSFER_SCHEMA = 'advtrain/transfer@1';
+
+/** The result file of `advtrain transfer --json` (schema `advtrain/transfer@1`): the matrix and how it was made. */
+export interface TransferFileResult extends TransferResult {
+  schema: typeof TRANSFER_SCHEMA;
+  /** The model directories, in row/column order. */
+  paths: string[];
+  /** Number of test examples (the first n of the split). */
+  n: number;
+  seed: number;
+  engine: { backend: string; threads?: number };
+  versions: Record<string, string>;
+  /** When the run finished, ISO 8601. */
+  created: string;
+}
+
+/** The value of {@link AttackFileResult.schema}. */
+export const ATTACK_SCHEMA = 'advtrain/attack@1';
+
+/** The result file of `advtrain attack --json` (schema `advtrain/attack@1`). Fractions, not percentages. */
+export interface AttackFileResult {
+  schema: typeof ATTACK_SCHEMA;
+  model: { path: string; architecture?: string };
+  data: { dataset: string; split: 'test'; n: number };
+  attack: { name: string; params: Readonly<Record<string, unknown>>; threat: string; targeted: boolean };
+  clean_accuracy: number;
+  robust_accuracy: number;
+  /** Fraction of the attacked examples misclassified after the attack. */
+  success_rate: number;
+  /** Examples attacked: those the (target) model classifies correctly. */
+  attacked: number;
+  /** Size of the successful perturbations, in the threat's norm (`spatial`: normalised transform size). */
+  distance: { norm: string; median: number | null; mean: number | null; max: number | null };
+  /** Queries to the attacked model per attacked example (a transfer attack spends none). */
+  queries: { median: number | null; mean: number | null; max: number | null; total: number };
+  time_s: number;
+  /** Transfer attacks (`--surrogate`): the model the examples were crafted on, and its own figures. Every other figure is the target's. */
+  surrogate?: {
+    path: string;
+    /** Surrogate accuracy on the clean inputs of all n examples. */
+    clean_accuracy: number;
+    /** Of the attacked examples, those the surrogate already misclassified before the attack. */
+    already_misclassified: number;
+    /** Fraction of the attacked examples the surrogate misclassifies on the crafted inputs. */
+    success_rate: number;
+    /** Surrogate queries per attacked example. */
+    queries: { median: number | null; mean: number | null; max: number | null; total: number };
+    time_s: number;
+  };
+  seed: number;
+  engine: { backend: string; threads?: number };
+  versions: Record<string, string>;
+  created: string;
 }
 
 /** One evaluation-reliability check (gradient-masking sanity check). */

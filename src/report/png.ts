@@ -36,3 +36,43 @@ export function amplifiedPerturbation(x: Float32Array, xAdv: Float32Array): Floa
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(xAdv[i]! - x[i]!));
   return Float32Array.from(x, (v, i) => 0.5 + (xAdv[i]! - v) / (2 * m));
 }
+
+/** The three pictures of one attacked example, as PNG files. */
+export interface ExampleImages {
+  clean: Buffer;
+  adversarial: Buffer;
+  perturbation: Buffer;
+}
+
+/**
+ * Whether examples of this shape can be drawn: [h, w, c] with 1 or 3 channels.
+ *
+ * @example
+ * ```ts
+ * drawable([28, 28, 1]); // true; drawable([41]) is false (tabular)
+ * ```
+ */
+export function drawable(shape: readonly number[]): boolean {
+  return shape.length === 3 && (shape[2] === 1 || shape[2] === 3);
+}
+
+/**
+ * The clean input, the adversarial input and the amplified perturbation of one example as PNGs,
+ * scaled up by `scale`: the pictures of the report's gallery and of `attack --save-examples`.
+ * Undefined when the shape is not an image ({@link drawable}).
+ *
+ * @example
+ * ```ts
+ * const png = exampleImages(x, xAdv, [28, 28, 1], 4);
+ * if (png) writeFileSync('0-adv.png', png.adversarial);
+ * ```
+ */
+export function exampleImages(x: Float32Array, xAdv: Float32Array, shape: readonly number[], scale: number): ExampleImages | undefined {
+  if (!drawable(shape)) return undefined;
+  const s = [...shape];
+  return {
+    clean: encodePng(x, s, { scale }),
+    adversarial: encodePng(xAdv, s, { scale }),
+    perturbation: encodePng(amplifiedPerturbation(x, xAdv), s, { scale }),
+  };
+}

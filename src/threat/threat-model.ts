@@ -137,7 +137,7 @@ class LpThreat implements ThreatModel {
       }
       // Clipping into the box after the ball projection only moves coordinates towards x (x is
       // inside the box), so every norm of the perturbation can only shrink: the result stays feasible.
-      return clipToDomain(tf.add(x, p), domain);
+      return clipToDomain(tf.add(x, p), domain, x, this);
     });
   }
 
@@ -167,7 +167,7 @@ class LpThreat implements ThreatModel {
           break;
         }
       }
-      return clipToDomain(tf.add(x, delta), domain);
+      return clipToDomain(tf.add(x, delta), domain, x, this);
     });
   }
 
