@@ -15,6 +15,7 @@ import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine } from './common.js';
+import { checkTrainInputs } from './preflight.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
 export interface TrainOptions {
@@ -69,6 +70,7 @@ export interface TrainOutcome extends TrainResult {
  * ```
  */
 export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
+  checkTrainInputs(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);
   if (!METHODS.includes(o.method as Method)) throw new UserError(`unknown training method '${o.method}': choose one of ${METHODS.join(', ')}`);
   const adversarial = o.method !== 'standard';
