@@ -14,7 +14,7 @@ import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../trai
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
-import { defaultProgress, log, startEngine } from './common.js';
+import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkTrainInputs } from './preflight.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
@@ -84,6 +84,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainOutcome> {
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
   const data = await loadDataset(o.dataset);
   const engine = await startEngine(o, log);
+  if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
   for (const dir of staticDirs) statics.push((await loadModel(dir)).classifier);
   const strategy = makeStrategy(o.method, {
