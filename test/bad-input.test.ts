@@ -191,8 +191,8 @@ test(`${cases.length} malformed inputs: each one line naming the field and the f
     ].filter(Boolean);
     if (problems.length) failures.push(`${c.name}: ${problems.join('; ')}\n    ${r.stderr.trim().split('\n').join('\n    ')}`);
   }
-  assert.deepEqual(listing(fx()), fixtures, 'the fixtures are untouched');
   assert.equal(failures.length, 0, `\n${failures.join('\n')}`);
+  assert.deepEqual(listing(fx()), fixtures, 'the fixtures are untouched');
 });
 
 test('a model given as its model.json is accepted like its folder', async () => {
