@@ -94,7 +94,7 @@ test('save and load round-trips weights, logits and metadata', async () => {
 test('loading a directory without model.json or with a wrong-size weights file fails with one clear line', async () => {
   await selectBackend('cpu');
   const root = mkdtempSync(join(tmpdir(), 'advtrain-io-'));
-  await assert.rejects(loadModel(join(root, 'nope')), (e: Error) => e instanceof UserError && /model directory not found/.test(e.message));
+  await assert.rejects(loadModel(join(root, 'nope')), (e: Error) => e instanceof UserError && /model not found/.test(e.message));
   await assert.rejects(loadModel(root), (e: Error) => e instanceof UserError && /has no model\.json/.test(e.message));
   const dir = join(root, 'm');
   const m = buildZooModel('mlp', { inputShape: [4], numClasses: 2, seed: 0 });

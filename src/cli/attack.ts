@@ -17,7 +17,8 @@ import { writeExamples } from '../eval/examples-writer.js';
 import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
-import { log, startEngine, versions } from './common.js';
+import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
+import { checkAttackInputs } from './preflight.js';
 
 export type { AttackFileResult };
 
@@ -55,7 +56,7 @@ const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
 
 /** Loads the attacked model: a TF.js directory, or an ONNX file read with the data set's shape. */
 async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classifier: Classifier; metadata?: ModelMetadata }> {
-  if (!o.model.endsWith('.onnx')) return loadModel(o.model);
+  if (!o.model.endsWith('.onnx')) return loadModel(o.model, undefined, { onNote: log });
   const classifier = await loadOnnxClassifier(o.model, { inputShape: test.shape, numClasses: test.numClasses, domain: test.domain, layout: o.layout, output: o.output });
   return { classifier };
 }
@@ -69,10 +70,12 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  * ```
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
+  checkAttackInputs(o);
   const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params });
   const data = await loadDataset(o.dataset);
   const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
+  warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
   const test = subset(data.test, o.n);
   const loaded = await loadTarget(o, test);
   const { metadata } = loaded;

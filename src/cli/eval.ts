@@ -13,7 +13,8 @@ import { writeReport } from '../report/html.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
-import { log, startEngine, versions } from './common.js';
+import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
+import { checkEvalInputs, checkModelFitsData } from './preflight.js';
 
 /** Options of `advtrain eval`. */
 export interface EvalOptions {
@@ -112,14 +113,17 @@ export function summarise(r: EvalResultV2): string {
  * ```
  */
 export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
+  const modelInfo = checkEvalInputs(o);
   const threat = parseThreat(o.threat);
   if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
   const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
   const norms = o.minimalNorms ? o.minimalNorms.split(',').map((s) => s.trim()) : undefined;
   if (norms?.some((m) => m !== 'l2' && m !== 'linf')) throw new UserError(`--minimal-norms takes l2, linf or both (got '${o.minimalNorms}')`);
   const data = await loadDataset(o.dataset);
+  checkModelFitsData(modelInfo, o.model, { name: o.dataset, shape: data.test.shape }, 'evaluate');
   const engine = await startEngine(o, log);
-  const { classifier, metadata } = await loadModel(o.model);
+  warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
+  const { classifier, metadata, location } = await loadModel(o.model, undefined, { onNote: log });
   const test = subset(data.test, o.n);
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
     throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: evaluate it on the data set it was trained for`);
@@ -139,7 +143,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
     checks: o.checks,
     checkN: o.checkN,
     gallery: o.gallery,
-    modelDir: o.model,
+    modelDir: location.dir,
     describe: {
       model: { path: o.model, architecture: metadata?.architecture, trained_on: metadata?.dataset },
       dataset: o.dataset,
@@ -168,7 +172,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
 export function evalCommand(): Command {
   const cmd = new Command('eval')
     .description('evaluate a saved model: clean and worst-case robust accuracy over an attack ensemble, margins, reliability checks')
-    .requiredOption('--model <dir>', 'model directory (model.json + weights.bin)')
+    .requiredOption('--model <path>', 'TF.js model: a folder with model.json + weights, or the model.json itself')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
     .option('--threat <spec>', 'threat model NORM:EPS', 'linf:0.3')
     .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD').choices(PRESETS).default('standard'))

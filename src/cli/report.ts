@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { validateEvalResult } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
 import { UserError } from '../errors.js';
+import { checkOutputPaths } from '../fsutil.js';
 import { log } from './common.js';
 
 /** The `report` command: the HTML report from an evaluation's JSON alone. */
@@ -12,6 +13,7 @@ export function reportCommand(): Command {
     .requiredOption('--json <file>', 'evaluation result (schema advtrain/eval@2)')
     .requiredOption('--out <file>', 'HTML file to write')
     .action(async (o: { json: string; out: string }) => {
+      checkOutputPaths([{ flag: '--out', path: o.out, kind: 'file' }]);
       if (!existsSync(o.json)) throw new UserError(`result file not found: ${o.json} (write one with advtrain eval --json)`);
       let raw: unknown;
       try {

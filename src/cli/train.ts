@@ -15,7 +15,8 @@ import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../trai
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
-import { defaultProgress, log, startEngine } from './common.js';
+import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
+import { checkTrainInputs } from './preflight.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
 export interface TrainOptions {
@@ -87,6 +88,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     epsWarmup: opts.epsWarmup ?? (opts.threat && recipe.epsWarmupShare > 0 ? recipe.epsWarmupShare * opts.epochs : undefined),
     attackSteps: opts.attackSteps ?? recipe.attackSteps,
   };
+  checkTrainInputs(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);
   const adversarial = o.method !== 'standard';
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
@@ -102,6 +104,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
   const data = await loadDataset(o.dataset);
   const engine = await startEngine(o, log);
+  if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
   for (const dir of staticDirs) statics.push((await loadModel(dir)).classifier);
   const strategy = makeStrategy(o.method, {

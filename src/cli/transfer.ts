@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
 import { log, startEngine, versions } from './common.js';
+import { checkTransferInputs } from './preflight.js';
 
 interface TransferOptions {
   models: string;
@@ -49,6 +50,7 @@ export function transferCommand(): Command {
   return cmd.action(async (o: TransferOptions) => {
     const dirs = o.models.split(',').filter(Boolean);
     if (dirs.length < 2) throw new UserError('--models needs two or more model directories, separated by commas');
+    checkTransferInputs(o);
     const threat = parseThreat(o.threat);
     const attack = createAttack(o.attack, { steps: o.steps ?? 50 });
     const data = await loadDataset(o.dataset);

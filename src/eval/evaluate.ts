@@ -17,6 +17,10 @@ import { epsCurve } from './eps-curve.js';
 import { minimalNorms } from './minimal-norms.js';
 import { libraryCall } from './command.js';
 import { perClass } from './per-class.js';
+import { UserError } from '../errors.js';
+import { runtimeVersions } from '../version.js';
+import { nativeKernelsRegistered } from '../engine/native/index.js';
+import { QUERY_ONLY_ATTACKS } from '../model/onnx.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -40,8 +44,11 @@ export interface EvaluateOptions {
   gallery?: number;
   /** Where the model lives, to read its training log (metrics.jsonl). */
   modelDir?: string;
-  /** Describes the model and data for the result file. */
-  describe: { model: EvalResultV2['model']; dataset: string; engine: EvalResultV2['engine']; versions: EvalResultV2['versions'] };
+  /**
+   * Describes the model and data for the result file. Each part is optional: the model path
+   * defaults to 'memory', the data set to its name, the engine and versions to those running now.
+   */
+  describe?: { model?: EvalResultV2['model']; dataset?: string; engine?: EvalResultV2['engine']; versions?: EvalResultV2['versions'] };
   /**
    * What reproduces this result, recorded in it: the CLI passes its command line; by default a
    * description of this call ({@link libraryCall}).
@@ -49,6 +56,20 @@ export interface EvaluateOptions {
   command?: EvalCommand;
   onProgress?: (stage: string, done: number, total: number) => void;
   afterChunk?: (member: number, chunk: number) => void;
+}
+
+/** The engine running now: 'native' is the wasm backend with advtrain's oneDNN kernels registered. */
+export function runningEngine(): EvalResultV2['engine'] {
+  const backend = tf.getBackend();
+  return { backend: backend === 'wasm' && nativeKernelsRegistered() ? 'native' : backend };
+}
+
+/** A query-only model (ONNX) can only be evaluated by black-box members, without the gradient-based checks. */
+function checkQueryOnly(members: Member[], o: EvaluateOptions): void {
+  const white = members.filter((m) => m.access === 'white-box').map((m) => m.attack.name);
+  const fix = `use preset 'custom' with black-box members (${QUERY_ONLY_ATTACKS.join(', ')}) and checks: false, or evaluate a TF.js model`;
+  if (white.length) throw new UserError(`the classifier is query-only (ONNX: no gradients), but preset '${o.preset}' runs ${white.join(', ')}, which need gradients: ${fix}`);
+  if (o.checks ?? true) throw new UserError(`the classifier is query-only (ONNX: no gradients), but the reliability checks need gradients: pass checks: false`);
 }
 
 /** Reads a run directory's per-epoch log into the report's training rows, if there is one. */
@@ -135,6 +156,7 @@ function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8
 export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions): Promise<EvalResultV2> {
   const t0 = performance.now();
   const members = o.preset === 'custom' ? (o.members ?? []) : presetMembers(o.preset, o.threat);
+  if (clf.queryOnly) checkQueryOnly(members, o);
   const seed = o.seed ?? 0;
   const result = await evaluateEnsemble(clf, ds, {
     threat: o.threat,
@@ -173,11 +195,11 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
   return {
     schema: EVAL_SCHEMA,
     created: new Date().toISOString(),
-    versions: o.describe.versions,
-    engine: o.describe.engine,
+    versions: o.describe?.versions ?? runtimeVersions(),
+    engine: o.describe?.engine ?? runningEngine(),
     seed,
-    model: o.describe.model,
-    data: { dataset: o.describe.dataset, split: 'test', n: ds.n, classes: ds.classNames },
+    model: o.describe?.model ?? { path: 'memory' },
+    data: { dataset: o.describe?.dataset ?? ds.name, split: 'test', n: ds.n, classes: ds.classNames },
     threat: o.threat.toString(),
     preset: o.preset,
     clean_accuracy: result.clean_accuracy,

@@ -23,6 +23,8 @@ export interface Classifier {
   readonly domain: Domain;
   /** Logits for a batch `[b, ...inputShape]`, shape `[b, numClasses]`. Differentiable for white-box models. */
   logits(x: tf.Tensor): tf.Tensor2D;
+  /** True for models that can only be queried (ONNX): gradients do not flow through `logits`, so only score- and decision-based attacks apply. */
+  readonly queryOnly?: boolean;
 }
 
 /** A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs). */

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, withNewDir } from '../fsutil.js';
 import type { Domain } from '../data/domain.js';
@@ -92,14 +92,54 @@ interface RawModelJson {
   weightsManifest?: tf.io.WeightsManifestConfig;
 }
 
-function readModelDir(dir: string): { json: RawModelJson; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UserError(`model directory not found: ${dir} (pass a directory written by 'advtrain train' or a TF.js model directory)`);
+/** Where a model lives on disk, as {@link locateModel} found it. */
+export type ModelLocation =
+  /** A TF.js model: `file` is its model.json (or another .json name), `dir` holds the weights. */
+  | { format: 'tfjs'; dir: string; file: string }
+  /** An ONNX file (query-only). */
+  | { format: 'onnx'; file: string };
+
+const MODEL_FORMS = "a model folder written by 'advtrain train', a TF.js model folder or its model.json, or an .onnx file";
+
+/**
+ * Finds the model a path names: a folder holding model.json, a model.json (any .json) file
+ * itself, or an .onnx file. Throws one {@link UserError} line that says what is expected otherwise.
+ *
+ * @example
+ * ```ts
+ * locateModel('runs/m');            // { format: 'tfjs', dir: 'runs/m', file: 'runs/m/model.json' }
+ * locateModel('runs/m/model.json'); // the same
+ * locateModel('net.onnx');          // { format: 'onnx', file: 'net.onnx' }
+ * ```
+ */
+export function locateModel(path: string): ModelLocation {
+  if (!existsSync(path)) throw new UserError(`model not found: ${path} (pass ${MODEL_FORMS})`);
+  if (statSync(path).isDirectory()) {
+    const file = join(path, MODEL_JSON);
+    if (!existsSync(file)) {
+      const onnx = readdirSync(path).filter((f) => f.endsWith('.onnx'));
+      const hint = onnx.length ? ` (it holds ${join(path, onnx[0]!)}: pass that file)` : '';
+      throw new UserError(`${path} has no ${MODEL_JSON}${hint}: pass ${MODEL_FORMS}`);
+    }
+    return { format: 'tfjs', dir: path, file };
   }
-  const jsonPath = join(dir, MODEL_JSON);
-  if (!existsSync(jsonPath)) {
-    throw new UserError(`${dir} has no ${MODEL_JSON}: pass a directory written by 'advtrain train' or a TF.js model directory`);
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.onnx')) return { format: 'onnx', file: path };
+  if (lower.endsWith('.json')) return { format: 'tfjs', dir: dirname(path), file: path };
+  throw new UserError(`${path} is a file but neither a model.json nor an .onnx file: pass ${MODEL_FORMS}`);
+}
+
+/** A TF.js model location, or one line saying why an ONNX file cannot be used here. */
+function tfjsLocation(path: string, onnxHint?: string): { dir: string; file: string } {
+  const loc = locateModel(path);
+  if (loc.format === 'onnx') {
+    throw new UserError(`${path} is an ONNX model, which advtrain can only query (no gradients): ${onnxHint ?? 'here a TF.js model is needed (a folder with model.json, or the model.json)'}`);
   }
+  return loc;
+}
+
+function readModelDir(path: string): { json: RawModelJson; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
+  const { dir, file: jsonPath } = tfjsLocation(path);
   let json: RawModelJson;
   try {
     json = JSON.parse(readFileSync(jsonPath, 'utf8')) as RawModelJson;
@@ -164,38 +204,132 @@ export interface LoadedModel {
   /** Present when the directory holds a trainable layers model. */
   layers?: LayersClassifier;
   metadata?: ModelMetadata;
+  /** Where the model was found (the folder holds metrics.jsonl for runs of 'advtrain train'). */
+  location: { dir: string; file: string };
+  /** What was adapted while loading (e.g. a softmax output read as probabilities), for the caller to tell the user once. */
+  notes: string[];
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** Said when the path is an ONNX file, e.g. which commands or attacks can use it. */
+  onnxHint?: string;
+  /** Called with each note as it is made (besides {@link LoadedModel.notes}). */
+  onNote?: (note: string) => void;
+}
+
+const fmtShape = (s: readonly (number | null | string)[]) => `[${s.map((d) => (d === null || d === -1 ? '?' : d)).join(', ')}]`;
+
+/** True when a layers model's output comes out of a softmax (a Softmax layer, or a layer with activation 'softmax'). */
+export function endsInSoftmax(model: tfl.LayersModel): boolean {
+  const layer = (model.outputs[0] as { sourceLayer?: tfl.layers.Layer }).sourceLayer ?? model.layers[model.layers.length - 1];
+  if (!layer) return false;
+  if (layer.getClassName() === 'Softmax') return true;
+  const activation = (layer.getConfig() as { activation?: unknown }).activation;
+  return activation === 'softmax';
 }
 
 /**
- * Loads a model directory: a layers model (trainable) or a graph model, as a Classifier.
- * Models saved by other tools need `fallback` for what advtrain's metadata would say.
+ * Checks a model path before any work starts: that it names a TF.js model whose model.json
+ * reads, whose weights have the size it describes and whose metadata agrees with its topology.
+ * Throws one {@link UserError} line otherwise. Returns the input shape, when the files say it.
  *
  * @example
  * ```ts
- * const { classifier } = await loadModel('runs/m');
+ * checkModelPath('runs/m/model.json');
  * ```
  */
-export async function loadModel(dir: string, fallback?: Partial<ModelMetadata>): Promise<LoadedModel> {
-  const { json } = readModelDir(dir);
+export function checkModelPath(path: string, opts: LoadModelOptions = {}): { inputShape?: number[] } {
+  const { file } = tfjsLocation(path, opts.onnxHint);
+  const { json } = readModelDir(path);
+  const meta = json.userDefinedMetadata?.advtrain;
+  const declared = topologyInputShape(json.modelTopology);
+  if (meta?.inputShape && declared && !shapesAgree(declared, meta.inputShape)) {
+    throw new UserError(`the metadata in ${file} (userDefinedMetadata.advtrain) says inputShape ${fmtShape(meta.inputShape)} but the model takes ${fmtShape(declared)}: correct inputShape`);
+  }
+  const known = meta?.inputShape ?? (declared?.every((d) => d !== null) ? (declared as number[]) : undefined);
+  return known ? { inputShape: known } : {};
+}
+
+/** Whether a model's declared input shape (unknown dimensions null or -1) admits `shape`. */
+function shapesAgree(declared: readonly (number | null)[], shape: readonly number[]): boolean {
+  return declared.length === shape.length && declared.every((d, i) => d === null || d === -1 || d === shape[i]);
+}
+
+/** The input shape (without batch) a layers model's topology declares on its first layer, if it does. */
+function topologyInputShape(topology: unknown): (number | null)[] | undefined {
+  const t = topology as { model_config?: unknown; config?: unknown } | undefined;
+  const cfg = (t?.model_config ?? t) as { config?: { layers?: unknown } | unknown[] } | undefined;
+  const layers = Array.isArray(cfg?.config) ? cfg.config : (cfg?.config as { layers?: unknown } | undefined)?.layers;
+  if (!Array.isArray(layers)) return undefined;
+  for (const l of layers as { config?: { batch_input_shape?: unknown; batchInputShape?: unknown } }[]) {
+    const s = l?.config?.batch_input_shape ?? l?.config?.batchInputShape;
+    if (Array.isArray(s)) return (s as (number | null)[]).slice(1);
+  }
+  return undefined;
+}
+
+/**
+ * Loads a TF.js model — a folder holding model.json, or the model.json itself — as a Classifier:
+ * a layers model (trainable) or a graph model. Models saved by other tools need `fallback` for
+ * what advtrain's metadata would say. Without metadata saying what the model outputs, a layers
+ * model that ends in a softmax is read as outputting probabilities (logits = log p), and
+ * `notes` says so. Metadata whose input shape or class count contradicts the model is refused.
+ *
+ * @example
+ * ```ts
+ * const { classifier, notes } = await loadModel('runs/m');
+ * ```
+ */
+export async function loadModel(path: string, fallback?: Partial<ModelMetadata>, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const location = tfjsLocation(path, opts.onnxHint);
+  const { json } = readModelDir(path);
   const stored = json.userDefinedMetadata?.advtrain;
   const meta = { ...fallback, ...stored } as Partial<ModelMetadata>;
   const domain = domainFromMeta(meta.domain ?? { lower: 0, upper: 1 });
-  const output = meta.output ?? 'logits';
+  const notes: string[] = [];
+  const where = `${location.file} (userDefinedMetadata.advtrain)`;
   if (json.format === 'graph-model') {
     if (!meta.inputShape || !meta.numClasses) {
-      throw new UserError(`${dir} is a graph model without advtrain metadata: give its input shape and number of classes`);
+      throw new UserError(`${path} is a graph model without advtrain metadata: give its input shape and number of classes`);
     }
-    const graph = await tfc.loadGraphModel(fileHandler(dir));
-    const classifier = fromGraphModel(graph, { domain, output, inputShape: meta.inputShape, numClasses: meta.numClasses });
-    return { classifier, metadata: stored };
+    const graph = await tfc.loadGraphModel(fileHandler(path));
+    const declared = graph.inputs[0]?.shape;
+    if (declared && !shapesAgree(declared.slice(1), meta.inputShape)) {
+      throw new UserError(`the metadata in ${where} says inputShape ${fmtShape(meta.inputShape)} but the model takes ${fmtShape(declared.slice(1))}: correct inputShape`);
+    }
+    const classifier = fromGraphModel(graph, { domain, output: meta.output ?? 'logits', inputShape: meta.inputShape, numClasses: meta.numClasses });
+    return { classifier, metadata: stored, location, notes };
   }
   let model: tfl.LayersModel;
   try {
-    model = await tfl.loadLayersModel(fileHandler(dir));
+    model = await tfl.loadLayersModel(fileHandler(path));
   } catch (e) {
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot build the model in ${dir}: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(`cannot build the model in ${path}: ${(e as Error).message.split('\n')[0]}`);
   }
+  const fail = (msg: string): never => {
+    model.dispose();
+    throw new UserError(msg);
+  };
+  const modelShape = (model.inputs[0]!.shape as (number | null)[]).slice(1);
+  if (meta.inputShape && !shapesAgree(modelShape, meta.inputShape)) {
+    fail(`the metadata in ${where} says inputShape ${fmtShape(meta.inputShape)} but the model takes ${fmtShape(modelShape)}: correct inputShape`);
+  }
+  const outShape = model.outputs[0]!.shape as (number | null)[];
+  const modelClasses = outShape[outShape.length - 1];
+  if (meta.numClasses !== undefined && modelClasses !== null && meta.numClasses !== modelClasses) {
+    fail(`the metadata in ${where} says numClasses ${meta.numClasses} but the model outputs ${modelClasses}: correct numClasses`);
+  }
+  const softmax = endsInSoftmax(model);
+  let output = meta.output;
+  if (output === undefined) {
+    output = softmax ? 'probabilities' : 'logits';
+    if (softmax) notes.push(`${path} ends in a softmax and no metadata says what it outputs: reading its outputs as probabilities (logits = log p)`);
+  } else if (output === 'logits' && softmax) {
+    fail(`the metadata in ${where} says output 'logits' but the model ends in a softmax: set output to 'probabilities'`);
+  }
+  for (const note of notes) opts.onNote?.(note);
   const layers = fromLayersModel(model, { domain, output });
-  return { classifier: layers, layers, metadata: stored };
+  return { classifier: layers, layers, metadata: stored, location, notes };
 }

@@ -68,6 +68,12 @@ interface Runtime {
 }
 
 const ORT_FLOAT = 1;
+
+/** What to do instead, when gradients are asked of an ONNX model. */
+export const QUERY_ONLY_ATTACKS = ['square', 'hopskipjump', 'genattack', 'de'];
+const QUERY_ONLY = (path: string) =>
+  `${path} is an ONNX model, which advtrain can only query (no gradients flow through it): use a query-only attack (${QUERY_ONLY_ATTACKS.join(', ')}), ` +
+  `or craft the examples on a TF.js model and transfer them (attack --surrogate)`;
 const PROB_FLOOR = 1e-12;
 let runtime: Runtime | undefined;
 
@@ -187,6 +193,8 @@ export async function loadOnnxClassifier(path: string, opts: OnnxOptions): Promi
 
   const forward = (x: tf.Tensor): tf.Tensor => {
     if (disposed) throw new Error('this ONNX classifier was disposed');
+    // Inside tf.grad the output would be cut off from x, and tfjs would only say "Cannot compute gradient".
+    if (tf.engine().isTapeOn()) throw new UserError(QUERY_ONLY(path));
     const b = x.shape[0]!;
     const shaped = x.shape.length === opts.inputShape.length + 1 && x.shape.slice(1).every((d, i) => d === opts.inputShape[i]);
     if (!shaped) throw new UserError(`ONNX classifier expects a batch of shape [b, ${opts.inputShape.join(', ')}] (got [${x.shape.join(', ')}])`);
@@ -213,6 +221,7 @@ export async function loadOnnxClassifier(path: string, opts: OnnxOptions): Promi
   const clf = fromFunction(forward, { inputShape: opts.inputShape, numClasses: opts.numClasses, domain: opts.domain, output: 'logits' });
   return {
     ...clf,
+    queryOnly: true,
     inputName: inName,
     outputName: outName,
     modelInputShape: declared,
