@@ -93,7 +93,7 @@ function loadRuntime(): Runtime {
     ort = require('onnxruntime-node') as typeof ort;
     native = require('onnxruntime-node/dist/binding.js') as typeof native;
   } catch (e) {
-    throw new UserError(`cannot load onnxruntime-node (${(e as Error).message.split('\n')[0]}): install it with 'npm install onnxruntime-node@1.30.0'`);
+    throw new UserError(`cannot load onnxruntime-node (${(e as Error).message.split('\n')[0]}): install it with 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0'`);
   }
   if (typeof native.initOrt !== 'function' || typeof native.binding?.InferenceSession !== 'function') {
     throw new Error('onnxruntime-node: its native session binding is not where advtrain expects it (tested with 1.30.0)');
