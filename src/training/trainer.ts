@@ -12,6 +12,7 @@ import { EpochSums } from './epoch-sums.js';
 import { checkConfig, type EpochMetrics, type TrainConfig, type TrainResult } from './train-config.js';
 import type { EpochProgress, TrainCallback, TrainLoop } from './callbacks/callback.js';
 import type { CheckpointExtra } from './callbacks/checkpointing.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
 import { epsWarmup } from './callbacks/eps-warmup.js';
 import { coGuard } from './callbacks/co-guard.js';
 import { validation } from './callbacks/validation.js';
@@ -100,25 +101,15 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
   const t0 = performance.now();
   let stopped: string | undefined;
   try {
-    let startEpoch = 0;
-    /** Where a mid-epoch checkpoint left the epoch it resumes. */
-    let resumeIn: EpochProgress | undefined;
     const ck = config.resumeFrom;
-    if (ck) {
-      await ck.restoreOptimizer(optimizer);
-      startEpoch = ck.state.epoch;
-      step = ck.state.step;
-      history.push(...(ck.state.history as unknown as EpochMetrics[]));
-      const extra = (ck.state.extra ?? { callbacks: {} }) as unknown as CheckpointExtra;
-      for (const cb of callbacks) {
-        const json = extra.callbacks?.[cb.name];
-        if (json && cb.loadState) cb.loadState({ json, tensors: tensorsOf(ck.tensors, cb.name) });
-      }
-      if (extra.strategy && strategy.loadState) strategy.loadState({ json: extra.strategy, tensors: tensorsOf(ck.tensors, 'strategy') });
-      const e = extra.epochInProgress;
-      if ((ck.state.batch ?? 0) > 0 && e) resumeIn = { epoch: startEpoch, batch: ck.state.batch!, stepAtStart: e.stepAtStart, sums: EpochSums.from(e.sums), lr: e.lr, seconds: e.seconds };
-      tf.dispose(Object.values(ck.tensors));
+    const resumed = ck ? await resumeRun(ck, optimizer, strategy, callbacks) : undefined;
+    if (resumed) {
+      step = resumed.step;
+      history.push(...resumed.history);
     }
+    const startEpoch = resumed?.epoch ?? 0;
+    /** Where a mid-epoch checkpoint left the epoch it resumes. */
+    let resumeIn = resumed?.inEpoch;
     for (const cb of callbacks) await cb.onTrainBegin?.(loop, ck !== undefined);
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
       const resuming = resumeIn;
@@ -142,34 +133,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
         const labels = tf.tensor1d(batch.y, 'int32');
         for (let rep = 0; rep < replays; rep++) {
           const ctx: BatchContext = { xs, ys, labels, epoch: t, seed: (config.seed * 7919 + step * 31 + rep) >>> 0, threat: loop.threatAt(t) };
-          const prepared = strategy.prepare?.(clf, ctx);
-          const extra = strategy.extraVariables?.(ctx) ?? [];
-          let parts: { clean?: tf.Scalar[]; adv?: tf.Scalar[] } = {};
-          const value = tf.tidy(() => {
-            const { value, grads } = tf.variableGrads(() => {
-              const out = strategy.loss(clf, ctx, prepared);
-              parts = {
-                clean: out.clean ? ceAndHits(out.clean, ys, labels).map((t) => tf.keep(t)) : undefined,
-                adv: out.adv ? ceAndHits(out.adv, ys, labels).map((t) => tf.keep(t)) : undefined,
-              };
-              return out.loss;
-            }, [...vars, ...extra]);
-            const weightGrads: tf.NamedTensorMap = {};
-            const extraGrads: tf.NamedTensorMap = {};
-            for (const v of vars) weightGrads[v.name] = grads[v.name]!;
-            for (const v of extra) extraGrads[v.name] = grads[v.name]!;
-            optimizer.applyGradients(weightGrads);
-            strategy.afterStep?.(extraGrads, ctx);
-            return value;
-          });
-          prepared?.dispose();
-          sums.loss += value.dataSync()[0]! * batch.size;
-          sums.seen += batch.size;
-          for (const which of ['clean', 'adv'] as const) {
-            const part = parts[which];
-            if (part) sums.add(which, part[0]!.dataSync()[0]!, part[1]!.dataSync()[0]!, part[2]!.dataSync()[0]!);
-          }
-          tf.dispose([value, ...(parts.clean ?? []), ...(parts.adv ?? [])]);
+          trainStep(clf, optimizer, vars, strategy, ctx, sums);
           step++;
           killPoint('step');
         }
@@ -203,25 +167,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
       }
       const measured: Partial<EpochMetrics> = {};
       for (const cb of callbacks) Object.assign(measured, await cb.measure?.(loop, p));
-      const [cleanLoss, cleanAcc] = sums.mean('clean');
-      const [advLoss, advAcc] = sums.mean('adv');
-      const metrics: EpochMetrics = {
-        epoch: epoch + 1,
-        loss: sums.loss / sums.seen,
-        clean_loss: cleanLoss,
-        clean_accuracy: cleanAcc,
-        adv_loss: advLoss,
-        adv_accuracy: advAcc,
-        val_loss: measured.val_loss ?? null,
-        val_accuracy: measured.val_accuracy ?? null,
-        robust_val_accuracy: measured.robust_val_accuracy ?? null,
-        co_check_accuracy: measured.co_check_accuracy ?? null,
-        eps: loop.threatAt(epoch + 1 - 1e-9)?.eps ?? null,
-        lr: p.lr,
-        seconds: (performance.now() - te) / 1000,
-        examples_per_s: sums.seen / replays / trainSeconds,
-        ...(measured.event ? { event: measured.event } : {}),
-      };
+      const metrics = epochMetrics(epoch, sums, measured, loop.threatAt(epoch + 1 - 1e-9)?.eps ?? null, p.lr, (performance.now() - te) / 1000, sums.seen / replays / trainSeconds);
       history.push(metrics);
       progress.endEpoch(summaryLine(metrics, config.epochs));
       for (const cb of callbacks) await cb.onEpochEnd?.(loop, metrics);
@@ -232,6 +178,85 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
     strategy.dispose?.();
   }
   return { history, best: robust?.best(), stopped, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Restores a run from its checkpoint: the optimizer, the strategy's and callbacks' state, and where it stopped. */
+async function resumeRun(
+  ck: LoadedCheckpoint,
+  optimizer: tf.Optimizer,
+  strategy: TrainingStrategy,
+  callbacks: readonly TrainCallback[],
+): Promise<{ epoch: number; step: number; history: EpochMetrics[]; inEpoch?: EpochProgress }> {
+  await ck.restoreOptimizer(optimizer);
+  const extra = (ck.state.extra ?? { callbacks: {} }) as unknown as CheckpointExtra;
+  for (const cb of callbacks) {
+    const json = extra.callbacks?.[cb.name];
+    if (json && cb.loadState) cb.loadState({ json, tensors: tensorsOf(ck.tensors, cb.name) });
+  }
+  if (extra.strategy && strategy.loadState) strategy.loadState({ json: extra.strategy, tensors: tensorsOf(ck.tensors, 'strategy') });
+  tf.dispose(Object.values(ck.tensors));
+  const e = extra.epochInProgress;
+  const epoch = ck.state.epoch;
+  const batch = ck.state.batch ?? 0;
+  const inEpoch = batch > 0 && e ? { epoch, batch, stepAtStart: e.stepAtStart, sums: EpochSums.from(e.sums), lr: e.lr, seconds: e.seconds } : undefined;
+  return { epoch, step: ck.state.step, history: ck.state.history as unknown as EpochMetrics[], inEpoch };
+}
+
+/** One optimizer step on a batch (one replay); adds its loss, and its clean and adversarial hits, to `sums`. */
+function trainStep(clf: LayersClassifier, optimizer: tf.Optimizer, vars: tf.Variable[], strategy: TrainingStrategy, ctx: BatchContext, sums: EpochSums): void {
+  const { ys, labels } = ctx;
+  const prepared = strategy.prepare?.(clf, ctx);
+  const extra = strategy.extraVariables?.(ctx) ?? [];
+  let parts: { clean?: tf.Scalar[]; adv?: tf.Scalar[] } = {};
+  const value = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const out = strategy.loss(clf, ctx, prepared);
+      parts = {
+        clean: out.clean ? ceAndHits(out.clean, ys, labels).map((t) => tf.keep(t)) : undefined,
+        adv: out.adv ? ceAndHits(out.adv, ys, labels).map((t) => tf.keep(t)) : undefined,
+      };
+      return out.loss;
+    }, [...vars, ...extra]);
+    const weightGrads: tf.NamedTensorMap = {};
+    const extraGrads: tf.NamedTensorMap = {};
+    for (const v of vars) weightGrads[v.name] = grads[v.name]!;
+    for (const v of extra) extraGrads[v.name] = grads[v.name]!;
+    optimizer.applyGradients(weightGrads);
+    strategy.afterStep?.(extraGrads, ctx);
+    return value;
+  });
+  prepared?.dispose();
+  const size = ctx.xs.shape[0]!;
+  sums.loss += value.dataSync()[0]! * size;
+  sums.seen += size;
+  for (const which of ['clean', 'adv'] as const) {
+    const part = parts[which];
+    if (part) sums.add(which, part[0]!.dataSync()[0]!, part[1]!.dataSync()[0]!, part[2]!.dataSync()[0]!);
+  }
+  tf.dispose([value, ...(parts.clean ?? []), ...(parts.adv ?? [])]);
+}
+
+/** The metrics.jsonl line of an epoch, its fields in their fixed order. */
+function epochMetrics(epoch: number, sums: EpochSums, measured: Partial<EpochMetrics>, eps: number | null, lr: number, seconds: number, examplesPerSecond: number): EpochMetrics {
+  const [cleanLoss, cleanAcc] = sums.mean('clean');
+  const [advLoss, advAcc] = sums.mean('adv');
+  return {
+    epoch: epoch + 1,
+    loss: sums.loss / sums.seen,
+    clean_loss: cleanLoss,
+    clean_accuracy: cleanAcc,
+    adv_loss: advLoss,
+    adv_accuracy: advAcc,
+    val_loss: measured.val_loss ?? null,
+    val_accuracy: measured.val_accuracy ?? null,
+    robust_val_accuracy: measured.robust_val_accuracy ?? null,
+    co_check_accuracy: measured.co_check_accuracy ?? null,
+    eps,
+    lr,
+    seconds,
+    examples_per_s: examplesPerSecond,
+    ...(measured.event ? { event: measured.event } : {}),
+  };
 }
 
 function summaryLine(m: EpochMetrics, epochs: number): string {
