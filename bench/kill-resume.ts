@@ -6,7 +6,8 @@
  *
  *   node build/bench/kill-resume.js [--minutes 5] [--backend wasm] [--method fgsm-rs] [--seed 1]
  *
- * Random kill times are drawn from the bench's own seeded generator (uniform over the reference
+ * Each run is killed three times, each time at a moment drawn uniformly from 10–90% of the
+ * reference run's duration, then allowed to finish. Random kill times are drawn from the bench's own seeded generator (uniform over the reference
  * run's duration), so a run of the bench is reproducible up to the machine's timing.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -32,15 +33,16 @@ const args = (out: string) => [
   '--epochs', '3', '--batch-size', '50', '--n', '600', '--seed', '5', '--checkpoint-every', '3',
   '--backend', values.backend!, '--threads', values.threads!, '--out', out,
 ];
+const KILLS = 3;
 const metrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"examples_per_s":[^,}]*/g, '');
 
-/** Runs the CLI; kills it after `killAfterMs` if it is still running. Resolves with how it ended. */
+/** Runs the CLI; kills it after `killAfterMs` (Infinity: never) if it is still running. Resolves with how it ended. */
 function runOnce(a: string[], killAfterMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [BIN, ...a], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
+    const timer = Number.isFinite(killAfterMs) ? setTimeout(() => p.kill('SIGKILL'), killAfterMs) : undefined;
     p.on('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ killed: signal === 'SIGKILL', code, stderr });
@@ -68,9 +70,10 @@ try {
     const out = join(root, `run${runs++}`);
     let resume = false;
     let done = false;
+    // Up to KILLS kills per run, each at a random moment of the run; then it may finish.
     for (let attempt = 0; attempt < 50 && !done; attempt++) {
       const a = [...args(out), ...(resume ? ['--resume'] : [])];
-      const res = await runOnce(a, rng.next() * refMs);
+      const res = await runOnce(a, attempt < KILLS ? (0.1 + 0.8 * rng.next()) * refMs : Infinity);
       if (res.killed) {
         kills++;
         // Killed before its first checkpoint was complete: start again from nothing.

@@ -52,7 +52,7 @@ const engines: [string, boolean | string][] = [
 
 for (const [backend, skip] of engines) {
   describe(`SIGKILL and --resume on ${backend}`, { skip }, () => {
-    test('kills mid-epoch, during a checkpoint write, between its renames and after an epoch all resume to the uninterrupted run', () => {
+    test('kills mid-epoch, during a checkpoint write, between its renames and after an epoch all resume to the uninterrupted run; a kill during the first checkpoint lets the same command start over', () => {
       const root = mkdtempSync(join(tmpdir(), `advtrain-kill-${backend}-`));
       try {
         const ref = join(root, 'ref');
@@ -63,6 +63,14 @@ for (const [backend, skip] of engines) {
         assert.equal(metrics.trim().split('\n').length, 2);
         // 6 batches an epoch, a checkpoint after batches 2 and 4 and at the epoch's end.
         const points = backend === 'wasm' ? ['step:5', 'checkpoint-write:2', 'checkpoint-rename:3', 'epoch:1'] : ['step:5', 'checkpoint-write:4'];
+        // Killed while writing its first checkpoint: nothing to resume, and the same command starts over.
+        if (backend === 'wasm') {
+          const first = join(root, 'first');
+          assert.equal(cli(ARGS(backend, first), 'checkpoint-manifest:1').signal, 'SIGKILL');
+          const fresh = cli(ARGS(backend, first));
+          assert.equal(fresh.status, 0, fresh.stderr);
+          assert.ok(readFileSync(join(first, 'weights.bin')).equals(weights), 'a run restarted after a kill during its first checkpoint differs');
+        }
         for (const killAt of points) {
           const out = killAndResume(backend, root, killAt);
           assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights), `weights after a kill at ${killAt} differ from the uninterrupted run`);

@@ -10,7 +10,7 @@ import { OPTIMIZER_NAMES, type OptimizerName } from '../training/optimizers.js';
 import { parseSchedule } from '../training/schedules.js';
 import { recipeFor, recipesHelp } from '../training/recipes.js';
 import { train, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type TrainConfig, type TrainResult } from '../training/trainer.js';
-import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../training/checkpoint.js';
+import { loadCheckpoint, findCheckpoint, CHECKPOINT_TEMP, type CheckpointChoice } from '../training/checkpoint.js';
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
@@ -93,7 +93,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const adversarial = o.method !== 'standard';
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
   const threat = o.threat ? parseThreat(o.threat) : undefined;
-  if (!o.resume && existsSync(o.out) && readdirSync(o.out).length > 0) {
+  if (!o.resume && existsSync(o.out) && readdirSync(o.out).some((e) => e !== CHECKPOINT_TEMP)) {
     throw new UserError(`output directory ${o.out} is not empty: choose another --out, delete it, or add --resume`);
   }
   const which = resumeChoice(o.resume);

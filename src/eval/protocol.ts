@@ -10,6 +10,7 @@ import type { Member } from './presets.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { summarize } from './stats.js';
 import { UserError } from '../errors.js';
+import { killPoint } from '../training/kill-point.js';
 
 /** One ensemble member's row in the result. */
 export interface MemberResult {
@@ -165,6 +166,7 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       if (o.statePath) {
         s.time_s = elapsedBefore + (performance.now() - tStart) / 1000;
         saveState(o.statePath, { ...s, chunk: s.chunk + 1 }, adv);
+        killPoint('eval-chunk');
       }
       o.afterChunk?.(s.member, s.chunk);
     }

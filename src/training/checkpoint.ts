@@ -34,7 +34,9 @@ export interface CheckpointState {
 /** The checkpoint directory of a run, the previous one kept until a newer one is complete, and the one being written. */
 const DIR = 'checkpoint';
 const PREV = 'checkpoint.prev';
-const NEW = '.checkpoint.new';
+/** A checkpoint being written; alone in a run directory it means the run stopped before its first checkpoint, and the directory counts as empty. */
+export const CHECKPOINT_TEMP = '.checkpoint.new';
+const NEW = CHECKPOINT_TEMP;
 const MANIFEST = 'manifest.json';
 
 /** manifest.json: written last, so a checkpoint without it is incomplete. */
