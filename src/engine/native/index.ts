@@ -27,5 +27,5 @@ export {
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,
-} from './kernels.js';
+} from './kernels/index.js';
 export { NativeAdamOptimizer, NativeSGDOptimizer, NativeMomentumOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';
