@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include <limits>
+#include <utility>
 
 namespace advtrain {
 
@@ -15,6 +16,10 @@ namespace advtrain {
 // (PoolGeometry in src/engine/native/addon.ts).
 struct PoolGeom {
   int64_t N, H, W, C, KH, KW, OH, OW, sh, sw, pt, pl;
+  // The input rows [first, second) the windows of output row oh cover (padding excluded).
+  std::pair<int64_t, int64_t> rows(int64_t oh) const { return {std::max<int64_t>(0, oh * sh - pt), std::min<int64_t>(H, oh * sh - pt + KH)}; }
+  // The input columns [first, second) the windows of output column ow cover.
+  std::pair<int64_t, int64_t> cols(int64_t ow) const { return {std::max<int64_t>(0, ow * sw - pl), std::min<int64_t>(W, ow * sw - pl + KW)}; }
 };
 
 PoolGeom poolGeom(const Args& a, size_t k) {
@@ -38,9 +43,9 @@ napi_value MaxPool(napi_env env, napi_callback_info info) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        const auto [r0, r1] = g.rows(oh);
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          const auto [c0, c1] = g.cols(ow);
           float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
           for (int64_t c = 0; c < C; ++c) out[c] = ninf;
           for (int64_t r = r0; r < r1; ++r) {
@@ -146,9 +151,9 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
 #pragma omp parallel for collapse(2) schedule(static)
       for (int64_t n = 0; n < g.N; ++n) {
         for (int64_t oh = 0; oh < g.OH; ++oh) {
-          const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(H, oh * g.sh - g.pt + g.KH);
+          const auto [r0, r1] = g.rows(oh);
           for (int64_t ow = 0; ow < g.OW; ++ow) {
-            const int64_t q0 = std::max<int64_t>(0, ow * g.sw - g.pl), q1 = std::min<int64_t>(W, ow * g.sw - g.pl + g.KW);
+            const auto [q0, q1] = g.cols(ow);
             const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * C;
             // Channels in blocks of 16, kept in local arrays so the compiler vectorises.
             for (int64_t cb = 0; cb < C; cb += 16) {
@@ -193,9 +198,9 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
         float* dxn = dx + n * H * W * C;
         std::fill(dxn, dxn + H * W * C, 0.f);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
-          const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(H, oh * g.sh - g.pt + g.KH);
+          const auto [r0, r1] = g.rows(oh);
           for (int64_t ow = 0; ow < g.OW; ++ow) {
-            const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(W, ow * g.sw - g.pl + g.KW);
+            const auto [c0, c1] = g.cols(ow);
             std::fill(best.begin(), best.end(), ninf);
             std::fill(arg.begin(), arg.end(), int64_t(-1));
             for (int64_t r = r0; r < r1; ++r) {
@@ -236,9 +241,9 @@ napi_value AvgPool(napi_env env, napi_callback_info info) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        const auto [r0, r1] = g.rows(oh);
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          const auto [c0, c1] = g.cols(ow);
           float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
           for (int64_t c = 0; c < C; ++c) out[c] = 0.f;
           for (int64_t r = r0; r < r1; ++r)
@@ -269,9 +274,9 @@ napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
       float* dxn = dx + n * g.H * g.W * C;
       std::fill(dxn, dxn + g.H * g.W * C, 0.f);
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t r0 = std::max<int64_t>(0, oh * g.sh - g.pt), r1 = std::min<int64_t>(g.H, oh * g.sh - g.pt + g.KH);
+        const auto [r0, r1] = g.rows(oh);
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t c0 = std::max<int64_t>(0, ow * g.sw - g.pl), c1 = std::min<int64_t>(g.W, ow * g.sw - g.pl + g.KW);
+          const auto [c0, c1] = g.cols(ow);
           const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * C;
           for (int64_t r = r0; r < r1; ++r)
             for (int64_t q = c0; q < c1; ++q) {

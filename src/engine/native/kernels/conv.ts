@@ -2,6 +2,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activationOk, biasOk, fallback, hasZero, host, isF32, off, runNative, type Inputs, type KernelArgs } from './context.js';
 
+/**
+ * N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl of a convolution, as the addon's convolutions take
+ * them (the gradients' infos are computed with dilation 1).
+ */
+function convDims(ci: tf.backend_util.Conv2DInfo): number[] {
+  return [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels, ci.filterHeight, ci.filterWidth, ci.outChannels, ci.outHeight, ci.outWidth, ci.strideHeight, ci.strideWidth, ci.dilationHeight, ci.dilationWidth, ci.padInfo.top, ci.padInfo.left];
+}
+
 export function conv2dKernel(name: string) {
   return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
     const { x, filter, bias, preluActivationWeights } = args.inputs as tf.FusedConv2DInputs;
@@ -32,21 +40,7 @@ export function conv2dKernel(name: string) {
         off(b, filter),
         bias != null ? off(b, bias) : -1,
         off(b, out),
-        ci.batchSize,
-        ci.inHeight,
-        ci.inWidth,
-        ci.inChannels,
-        ci.filterHeight,
-        ci.filterWidth,
-        ci.outChannels,
-        ci.outHeight,
-        ci.outWidth,
-        ci.strideHeight,
-        ci.strideWidth,
-        ci.dilationHeight,
-        ci.dilationWidth,
-        ci.padInfo.top,
-        ci.padInfo.left,
+        ...convDims(ci),
         activation === 'relu' ? 1 : 0,
       ),
     );
@@ -72,21 +66,7 @@ export function conv2dBackpropInput(args: KernelArgs): tf.TensorInfo | tf.Tensor
       off(b, dy),
       off(b, filter),
       off(b, out),
-      ci.batchSize,
-      ci.inHeight,
-      ci.inWidth,
-      ci.inChannels,
-      ci.filterHeight,
-      ci.filterWidth,
-      ci.outChannels,
-      ci.outHeight,
-      ci.outWidth,
-      ci.strideHeight,
-      ci.strideWidth,
-      1,
-      1,
-      ci.padInfo.top,
-      ci.padInfo.left,
+      ...convDims(ci),
     ),
   );
 }
@@ -111,21 +91,7 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.Tenso
       off(b, dy),
       off(b, out),
       -1,
-      ci.batchSize,
-      ci.inHeight,
-      ci.inWidth,
-      ci.inChannels,
-      ci.filterHeight,
-      ci.filterWidth,
-      ci.outChannels,
-      ci.outHeight,
-      ci.outWidth,
-      ci.strideHeight,
-      ci.strideWidth,
-      1,
-      1,
-      ci.padInfo.top,
-      ci.padInfo.left,
+      ...convDims(ci),
     ),
   );
 }
