@@ -2,7 +2,17 @@
   "targets": [
     {
       "target_name": "advtrain_native",
-      "sources": ["advtrain_native.cc"],
+      "sources": [
+        "advtrain_native.cc",
+        "matmul.cc",
+        "conv.cc",
+        "pooling.cc",
+        "elementwise.cc",
+        "reductions.cc",
+        "embeddings.cc",
+        "optimizers.cc",
+        "runtime.cc"
+      ],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fopenmp"],
       "ldflags": ["-fopenmp"],

@@ -7,6 +7,27 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * The geometry of a 2-D pooling (NHWC, dilation 1), as the addon's pooling functions take it:
+ * input [batch, inHeight, inWidth, channels], windows filterHeight × filterWidth moved by
+ * strideHeight × strideWidth, output [batch, outHeight, outWidth, channels], and the padding
+ * before the first row and column (padded cells are skipped).
+ */
+export interface PoolGeometry {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  channels: number;
+  filterHeight: number;
+  filterWidth: number;
+  outHeight: number;
+  outWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
 /** What the C++ addon exports. Tensors are byte offsets into the wasm heap (-1: none). */
 export interface NativeAddon {
   /** conv2d(heap, x, filter, bias, y, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl, relu) */
@@ -21,14 +42,14 @@ export interface NativeAddon {
   conv2dBackpropFilter(heap: Uint8Array, ...args: number[]): void;
   /** matMul(heap, a, b, bias, c, batchA, batchB, M, K, N, transposeA, transposeB, relu) */
   matMul(heap: Uint8Array, ...args: number[]): void;
-  /** maxPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
-  maxPool(heap: Uint8Array, ...args: number[]): void;
-  /** maxPoolGrad(heap, x, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
-  maxPoolGrad(heap: Uint8Array, ...args: number[]): void;
-  /** avgPool(heap, x, y, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
-  avgPool(heap: Uint8Array, ...args: number[]): void;
-  /** avgPoolGrad(heap, dy, dx, N,H,W,C, KH,KW, OH,OW, sh,sw, pt,pl) */
-  avgPoolGrad(heap: Uint8Array, ...args: number[]): void;
+  /** Max pooling of x [N,H,W,C] into y [N,OH,OW,C]. */
+  maxPool(heap: Uint8Array, x: number, y: number, geometry: PoolGeometry): void;
+  /** The gradient of max pooling: dy [N,OH,OW,C] to the first greatest cell of each window of x, into dx. */
+  maxPoolGrad(heap: Uint8Array, x: number, dy: number, dx: number, geometry: PoolGeometry): void;
+  /** Average pooling of x into y (padded cells are not counted). */
+  avgPool(heap: Uint8Array, x: number, y: number, geometry: PoolGeometry): void;
+  /** The gradient of average pooling: dy / (filterHeight·filterWidth) to every cell of each window, into dx. */
+  avgPoolGrad(heap: Uint8Array, dy: number, dx: number, geometry: PoolGeometry): void;
   /** sumRows(heap, x, out, rows, cols): column sums of a [rows, cols] matrix */
   sumRows(heap: Uint8Array, ...args: number[]): void;
   /**

@@ -2,7 +2,7 @@
  * The native engine: TF.js's hot kernels (convolutions, matmuls, max pooling, forward and
  * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend, with the
  * element-wise work of a training step (ReLU and its gradient, bias adds, no-copy Identity/Cast),
- * the embedding look-up and its gradient (GatherV2 on axis 0, UnsortedSegmentSum);
+ * the embedding look-up and its gradient (GatherV2 on any axis, UnsortedSegmentSum);
  * and optimizer updates (Adam, SGD, momentum) as one fused native kernel per step.
  *
  * @example
@@ -27,5 +27,5 @@ export {
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,
-} from './kernels.js';
+} from './kernels/index.js';
 export { NativeAdamOptimizer, NativeSGDOptimizer, NativeMomentumOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';

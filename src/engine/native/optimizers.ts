@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor, NamedVariableMap } from '@tensorflow/tfjs-core/dist/tensor_types.js';
 import type { OptimizerVariable } from '@tensorflow/tfjs-core/dist/optimizers/optimizer.js';
-import { nativeHost, type WasmHost } from './kernels.js';
+import { nativeHost, type WasmHost } from './kernels/context.js';
 
 /** tfjs 4.22's `AdamOptimizer` fields the native update reads and writes (private in its typings). */
 interface AdamState {

@@ -4,7 +4,8 @@
  * The wasm backend ships forward kernels only for some ops and slow gradient kernels for
  * others. {@link registerWasmTrainingKernels} adds the missing ones (`Conv2DBackpropFilter`,
  * `UnsortedSegmentSum`) and replaces the slow ones (`Conv2DBackpropInput`, `MaxPoolGrad`,
- * `BatchMatMul` with transposes, `GatherV2` on axis 0, broadcasting `Equal`), each built from kernels wasm runs fast
+ * `BatchMatMul` with transposes, `GatherV2` — faster on axis 0 and correct with `batchDims`, where
+ * tfjs's reads out of bounds —, broadcasting `Equal`), each built from kernels wasm runs fast
  * (XNNPACK convolutions and matmuls) or from tight JS loops over the wasm heap.
  * The originals stay reachable for fallbacks and benchmarks.
  */
