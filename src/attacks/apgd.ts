@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import { scaleRows } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { probe } from './gradient.js';
 import type { AttackLoss } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
@@ -58,6 +59,8 @@ export function apgdCheckpoints(steps: number): number[] {
   return out;
 }
 
+/** The threats, model access and hyperparameters of {@link Apgd}. */
+export const APGD_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'loss', 'rho', 'momentum', 'randomStart'] };
 /**
  * Auto-PGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an
  * ensemble of diverse parameter-free attacks"): PGD without a step-size parameter. The step
@@ -76,6 +79,7 @@ export function apgdCheckpoints(steps: number): number[] {
  */
 export class Apgd implements Attack {
   readonly name: string;
+  readonly support = APGD_SUPPORT;
   readonly params: ApgdParams;
 
   constructor(params: Partial<ApgdParams> = {}) {
@@ -85,12 +89,12 @@ export class Apgd implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const p = this.params;
     const seed = opts.seed ?? 0;
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
-    if (threat.norm === 'l0') throw new UserError('apgd works in linf, l2 or l1 (got l0); use an l0 attack such as jsma');
     const list = [0, ...apgdCheckpoints(p.steps)];
     const checkpoints = new Set(list.slice(1));
     const tracker = new AttackTracker(x);
@@ -280,6 +284,8 @@ export type ApgdTargetedParams = ApgdParams & {
   targetClasses: number;
 };
 
+/** The threats, model access and hyperparameters of {@link ApgdTargeted}. */
+export const APGD_T_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'loss', 'rho', 'momentum', 'randomStart', 'targetClasses'] };
 /**
  * APGD-T as in AutoAttack's standard version: targeted APGD with the targeted DLR loss, run
  * against each of the `targetClasses` most likely wrong classes (see {@link runTopKTargeted}).
@@ -293,6 +299,7 @@ export type ApgdTargetedParams = ApgdParams & {
  */
 export class ApgdTargeted implements Attack {
   readonly name = 'apgd-t';
+  readonly support = APGD_T_SUPPORT;
   readonly params: ApgdTargetedParams;
   private readonly inner: Apgd;
 
@@ -304,6 +311,7 @@ export class ApgdTargeted implements Attack {
   }
 
   run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     if (opts.targeted) return this.inner.run(clf, x, y, opts);
     return runTopKTargeted(this.inner, clf, x, y, opts, this.params.targetClasses);
   }

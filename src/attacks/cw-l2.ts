@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
 import type { Domain } from '../data/domain.js';
 import type { Attack, AttackOptions } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess, logitOf, maxOther } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { enforceBudget, type MinimalNormResult } from './deepfool.js';
@@ -56,6 +57,8 @@ function boxTensors(domain: Domain, shape: number[]): { lo: tf.Tensor; width: tf
   });
 }
 
+/** The threats, model access and hyperparameters of {@link CwL2}. */
+export const CW_L2_SUPPORT: AttackSupport = { norms: ['l2'], access: 'gradient', params: ['binarySteps', 'steps', 'c0', 'lr', 'kappa', 'abortEarly'] };
 /**
  * Carlini & Wagner's L2 attack (IEEE S&P 2017): minimises ‖x' − x‖₂² + c·max(margin + κ, 0) with
  * Adam over w, where x' = lower + (upper − lower)·(tanh(w) + 1)/2 keeps every iterate inside the
@@ -75,6 +78,7 @@ function boxTensors(domain: Domain, shape: number[]): { lo: tf.Tensor; width: tf
  */
 export class CwL2 implements Attack {
   readonly name = 'cw-l2';
+  readonly support = CW_L2_SUPPORT;
   readonly params: CwL2Params;
 
   constructor(params: Partial<CwL2Params> = {}) {
@@ -83,6 +87,7 @@ export class CwL2 implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const p = this.params;
     const target = opts.targeted ? opts.targets : undefined;

@@ -5,6 +5,7 @@ import type { Classifier } from '../model/classifier.js';
 import { batchNorm, type Norm, type ThreatModel } from '../threat/threat-model.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess, logitOf } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
@@ -188,6 +189,8 @@ function checkParams(p: DeepFoolParams): void {
   if (!Number.isInteger(p.refineSteps) || p.refineSteps < 0) throw new UserError(`deepfool refineSteps must be an integer ≥ 0 (got ${p.refineSteps})`);
 }
 
+/** The threats, model access and hyperparameters of {@link DeepFool}. */
+export const DEEPFOOL_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'overshoot', 'candidates', 'refineSteps'] };
 /**
  * DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016): a minimal-norm attack that linearises
  * the classifier at the current point, steps onto the nearest linearised boundary among the
@@ -208,6 +211,7 @@ function checkParams(p: DeepFoolParams): void {
  */
 export class DeepFool implements Attack {
   readonly name = 'deepfool';
+  readonly support = DEEPFOOL_SUPPORT;
   readonly params: DeepFoolParams;
 
   constructor(params: Partial<DeepFoolParams> = {}) {
@@ -216,6 +220,7 @@ export class DeepFool implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const p = this.params;
     if (opts.targeted) throw new UserError('deepfool is untargeted: use fab or cw-l2 for targeted minimal-norm attacks');

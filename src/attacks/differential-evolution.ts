@@ -4,6 +4,7 @@ import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -31,6 +32,8 @@ export const DE_DEFAULTS: DifferentialEvolutionParams = { population: 40, iterat
 /** Rows evaluated in one forward pass. */
 const MAX_ROWS = 4096;
 
+/** The threats, model access and hyperparameters of {@link DifferentialEvolution}. */
+export const DE_SUPPORT: AttackSupport = { norms: ['l0'], access: 'scores', params: ['population', 'iterations', 'weight', 'crossover', 'strategy', 'maxQueries'] };
 /**
  * Few-pixel attack by differential evolution (Su, Vargas, Sakurai, "One pixel attack for
  * fooling deep neural networks", IEEE TEVC 2019). Query-only. Under an l0 threat of budget k
@@ -52,6 +55,7 @@ const MAX_ROWS = 4096;
  */
 export class DifferentialEvolution implements Attack {
   readonly name = 'de';
+  readonly support = DE_SUPPORT;
   readonly params: DifferentialEvolutionParams;
 
   constructor(params: Partial<DifferentialEvolutionParams> = {}) {
@@ -68,8 +72,8 @@ export class DifferentialEvolution implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
-    if (threat.norm !== 'l0') throw new UserError(`the DE few-pixel attack needs an l0 threat, e.g. l0:1 (got ${threat.norm})`);
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const p = this.params;

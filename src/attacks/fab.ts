@@ -4,6 +4,7 @@ import { boundsOf } from '../data/domain.js';
 import { lpThreat, scaleRows, type Norm } from '../threat/threat-model.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 import { classGradients, dualNorm, enforceBudget, topOtherClasses, type MinimalNormResult } from './deepfool.js';
@@ -133,6 +134,8 @@ function dualValue(norm: Norm, g: Float32Array, off: number, d: number): number 
   return norm === 'l2' ? Math.sqrt(n) : n;
 }
 
+/** The threats, model access and hyperparameters of {@link Fab}. */
+export const FAB_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'alphaMax', 'eta', 'beta', 'candidates'] };
 /**
  * FAB, the Fast Adaptive Boundary attack (Croce & Hein, ICML 2020): a minimal-norm attack in
  * Linf, L2 or L1. Each step linearises the classifier at the current point, picks the closest
@@ -153,6 +156,7 @@ function dualValue(norm: Norm, g: Float32Array, off: number, d: number): number 
  */
 export class Fab implements Attack {
   readonly name = 'fab';
+  readonly support = FAB_SUPPORT;
   readonly params: FabParams;
 
   constructor(params: Partial<FabParams> = {}) {
@@ -161,6 +165,7 @@ export class Fab implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const p = this.params;
     const norm = threat.norm;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { probe } from './gradient.js';
 import { isSuccess, type AttackLoss } from './losses.js';
 import { AttackTracker } from './tracker.js';
@@ -15,6 +16,8 @@ export type FgsmParams = {
   loss: AttackLoss;
 };
 
+/** The threats, model access and hyperparameters of {@link Fgsm}. */
+export const FGSM_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['stepSize', 'randomStart', 'loss'] };
 /**
  * Fast Gradient (Sign) Method, Goodfellow et al. 2015: one step along the steepest-ascent
  * direction of the threat's norm (sign for Linf — FGSM; normalised gradient for L2 — FGM).
@@ -26,6 +29,7 @@ export type FgsmParams = {
  */
 export class Fgsm implements Attack {
   readonly name = 'fgsm';
+  readonly support = FGSM_SUPPORT;
   readonly params: FgsmParams;
 
   constructor(params: Partial<FgsmParams> = {}) {
@@ -34,6 +38,7 @@ export class Fgsm implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');

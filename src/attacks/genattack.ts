@@ -3,6 +3,7 @@ import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -31,6 +32,8 @@ export const GENATTACK_DEFAULTS: GenAttackParams = {
   adaptive: true,
 };
 
+/** The threats, model access and hyperparameters of {@link GenAttack}. */
+export const GENATTACK_SUPPORT: AttackSupport = { norms: ['linf'], access: 'scores', params: ['maxQueries', 'population', 'mutationRate', 'mutationRange', 'temperature', 'adaptive'] };
 /**
  * GenAttack (Alzantot, Sharma, Chakraborty, Zhang, Hsieh, Srivastava, GECCO 2019): a
  * gradient-free genetic algorithm on the model's scores. Each example evolves its own population
@@ -49,6 +52,7 @@ export const GENATTACK_DEFAULTS: GenAttackParams = {
  */
 export class GenAttack implements Attack {
   readonly name = 'genattack';
+  readonly support = GENATTACK_SUPPORT;
   readonly params: GenAttackParams;
 
   constructor(params: Partial<GenAttackParams> = {}) {
@@ -62,8 +66,8 @@ export class GenAttack implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
-    if (threat.norm !== 'linf') throw new UserError(`GenAttack supports linf threats (got ${threat.norm})`);
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const p = this.params;

@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -54,6 +55,8 @@ export interface HopSkipJumpOptions extends AttackOptions {
 /** Largest number of logits rows evaluated in one forward pass of a gradient estimate. */
 const MAX_ROWS = 4096;
 
+/** The threats, model access and hyperparameters of {@link HopSkipJump}. */
+export const HOPSKIPJUMP_SUPPORT: AttackSupport = { norms: ['l2', 'linf'], access: 'decision', params: ['maxQueries', 'iterations', 'initEvals', 'maxEvals', 'initTries', 'gamma', 'minimize'] };
 /**
  * HopSkipJump (Chen, Jordan, Wainwright, IEEE S&P 2020): a decision-based attack that sees only
  * the predicted label (argmax of the logits). From an adversarial starting point it repeats:
@@ -78,6 +81,7 @@ const MAX_ROWS = 4096;
  */
 export class HopSkipJump implements Attack {
   readonly name = 'hopskipjump';
+  readonly support = HOPSKIPJUMP_SUPPORT;
   readonly params: HopSkipJumpParams;
 
   constructor(params: Partial<HopSkipJumpParams> = {}) {
@@ -95,9 +99,9 @@ export class HopSkipJump implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: HopSkipJumpOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
-    const norm = threat.norm;
-    if (norm !== 'l2' && norm !== 'linf') throw new UserError(`HopSkipJump supports l2 and linf threats (got ${norm})`);
+    const norm = threat.norm as 'linf' | 'l2';
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     if (opts.startingPoints && (opts.startingPoints.shape.length !== x.shape.length || opts.startingPoints.shape.some((s, i) => s !== x.shape[i]))) {

@@ -5,6 +5,7 @@ import type { Classifier } from '../model/classifier.js';
 import type { Domain } from '../data/domain.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
@@ -115,6 +116,8 @@ function rangeOf(domain: Domain, d: number): tf.Tensor {
   return tf.tensor2d(out, [1, d]);
 }
 
+/** The threats, model access and hyperparameters of {@link Jsma}. */
+export const JSMA_SUPPORT: AttackSupport = { norms: ['l0'], access: 'gradient', params: ['theta', 'gamma', 'pairCandidates'] };
 /**
  * Jacobian-based Saliency Map Attack (Papernot et al. 2016, "The Limitations of Deep Learning in
  * Adversarial Settings", EuroS&P), an L0 attack: it changes few features by a lot. Each step it
@@ -140,6 +143,7 @@ function rangeOf(domain: Domain, d: number): tf.Tensor {
  */
 export class Jsma implements Attack {
   readonly name = 'jsma';
+  readonly support = JSMA_SUPPORT;
   readonly params: JsmaParams;
 
   constructor(params: Partial<JsmaParams> = {}) {
@@ -148,6 +152,7 @@ export class Jsma implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     if (threat.norm !== 'l0') throw new UserError(`jsma is an L0 attack: use an l0 threat model, e.g. --threat l0:78 (got ${threat.toString()})`);
     if (opts.targeted && !opts.targets) throw new UserError('a targeted attack needs target classes');

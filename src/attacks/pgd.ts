@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { probe } from './gradient.js';
 import { attackObjective, type AttackLoss } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
@@ -50,6 +51,8 @@ function momentumGrad(prev: tf.Tensor | undefined, grad: tf.Tensor, mu: number):
   });
 }
 
+/** The threats, model access and hyperparameters of {@link Pgd}. */
+export const PGD_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'stepSize', 'restarts', 'randomStart', 'loss', 'momentum'] };
 /**
  * Projected gradient descent (Madry et al. 2018) in any norm of the ThreatModel (Linf: signed
  * steps; L2: normalised steps; L1: sparse L1 descent), with random start, restarts, targeted
@@ -63,6 +66,7 @@ function momentumGrad(prev: tf.Tensor | undefined, grad: tf.Tensor, mu: number):
  */
 export class Pgd implements Attack {
   readonly name: string;
+  readonly support = PGD_SUPPORT;
   readonly params: PgdParams;
 
   constructor(params: Partial<PgdParams> = {}, name = 'pgd') {
@@ -72,6 +76,7 @@ export class Pgd implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     const p = this.params;
     const alpha = pgdStepSize(p, threat);

@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
-import { isSpatialThreat, SPATIAL_DIMS, type SpatialGridCounts, type SpatialThreat } from '../threat/spatial.js';
+import { SPATIAL_DIMS, type SpatialGridCounts, type SpatialThreat } from '../threat/spatial.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { attackObjective, isSuccess, type AttackLoss } from './losses.js';
 import { UserError } from '../errors.js';
 
@@ -97,6 +98,8 @@ class Best {
   }
 }
 
+/** The threats, model access and hyperparameters of {@link Spatial}. */
+export const SPATIAL_SUPPORT: AttackSupport = { norms: [], spatial: true, access: 'gradient', params: ['mode', 'gridRotations', 'gridTranslations', 'gridScales', 'samples', 'steps', 'stepSize', 'restarts', 'loss', 'batchSize'] };
 /**
  * Spatial transformation attacks (Engstrom et al. 2019, "Exploring the Landscape of Spatial
  * Robustness", ICML): find a rotation / translation (/ scaling) inside the box of a
@@ -113,7 +116,7 @@ class Best {
  *
  * Candidates of many examples are stacked into model batches of up to `batchSize` transformed
  * images. One transformed image through the model is one query. The result's `distance` is the
- * normalised L∞ size of the transform (see {@link SpatialThreat.distance}); `params` holds the
+ * normalised L∞ size of the transform (see {@link SpatialThreat.transformSize}); `params` holds the
  * transforms themselves; `xAdv` is x under them.
  *
  * @example
@@ -126,6 +129,7 @@ class Best {
  */
 export class Spatial implements Attack<SpatialThreat> {
   readonly name = 'spatial';
+  readonly support = SPATIAL_SUPPORT;
   readonly params: SpatialParams;
 
   constructor(params: Partial<SpatialParams> = {}) {
@@ -134,8 +138,8 @@ export class Spatial implements Attack<SpatialThreat> {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: SpatialAttackOptions): Promise<SpatialAttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const threat = opts.threat;
-    if (!isSpatialThreat(threat)) throw new UserError(`the spatial attack needs a spatial threat model, e.g. --threat spatial:rot=30,trans=3 (got ${String(threat)})`);
     if (x.rank !== 4 && x.rank !== 3) throw new UserError(`the spatial attack needs image inputs [b, h, w, c] (got shape [${x.shape}])`);
     const target = opts.targeted ? opts.targets : undefined;
     if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
@@ -169,7 +173,7 @@ export class Spatial implements Attack<SpatialThreat> {
       return {
         xAdv: tf.keep(xAdv),
         success: best.success.slice(),
-        distance: threat.distanceValues(best.params),
+        distance: threat.transformSizeValues(best.params),
         queries: best.queries.slice(),
         iterations,
         params: best.params.slice(),

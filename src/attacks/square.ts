@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { requireThreat, type AttackSupport } from './support.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -134,6 +135,8 @@ function subsetShape(k: number): Float64Array {
   return normalise(out);
 }
 
+/** The threats, model access and hyperparameters of {@link SquareAttack}. */
+export const SQUARE_SUPPORT: AttackSupport = { norms: ['linf', 'l2'], access: 'scores', params: ['maxQueries', 'pInit', 'loss'] };
 /**
  * Square Attack (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random
  * search that needs only the model's logits. Each iteration changes one random square window
@@ -154,6 +157,7 @@ function subsetShape(k: number): Float64Array {
  */
 export class SquareAttack implements Attack {
   readonly name = 'square';
+  readonly support = SQUARE_SUPPORT;
   readonly params: SquareParams;
 
   constructor(params: Partial<SquareParams> = {}) {
@@ -165,6 +169,7 @@ export class SquareAttack implements Attack {
   }
 
   async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+    requireThreat(this.name, this.support, opts.threat);
     const { threat } = opts;
     if (threat.norm !== 'linf' && threat.norm !== 'l2') throw new UserError(`the Square attack supports linf and l2 threats (got ${threat.norm})`);
     const target = opts.targeted ? opts.targets : undefined;

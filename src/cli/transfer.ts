@@ -50,7 +50,7 @@ export function transferCommand(): Command {
     const dirs = o.models.split(',').filter(Boolean);
     if (dirs.length < 2) throw new UserError('--models needs two or more model directories, separated by commas');
     const threat = parseThreat(o.threat);
-    const attack = createAttack(o.attack, { steps: o.steps ?? 50 });
+    const attack = createAttack(o.attack, { steps: o.steps ?? 50 }, threat);
     const data = await loadDataset(o.dataset);
     const engine = await startEngine(o, log);
     const models = [];

@@ -3,13 +3,14 @@ import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { Rng } from '../data/rng.js';
-import { isSpatialThreat } from '../threat/spatial.js';
 import { summarize, type Summary } from './stats.js';
-import type { AnyThreat, Attack } from '../attacks/attack.js';
+import type { Attack } from '../attacks/attack.js';
+import { requireThreat } from '../attacks/support.js';
+import type { AnyThreat } from '../threat/threat.js';
 
 /** Options of {@link runAttack}. */
 export interface AttackRunOptions {
-  /** A norm ball (distances re-measured here) or a spatial box (the attack's normalised transform sizes, ≤ 1). */
+  /** Any threat; each adversarial input is verified with its `check` (a norm ball re-measures distances, a spatial box checks the attack's transform sizes). */
   threat: AnyThreat;
   batchSize?: number;
   seed?: number;
@@ -87,10 +88,8 @@ const SLACK = 1e-5;
  * ```
  */
 export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<AnyThreat>, opts: AttackRunOptions): Promise<AttackRunResult> {
+  requireThreat(attack.name, attack.support, opts.threat);
   const t0 = performance.now();
-  // A spatial threat's budget is its transform box: the attack reports normalised sizes (≤ 1).
-  const ball = isSpatialThreat(opts.threat) ? undefined : opts.threat;
-  const budget = ball ? ball.eps : 1;
   const batchSize = opts.batchSize ?? 256;
   const rng = new Rng(opts.seed ?? 0);
   const robust = new Uint8Array(ds.n);
@@ -130,14 +129,15 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
       const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: (opts.seed ?? 0) * 1_000_003 + batchNo });
       const check = tf.tidy(() => {
         const p = tf.softmax(clf.logits(res.xAdv));
-        return { p, pred: tf.argMax(p, 1), dist: ball ? ball.distance(res.xAdv, x) : tf.tensor1d(res.distance) };
+        return { p, pred: tf.argMax(p, 1) };
       });
       const predAdv = check.pred.dataSync();
-      const dist = check.dist.dataSync();
       const pa = check.p.dataSync();
+      const verdict = opts.threat.check(x, res.xAdv, res.distance);
+      const dist = verdict.distance;
       for (let j = 0; j < correct.length; j++) {
-        if (dist[j]! > budget * (1 + SLACK) + SLACK) {
-          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${budget} (${opts.threat}): this is a bug in the attack`);
+        if (!verdict.inside[j]) {
+          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${opts.threat.budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
       checkDomain(clf, res.xAdv, attack.name);
@@ -168,7 +168,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
           });
         }
       }
-      tf.dispose([idx, x, y, res.xAdv, check.p, check.pred, check.dist, ...(targets ? [targets] : [])]);
+      tf.dispose([idx, x, y, res.xAdv, check.p, check.pred, ...(targets ? [targets] : [])]);
     }
     tf.dispose([xs, probsClean]);
     done += batch.size;

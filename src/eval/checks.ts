@@ -4,10 +4,13 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { subset, take } from '../data/batching.js';
 import { lpThreat, type ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
+import { UserError } from '../errors.js';
 import type { Attack } from '../attacks/attack.js';
 import { Fgsm } from '../attacks/fgsm.js';
 import { Pgd } from '../attacks/pgd.js';
-import { SquareAttack } from '../attacks/square.js';
+import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
+import { supportsThreat } from '../attacks/support.js';
 import { runAttack } from './attack-run.js';
 import type { ProtocolResult } from './protocol.js';
 import type { Access } from './presets.js';
@@ -16,7 +19,8 @@ import type { Check } from './schema.js';
 
 /** Options of {@link reliabilityChecks}. */
 export interface CheckOptions {
-  threat: ThreatModel;
+  /** The evaluated threat; the checks' attacks (FGSM, PGD, Square) need a norm threat. */
+  threat: AnyThreat;
   /** Access of each ensemble member, index-aligned with the protocol's members. */
   access: Access[];
   /** Examples the checks run on (the first m of the evaluated set). Default 200. */
@@ -32,7 +36,7 @@ function grade(value: number, warnAbove: number, failAbove: number): Check['verd
   return value > failAbove ? 'fail' : value > warnAbove ? 'warn' : 'pass';
 }
 
-async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: ThreatModel, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
+async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: AnyThreat, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
   const r = await runAttack(clf, ds, attack, { threat, seed });
   return { acc: r.robust_accuracy, robust: r.robust };
 }
@@ -88,6 +92,8 @@ function badGradientShare(clf: Classifier, ds: Dataset): number {
  * ```
  */
 export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: ProtocolResult, o: CheckOptions): Promise<Check[]> {
+  const threat = o.threat;
+  if (threat.kind !== 'norm') throw new UserError(`the reliability checks attack with FGSM, PGD and Square, which need a norm threat such as linf:0.3 (got ${threat}): turn them off (--no-checks, or checks: false)`);
   const m = Math.min(o.m ?? 200, ds.n);
   const sub = subset(ds, m);
   const seed = o.seed ?? 0;
@@ -110,7 +116,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   if (!curve) {
     curve = [];
     for (const f of [0.25, 0.5, 1, 1.5, 2]) {
-      const t = lpThreat(o.threat.norm, o.threat.norm === 'l0' ? Math.max(1, Math.round(o.threat.eps * f)) : o.threat.eps * f);
+      const t = threat.norm === 'l0' ? lpThreat('l0', Math.max(1, Math.round(threat.eps * f))) : threat.scaled(f);
       curve.push({ eps: t.eps, accuracy: (await accuracyUnder(clf, sub, new Pgd({ steps: 20 }), t, seed)).acc });
     }
   }
@@ -123,7 +129,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   });
 
   // (3) an unbounded attack.
-  const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
+  const big = lpThreat(threat.norm, unboundedEps(threat, clf, exampleSize(ds)));
   const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
   checks.push({
     name: 'an unbounded attack reaches ~0% accuracy',
@@ -139,13 +145,13 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
     for (let i = 0; i < result.n; i++) if (blackMembers.includes(result.brokenBy[i]!)) blackOnly++;
     blackOnly = blackOnly / result.n;
     blackDetail = `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them`;
-  } else if (o.threat.norm === 'linf' || o.threat.norm === 'l2') {
+  } else if (supportsThreat(SQUARE_SUPPORT, threat)) {
     const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
     const sq = still.length ? await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed }) : undefined;
     blackOnly = sq ? (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m : 0;
     blackDetail = `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not`;
   } else {
-    blackDetail = `no black-box attack for ${o.threat.norm}`;
+    blackDetail = `no black-box attack for ${threat.norm}`;
   }
   checks.push({ name: 'white-box attacks beat black-box', verdict: grade(blackOnly, 0.002, 0.01), detail: blackDetail });
 

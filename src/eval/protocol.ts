@@ -4,7 +4,8 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { take } from '../data/batching.js';
 import { evaluateClean } from '../model/accuracy.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
+import { requireThreat } from '../attacks/support.js';
 import { runAttack } from './attack-run.js';
 import type { Member } from './presets.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -45,7 +46,7 @@ export interface ProtocolResult {
 
 /** Options of {@link evaluateEnsemble}. */
 export interface ProtocolOptions {
-  threat: ThreatModel;
+  threat: AnyThreat;
   members: Member[];
   seed?: number;
   batchSize?: number;
@@ -113,6 +114,7 @@ function qstats(q: number[]): MemberResult['queries'] {
  * ```
  */
 export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: ProtocolOptions): Promise<ProtocolResult> {
+  for (const m of o.members) requireThreat(m.attack.name, m.attack.support, o.threat);
   const size = exampleSize(ds);
   const adv = new Float32Array(ds.n * size);
   const clean = evaluateClean(clf, ds, { batchSize: o.batchSize ?? 256 });

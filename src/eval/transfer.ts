@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
 import type { Attack } from '../attacks/attack.js';
 import { runAttack } from './attack-run.js';
 
@@ -30,7 +30,7 @@ export function accuracyOn(clf: Classifier, ds: Dataset, x: Float32Array): numbe
  * const m = await transferMatrix([a, b], subset(test, 1000), parseThreat('linf:0.3'), new Pgd({ steps: 50 }));
  * ```
  */
-export async function transferMatrix(models: Classifier[], ds: Dataset, threat: ThreatModel, attack: Attack, seed = 0, onSource?: (j: number) => void): Promise<number[][]> {
+export async function transferMatrix(models: Classifier[], ds: Dataset, threat: AnyThreat, attack: Attack<AnyThreat>, seed = 0, onSource?: (j: number) => void): Promise<number[][]> {
   const size = exampleSize(ds);
   const matrix = models.map(() => models.map(() => 0));
   for (let j = 0; j < models.length; j++) {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Domain } from '../data/domain.js';
 import { UserError } from '../errors.js';
 import { clipToDomain } from './domain-clip.js';
+import { BUDGET_SLACK, type Threat, type ThreatCheck } from './threat.js';
 
 /** The perturbation norms a ThreatModel can bound. */
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
@@ -20,14 +21,15 @@ export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
  * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, UNIT_BOX);
  * ```
  */
-export interface ThreatModel {
+export interface ThreatModel extends Threat<ThreatModel> {
+  readonly kind: 'norm';
   readonly norm: Norm;
   /** The budget: ε for linf/l2/l1, the number of changed features for l0. */
   readonly eps: number;
-  /** Canonical text form, e.g. 'linf:0.3'. */
-  toString(): string;
   /** Per-example distance ‖x' − x‖ in this norm, shape [b]. */
   distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D;
+  /** The same norm with ε × factor; an l0 budget is rounded down to a whole count. */
+  scaled(factor: number): ThreatModel;
   /** Nearest point of the ε-ball around x (approximately, for l1/l0), then clipped into the domain. */
   project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor;
   /** A random point of the ε-ball around x, clipped into the domain. */
@@ -100,6 +102,7 @@ function projectL0(v: tf.Tensor2D, k: number): tf.Tensor2D {
 }
 
 class LpThreat implements ThreatModel {
+  readonly kind = 'norm' as const;
   constructor(
     readonly norm: Norm,
     readonly eps: number,
@@ -107,12 +110,32 @@ class LpThreat implements ThreatModel {
     readonly l1Sparsity = 0.95,
   ) {}
 
+  get budget(): number {
+    return this.eps;
+  }
+
+  get measure(): string {
+    return this.norm;
+  }
+
   toString(): string {
     return `${this.norm}:${this.eps}`;
   }
 
   distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
     return tf.tidy(() => batchNorm(tf.sub(xAdv, x), this.norm));
+  }
+
+  check(x: tf.Tensor, xAdv: tf.Tensor): ThreatCheck {
+    const d = this.distance(xAdv, x);
+    const distance = d.dataSync() as Float32Array;
+    d.dispose();
+    const limit = this.eps * (1 + BUDGET_SLACK) + BUDGET_SLACK;
+    return { distance, inside: Uint8Array.from(distance, (v) => (v <= limit ? 1 : 0)) };
+  }
+
+  scaled(factor: number): ThreatModel {
+    return lpThreat(this.norm, this.norm === 'l0' ? Math.floor(this.eps * factor) : this.eps * factor);
   }
 
   project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor {
