@@ -16,6 +16,12 @@ export interface AttackOptions<T extends AnyThreat = ThreatModel> {
   targets?: tf.Tensor1D;
   /** Seed for every random choice of the attack. */
   seed?: number;
+  /**
+   * Each example's global index (e.g. its row in the data set), default 0..b−1. Per-example
+   * random draws (random starts and restarts) derive from (seed, index), so an example's result
+   * does not depend on the batch it is attacked in.
+   */
+  indices?: ArrayLike<number>;
   /** Called after each iteration with (iteration, examples still being attacked). */
   onIteration?: (iteration: number, active: number) => void;
 }

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
+import type { ThreatModel } from '../threat/threat-model.js';
 import type { Classifier } from '../model/classifier.js';
 import type { Domain } from '../data/domain.js';
-import type { Attack, AttackOptions } from './attack.js';
-import { requireThreat, type AttackSupport } from './support.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess, logitOf, maxOther } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
-import { enforceBudget, type MinimalNormResult } from './deepfool.js';
+import { enforceBudget, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 
 /** Hyperparameters of {@link CwL2}. */
@@ -76,22 +77,16 @@ export const CW_L2_SUPPORT: AttackSupport = { norms: ['l2'], access: 'gradient',
  * const paper = new CwL2(CW_L2_PAPER); // 9 × 10,000 iterations
  * ```
  */
-export class CwL2 implements Attack {
-  readonly name = 'cw-l2';
-  readonly support = CW_L2_SUPPORT;
-  readonly params: CwL2Params;
+export class CwL2 extends CheckedAttack<CwL2Params, ThreatModel, MinimalNormResult> {
 
   constructor(params: Partial<CwL2Params> = {}) {
-    this.params = { ...CW_L2_DEFAULTS, ...params };
+    super('cw-l2', CW_L2_SUPPORT, CW_L2_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
-    requireThreat(this.name, this.support, opts.threat);
-    const { threat } = opts;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<MinimalNormResult> {
+    const { threat, target, opts } = ctx;
     const p = this.params;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const b = x.shape[0]!;
     const { lo, width } = boxTensors(clf.domain, x.shape.slice(1));
     // w₀ = atanh(2·(x − lower)/width − 1), slightly inside ±1; constant features (width 0) stay put.

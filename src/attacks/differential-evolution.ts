@@ -3,8 +3,9 @@ import { boundsOf } from '../data/domain.js';
 import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
-import { requireThreat, type AttackSupport } from './support.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -53,13 +54,10 @@ export const DE_SUPPORT: AttackSupport = { norms: ['l0'], access: 'scores', para
  *   .run(clf, x, y, { threat: lpThreat('l0', 3), seed: 0 });
  * ```
  */
-export class DifferentialEvolution implements Attack {
-  readonly name = 'de';
-  readonly support = DE_SUPPORT;
-  readonly params: DifferentialEvolutionParams;
+export class DifferentialEvolution extends CheckedAttack<DifferentialEvolutionParams> {
 
   constructor(params: Partial<DifferentialEvolutionParams> = {}) {
-    this.params = { ...DE_DEFAULTS, ...params };
+    super('de', DE_SUPPORT, DE_DEFAULTS, params);
     const p = this.params;
     if (!Number.isInteger(p.population) || p.population < 4) throw new UserError(`DE population must be an integer ≥ 4 (got ${p.population})`);
     if (!Number.isInteger(p.iterations) || p.iterations < 0) throw new UserError(`DE iterations must be an integer ≥ 0 (got ${p.iterations})`);
@@ -71,15 +69,12 @@ export class DifferentialEvolution implements Attack {
     }
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    requireThreat(this.name, this.support, opts.threat);
-    const { threat } = opts;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, opts } = ctx;
     const p = this.params;
     const P = p.population;
     const budget = p.maxQueries ?? P * (p.iterations + 1);
-    const rng = new Rng(opts.seed ?? 0);
+    const rng = new Rng(seed);
     const n = x.shape[0]!;
     const shape = x.shape.slice(1);
     const d = x.size / n;

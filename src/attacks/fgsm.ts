@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
-import { requireThreat, type AttackSupport } from './support.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { probe } from './gradient.js';
+import { pgdStep } from './pgd-step.js';
 import { isSuccess, type AttackLoss } from './losses.js';
 import { AttackTracker } from './tracker.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** Hyperparameters of {@link Fgsm}. */
 export type FgsmParams = {
@@ -27,26 +30,20 @@ export const FGSM_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access
  * const r = await new Fgsm().run(clf, x, y, { threat: parseThreat('linf:0.3') });
  * ```
  */
-export class Fgsm implements Attack {
-  readonly name = 'fgsm';
-  readonly support = FGSM_SUPPORT;
-  readonly params: FgsmParams;
+export class Fgsm extends CheckedAttack<FgsmParams> {
 
   constructor(params: Partial<FgsmParams> = {}) {
-    this.params = { randomStart: false, loss: 'ce', ...params };
+    super('fgsm', FGSM_SUPPORT, { randomStart: false, loss: 'ce' }, params);
     if (this.params.stepSize !== undefined && !(this.params.stepSize > 0)) throw new UserError(`--step-size must be positive (got ${this.params.stepSize})`);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    requireThreat(this.name, this.support, opts.threat);
-    const { threat } = opts;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, indices, opts } = ctx;
     const tracker = new AttackTracker(x);
     const all = tracker.activeIndices();
-    const start = this.params.randomStart ? threat.randomStart(x, clf.domain, opts.seed ?? 0) : x.clone();
+    const start = this.params.randomStart ? threat.randomStart(x, clf.domain, deriveSeed(seed, 'fgsm-start'), indices) : x.clone();
     const pr = probe(clf, start, y, this.params.loss, target);
-    const xAdv = tf.tidy(() => threat.project(tf.add(start, threat.ascentStep(pr.grad, this.params.stepSize ?? threat.eps)), x, clf.domain));
+    const xAdv = pgdStep(threat, start, x, pr.grad, this.params.stepSize ?? threat.eps, clf.domain);
     const ok = tf.tidy(() => isSuccess(clf.logits(xAdv), y, target));
     tracker.count(all, 2);
     tracker.offer(all, xAdv, ok.dataSync());

@@ -3,10 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
 import { SPATIAL_DIMS, type SpatialGridCounts, type SpatialThreat } from '../threat/spatial.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
-import { requireThreat, type AttackSupport } from './support.js';
+import type { AttackOptions, AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { attackObjective, isSuccess, type AttackLoss } from './losses.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** How {@link Spatial} searches the transform box. */
 export type SpatialMode = 'grid' | 'random' | 'first-order';
@@ -127,27 +129,19 @@ export const SPATIAL_SUPPORT: AttackSupport = { norms: [], spatial: true, access
  * r.xAdv.dispose();
  * ```
  */
-export class Spatial implements Attack<SpatialThreat> {
-  readonly name = 'spatial';
-  readonly support = SPATIAL_SUPPORT;
-  readonly params: SpatialParams;
+export class Spatial extends CheckedAttack<SpatialParams, SpatialThreat, SpatialAttackResult> {
 
   constructor(params: Partial<SpatialParams> = {}) {
-    this.params = { ...SPATIAL_DEFAULTS, ...params };
+    super('spatial', SPATIAL_SUPPORT, SPATIAL_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: SpatialAttackOptions): Promise<SpatialAttackResult> {
-    requireThreat(this.name, this.support, opts.threat);
-    const threat = opts.threat;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, { threat, target, seed, opts }: AttackContext<SpatialThreat>): Promise<SpatialAttackResult> {
     if (x.rank !== 4 && x.rank !== 3) throw new UserError(`the spatial attack needs image inputs [b, h, w, c] (got shape [${x.shape}])`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const n = x.shape[0]!;
     const identity = Float32Array.from([0, 0, 0, 1]);
     const best = new Best(n, identity);
     const ctx: Ctx = { clf, x, y, target, threat, best, loss: this.params.loss, batchSize: this.params.batchSize, onIteration: opts.onIteration };
-    const seed = opts.seed ?? 0;
     let iterations: number;
     switch (this.params.mode) {
       case 'grid': {
@@ -251,7 +245,7 @@ function firstOrder(ctx: Ctx, p: SpatialParams, seed: number): number {
     let active = best.active();
     if (active.length === 0) break;
     // One random start per example, drawn for the whole batch so the numbers do not depend on which examples are left.
-    const start = threat.randomValues(best.n, seed * 7919 + r);
+    const start = threat.randomValues(best.n, deriveSeed(seed, 'spatial-restart', r));
     for (let c0 = 0; c0 < active.length; c0 += p.batchSize) {
       let idx = active.slice(c0, c0 + p.batchSize);
       const init = new Float32Array(idx.length * SPATIAL_DIMS);

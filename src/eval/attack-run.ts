@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
-import { Rng } from '../data/rng.js';
+import { deriveSeed, Rng } from '../data/rng.js';
 import { summarize, type Summary } from './stats.js';
 import type { Attack } from '../attacks/attack.js';
 import { requireThreat } from '../attacks/support.js';
@@ -22,6 +22,13 @@ export interface AttackRunOptions {
   keepExamples?: number;
   /** Receives each attacked example's adversarial input, at row = its index in `ds` (size ds.n × example size). */
   advOut?: Float32Array;
+  /**
+   * The global index of each row of `ds` (default 0..n−1), e.g. its row in the full data set
+   * when `ds` is a part of it: per-example randomness (random starts, random targets) derives
+   * from (seed, global index), so results do not depend on batch size or on how the examples
+   * are split.
+   */
+  exampleIndices?: ArrayLike<number>;
 }
 
 /** Summary statistics of a list of numbers. */
@@ -91,7 +98,9 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   requireThreat(attack.name, attack.support, opts.threat);
   const t0 = performance.now();
   const batchSize = opts.batchSize ?? 256;
-  const rng = new Rng(opts.seed ?? 0);
+  const seed = opts.seed ?? 0;
+  const globalIndex = (i: number) => (opts.exampleIndices ? opts.exampleIndices[i]! : i);
+  if (opts.exampleIndices && opts.exampleIndices.length !== ds.n) throw new Error(`runAttack: ${opts.exampleIndices.length} example indices for ${ds.n} examples`);
   const robust = new Uint8Array(ds.n);
   const cleanCorrect = new Uint8Array(ds.n);
   const distances = new Float32Array(ds.n);
@@ -101,7 +110,6 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   const kept: KeptExample[] = [];
   const keep = opts.keepExamples ?? 0;
   let done = 0;
-  let batchNo = 0;
   for (const batch of batches(ds, batchSize)) {
     const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
     ys.dispose();
@@ -124,9 +132,11 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
       const y = tf.tensor1d(yArr, 'int32');
       let targets: tf.Tensor1D | undefined;
       if (opts.targeted) {
-        targets = tf.tensor1d(Int32Array.from(yArr, (c) => (c + 1 + rng.int(ds.numClasses - 1)) % ds.numClasses), 'int32');
+        const other = (j: number) => new Rng(deriveSeed(seed, 'random-target', globalIndex(batch.indices[correct[j]!]!))).int(ds.numClasses - 1);
+        targets = tf.tensor1d(Int32Array.from(yArr, (c, j) => (c + 1 + other(j)) % ds.numClasses), 'int32');
       }
-      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: (opts.seed ?? 0) * 1_000_003 + batchNo });
+      const indices = Int32Array.from(correct, (k) => globalIndex(batch.indices[k]!));
+      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: deriveSeed(seed, 'attack-run'), indices });
       const check = tf.tidy(() => {
         const p = tf.softmax(clf.logits(res.xAdv));
         return { p, pred: tf.argMax(p, 1) };
@@ -172,7 +182,6 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     }
     tf.dispose([xs, probsClean]);
     done += batch.size;
-    batchNo++;
     opts.onProgress?.(done, ds.n);
   }
   const attacked = cleanCorrect.reduce((a, b) => a + b, 0);

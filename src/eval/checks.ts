@@ -16,6 +16,7 @@ import type { ProtocolResult } from './protocol.js';
 import type { Access } from './presets.js';
 
 import type { Check } from './schema.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** Options of {@link reliabilityChecks}. */
 export interface CheckOptions {
@@ -147,7 +148,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
     blackDetail = `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them`;
   } else if (supportsThreat(SQUARE_SUPPORT, threat)) {
     const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
-    const sq = still.length ? await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed }) : undefined;
+    const sq = still.length ? await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed, exampleIndices: still }) : undefined;
     blackOnly = sq ? (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m : 0;
     blackDetail = `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not`;
   } else {
@@ -159,7 +160,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   const still = Array.from({ length: m }, (_, i) => i).filter((i) => ensembleRobust[i]);
   let extra = 0;
   if (still.length) {
-    const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: seed + 1 });
+    const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: deriveSeed(seed, 'more-steps'), exampleIndices: still });
     extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
   }
   checks.push({

@@ -11,6 +11,7 @@ import type { Member } from './presets.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { summarize } from './stats.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** One ensemble member's row in the result. */
 export interface MemberResult {
@@ -148,7 +149,8 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       const r = await runAttack(clf, part, m.attack, {
         threat: o.threat,
         batchSize: o.batchSize,
-        seed: ((o.seed ?? 0) * 1009 + s.member) * 100_003 + s.chunk,
+        seed: deriveSeed(o.seed ?? 0, 'member', s.member),
+        exampleIndices: idx,
         advOut: out,
       });
       for (let j = 0; j < idx.length; j++) {
