@@ -173,10 +173,10 @@ test('bad settings are UserErrors naming the field', async () => {
   const { clf } = linearClassifier(W, 0, 5);
   const x = tf.tensor2d([X[0]!]);
   const y = tf.tensor1d([0], 'int32');
-  await assert.rejects(new SquareAttack().run(clf, x, y, { threat: lpThreat('l1', 1) }), /linf and l2/);
-  await assert.rejects(new DifferentialEvolution().run(clf, x, y, { threat: lpThreat('linf', 1) }), /l0 threat/);
-  await assert.rejects(new GenAttack().run(clf, x, y, { threat: lpThreat('l2', 1) }), /linf/);
-  await assert.rejects(new HopSkipJump().run(clf, x, y, { threat: lpThreat('l0', 1) }), /l2 and linf/);
+  await assert.rejects(new SquareAttack().run(clf, x, y, { threat: lpThreat('l1', 1) }), /attack square does not support the threat l1:1: it supports linf:EPS or l2:EPS/);
+  await assert.rejects(new DifferentialEvolution().run(clf, x, y, { threat: lpThreat('linf', 1) }), /attack de does not support the threat linf:1: it supports l0:EPS/);
+  await assert.rejects(new GenAttack().run(clf, x, y, { threat: lpThreat('l2', 1) }), /attack genattack does not support the threat l2:1: it supports linf:EPS/);
+  await assert.rejects(new HopSkipJump().run(clf, x, y, { threat: lpThreat('l0', 1) }), /attack hopskipjump does not support the threat l0:1: it supports l2:EPS or linf:EPS/);
   await assert.rejects(new SquareAttack().run(clf, x, y, { threat: lpThreat('linf', 1), targeted: true }), /target/);
   tf.dispose([x, y]);
   assert.equal(squareP(0.8, 0, 10000), 0.8);

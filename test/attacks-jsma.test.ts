@@ -127,7 +127,7 @@ test('JSMA on a tiny MLP: targeted and untargeted, the l0 budget and γ both cap
   tf.dispose([tg.xAdv, un.xAdv, capped.xAdv, down.xAdv, again.xAdv]);
   assert.equal(tf.memory().numTensors, before);
 
-  await assert.rejects(new Jsma().run(clf, x, y, { threat: lpThreat('linf', 0.3) }), /l0 threat/);
+  await assert.rejects(new Jsma().run(clf, x, y, { threat: lpThreat('linf', 0.3) }), /attack jsma does not support the threat linf:0.3: it supports l0:EPS/);
   assert.throws(() => new Jsma({ gamma: 0 }), UserError);
   assert.throws(() => new Jsma({ theta: 0 }), /theta/);
   assert.throws(() => new Jsma({ pairCandidates: 1 }), /pairCandidates/);

@@ -226,7 +226,8 @@ test('per-feature domain bounds: every minimal-norm attack stays inside them (CW
   const x = tf.tensor2d(rows);
   const y = tf.tidy(() => tf.cast(tf.argMax(clf.logits(x), 1), 'int32')) as tf.Tensor1D;
   for (const [norm, eps] of [['l2', 0.8], ['linf', 0.3]] as const) {
-    for (const a of [new Fab({ steps: 30 }), new DeepFool(), new CwL2({ binarySteps: 3, steps: 60 })]) {
+    // CW-L2 works in l2 only (at linf it is refused, see attack-support.test.ts).
+    for (const a of [new Fab({ steps: 30 }), new DeepFool(), ...(norm === 'l2' ? [new CwL2({ binarySteps: 3, steps: 60 })] : [])]) {
       const r = await a.run(clf, x, y, { threat: lpThreat(norm, eps), seed: 0 });
       assertFeasible(r, x, norm, eps, { lower, upper }, { reported: 1e-4 });
       r.xAdv.dispose();

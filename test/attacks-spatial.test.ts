@@ -125,7 +125,7 @@ test('spatial threat: parsing, box projection, random draws, grid and distances'
   const g = t.grid();
   assert.equal(g.length / SPATIAL_DIMS, 775);
   assert.deepEqual(Array.from(g.subarray(0, 4)), [0, 0, 0, 1], 'the identity comes first');
-  const gd = t.distanceValues(g);
+  const gd = t.transformSizeValues(g);
   for (let i = 1; i < gd.length; i++) assert.ok(gd[i]! >= gd[i - 1]!, 'grid sorted by distance');
   assert.equal(gd[gd.length - 1], 1);
   assert.equal(s.grid().length / SPATIAL_DIMS, 31 * 25 * 5);
@@ -139,10 +139,10 @@ test('spatial threat: parsing, box projection, random draws, grid and distances'
   }
   assert.deepEqual(Array.from(s.randomValues(5, 3)), Array.from(s.randomValues(5, 3)));
   assert.notDeepEqual(Array.from(s.randomValues(5, 3)), Array.from(s.randomValues(5, 4)));
-  const dT = s.distance(r);
-  const dH = s.distanceValues(r.dataSync());
+  const dT = s.transformSize(r);
+  const dH = s.transformSizeValues(r.dataSync());
   dT.dataSync().forEach((v, i) => assert.ok(Math.abs(v - dH[i]!) < 1e-6 && v >= 0 && v <= 1 + 1e-6));
-  assert.deepEqual(Array.from(s.distanceValues([5, 0, 0, 1, 0, 0, -2, 1, 0, 0, 0, 0.9, 0, 0, 0, 1.125])), [0.5, 1, 0.5, 0.5].map(Math.fround));
+  assert.deepEqual(Array.from(s.transformSizeValues([5, 0, 0, 1, 0, 0, -2, 1, 0, 0, 0, 0.9, 0, 0, 0, 1.125])), [0.5, 1, 0.5, 0.5].map(Math.fround));
   tf.dispose([r, projected, dT]);
   assert.equal(tf.memory().numTensors, before);
 });
@@ -250,7 +250,7 @@ test('spatial attack rejects bad settings with a message naming the field', asyn
   const clf = centreOfMassModel(8);
   const x = tf.zeros([1, 8, 8, 1]);
   const y = tf.tensor1d([0], 'int32');
-  await assert.rejects(new Spatial().run(clf, x, y, { threat: lpThreat('linf', 0.3) as never }), /spatial threat/);
+  await assert.rejects(new Spatial().run(clf, x, y, { threat: lpThreat('linf', 0.3) as never }), /attack spatial does not support the threat linf:0.3: it supports spatial/);
   assert.throws(() => spatialThreat({ rotation: 30, translation: 3, scale: [1.2, 1.5] }), /scale range/);
   tf.dispose([x, y]);
 });

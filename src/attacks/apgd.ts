@@ -2,10 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import { scaleRows } from '../threat/threat-model.js';
 import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { probe } from './gradient.js';
 import type { AttackLoss } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** Hyperparameters of {@link Apgd}. */
 export type ApgdParams = {
@@ -58,6 +61,8 @@ export function apgdCheckpoints(steps: number): number[] {
   return out;
 }
 
+/** The threats, model access and hyperparameters of {@link Apgd}. */
+export const APGD_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'loss', 'rho', 'momentum', 'randomStart'] };
 /**
  * Auto-PGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an
  * ensemble of diverse parameter-free attacks"): PGD without a step-size parameter. The step
@@ -74,23 +79,16 @@ export function apgdCheckpoints(steps: number): number[] {
  * const r = await new Apgd({ steps: 100, loss: 'ce' }).run(clf, x, y, { threat: parseThreat('linf:0.3'), seed: 0 });
  * ```
  */
-export class Apgd implements Attack {
-  readonly name: string;
-  readonly params: ApgdParams;
+export class Apgd extends CheckedAttack<ApgdParams> {
 
   constructor(params: Partial<ApgdParams> = {}) {
-    this.params = { ...APGD_DEFAULTS, ...params };
+    super(`apgd-${params.loss ?? APGD_DEFAULTS.loss}`, APGD_SUPPORT, APGD_DEFAULTS, params);
     checkParams(this.params);
-    this.name = `apgd-${this.params.loss}`;
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
-    const seed = opts.seed ?? 0;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
-    if (threat.norm === 'l0') throw new UserError('apgd works in linf, l2 or l1 (got l0); use an l0 attack such as jsma');
     const list = [0, ...apgdCheckpoints(p.steps)];
     const checkpoints = new Set(list.slice(1));
     const tracker = new AttackTracker(x);
@@ -104,7 +102,7 @@ export class Apgd implements Attack {
       let x0 = tf.tidy(() => tf.gather(x, gi()));
       let ya = tf.tidy(() => tf.gather(y, gi())) as tf.Tensor1D;
       let ta = target ? (tf.tidy(() => tf.gather(target, gi())) as tf.Tensor1D) : undefined;
-      let cur = p.randomStart ? threat.randomStart(x0, clf.domain, seed * 7919 + r) : x0.clone();
+      let cur = p.randomStart ? threat.randomStart(x0, clf.domain, deriveSeed(seed, 'apgd-start', r), Int32Array.from(idx, (k) => indices[k]!)) : x0.clone();
       // Per-example state, indexed by local position in the active batch.
       let eta = new Float32Array(n).fill(2 * threat.eps);
       let fBest = new Float64Array(n);
@@ -256,7 +254,8 @@ export async function runTopKTargeted(
       const it = tf.tensor1d(idx, 'int32');
       return [tf.gather(x, it), tf.gather(y, it) as tf.Tensor1D, tf.tensor1d(idx.map((i) => ranks[i * kk + t]!), 'int32')];
     });
-    const r = await attack.run(clf, xs, ys as tf.Tensor1D, { ...opts, seed: (opts.seed ?? 0) * 31 + t, targeted: true, targets: ts as tf.Tensor1D });
+    const indices = idx.map((i) => (opts.indices ? opts.indices[i]! : i));
+    const r = await attack.run(clf, xs, ys as tf.Tensor1D, { ...opts, seed: deriveSeed(opts.seed ?? 0, 'target-rank', t), indices, targeted: true, targets: ts as tf.Tensor1D });
     const data = r.xAdv.dataSync();
     for (let j = 0; j < idx.length; j++) {
       const i = idx[j]!;
@@ -280,6 +279,8 @@ export type ApgdTargetedParams = ApgdParams & {
   targetClasses: number;
 };
 
+/** The threats, model access and hyperparameters of {@link ApgdTargeted}. */
+export const APGD_T_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'loss', 'rho', 'momentum', 'randomStart', 'targetClasses'] };
 /**
  * APGD-T as in AutoAttack's standard version: targeted APGD with the targeted DLR loss, run
  * against each of the `targetClasses` most likely wrong classes (see {@link runTopKTargeted}).
@@ -291,19 +292,18 @@ export type ApgdTargetedParams = ApgdParams & {
  * const r = await new ApgdTargeted({ steps: 100, targetClasses: 9 }).run(clf, x, y, { threat: parseThreat('linf:0.3'), seed: 0 });
  * ```
  */
-export class ApgdTargeted implements Attack {
-  readonly name = 'apgd-t';
-  readonly params: ApgdTargetedParams;
+export class ApgdTargeted extends CheckedAttack<ApgdTargetedParams> {
   private readonly inner: Apgd;
 
   constructor(params: Partial<ApgdTargetedParams> = {}) {
     const { targetClasses = 9, ...rest } = params;
     if (!Number.isInteger(targetClasses) || targetClasses < 1) throw new UserError(`apgd-t targetClasses must be a positive integer (got ${targetClasses})`);
-    this.inner = new Apgd({ loss: 'dlr', ...rest });
-    this.params = { ...this.inner.params, targetClasses };
+    const inner = new Apgd({ loss: 'dlr', ...rest });
+    super('apgd-t', APGD_T_SUPPORT, { ...inner.params, targetClasses }, {});
+    this.inner = inner;
   }
 
-  run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
+  protected attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, { opts }: AttackContext): Promise<AttackResult> {
     if (opts.targeted) return this.inner.run(clf, x, y, opts);
     return runTopKTargeted(this.inner, clf, x, y, opts, this.params.targetClasses);
   }

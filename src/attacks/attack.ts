@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
-import type { SpatialThreat } from '../threat/spatial.js';
+import type { AnyThreat } from '../threat/threat.js';
+import type { AttackSupport } from './support.js';
 
-/** Every kind of threat model: norm-bounded, or a box of spatial transforms. */
-export type AnyThreat = ThreatModel | SpatialThreat;
+export type { AnyThreat } from '../threat/threat.js';
 
 /** How an attack is run on one batch. */
 export interface AttackOptions<T extends AnyThreat = ThreatModel> {
@@ -16,6 +16,12 @@ export interface AttackOptions<T extends AnyThreat = ThreatModel> {
   targets?: tf.Tensor1D;
   /** Seed for every random choice of the attack. */
   seed?: number;
+  /**
+   * Each example's global index (e.g. its row in the data set), default 0..b−1. Per-example
+   * random draws (random starts and restarts) derive from (seed, index), so an example's result
+   * does not depend on the batch it is attacked in.
+   */
+  indices?: ArrayLike<number>;
   /** Called after each iteration with (iteration, examples still being attacked). */
   onIteration?: (iteration: number, active: number) => void;
 }
@@ -53,5 +59,7 @@ export interface Attack<T extends AnyThreat = ThreatModel> {
   readonly name: string;
   /** The full settings (for result files). */
   readonly params: Readonly<Record<string, unknown>>;
+  /** The threats it supports, the model access it needs and its hyperparameter keys; `run` refuses any other threat before work starts. */
+  readonly support: AttackSupport;
   run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions<T>): Promise<AttackResult>;
 }

@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
+import type { ThreatModel } from '../threat/threat-model.js';
 import type { Classifier } from '../model/classifier.js';
 import { isBox, type Domain } from '../data/domain.js';
 import { clipToDomain } from '../threat/domain-clip.js';
-import type { Attack, AttackOptions } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess, logitOf, maxOther } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
-import { enforceBudget, type MinimalNormResult } from './deepfool.js';
+import { enforceBudget, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 
 /** Hyperparameters of {@link CwL2}. */
@@ -57,6 +59,8 @@ function boxTensors(domain: Domain, shape: number[]): { lo: tf.Tensor; width: tf
   });
 }
 
+/** The threats, model access and hyperparameters of {@link CwL2}. */
+export const CW_L2_SUPPORT: AttackSupport = { norms: ['l2'], access: 'gradient', params: ['binarySteps', 'steps', 'c0', 'lr', 'kappa', 'abortEarly'] };
 /**
  * Carlini & Wagner's L2 attack (IEEE S&P 2017): minimises ‖x' − x‖₂² + c·max(margin + κ, 0) with
  * Adam over w, where x' = lower + (upper − lower)·(tanh(w) + 1)/2 keeps every iterate inside the
@@ -74,20 +78,16 @@ function boxTensors(domain: Domain, shape: number[]): { lo: tf.Tensor; width: tf
  * const paper = new CwL2(CW_L2_PAPER); // 9 × 10,000 iterations
  * ```
  */
-export class CwL2 implements Attack {
-  readonly name = 'cw-l2';
-  readonly params: CwL2Params;
+export class CwL2 extends CheckedAttack<CwL2Params, ThreatModel, MinimalNormResult> {
 
   constructor(params: Partial<CwL2Params> = {}) {
-    this.params = { ...CW_L2_DEFAULTS, ...params };
+    super('cw-l2', CW_L2_SUPPORT, CW_L2_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
-    const { threat } = opts;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<MinimalNormResult> {
+    const { threat, target, opts } = ctx;
     const p = this.params;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const b = x.shape[0]!;
     const { lo, width } = boxTensors(clf.domain, x.shape.slice(1));
     // w₀ = atanh(2·(x − lower)/width − 1), slightly inside ±1; constant features (width 0) stay put.

@@ -3,7 +3,9 @@ import { boundsOf } from '../data/domain.js';
 import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -31,6 +33,8 @@ export const DE_DEFAULTS: DifferentialEvolutionParams = { population: 40, iterat
 /** Rows evaluated in one forward pass. */
 const MAX_ROWS = 4096;
 
+/** The threats, model access and hyperparameters of {@link DifferentialEvolution}. */
+export const DE_SUPPORT: AttackSupport = { norms: ['l0'], access: 'scores', params: ['population', 'iterations', 'weight', 'crossover', 'strategy', 'maxQueries'] };
 /**
  * Few-pixel attack by differential evolution (Su, Vargas, Sakurai, "One pixel attack for
  * fooling deep neural networks", IEEE TEVC 2019). Query-only. Under an l0 threat of budget k
@@ -50,12 +54,10 @@ const MAX_ROWS = 4096;
  *   .run(clf, x, y, { threat: lpThreat('l0', 3), seed: 0 });
  * ```
  */
-export class DifferentialEvolution implements Attack {
-  readonly name = 'de';
-  readonly params: DifferentialEvolutionParams;
+export class DifferentialEvolution extends CheckedAttack<DifferentialEvolutionParams> {
 
   constructor(params: Partial<DifferentialEvolutionParams> = {}) {
-    this.params = { ...DE_DEFAULTS, ...params };
+    super('de', DE_SUPPORT, DE_DEFAULTS, params);
     const p = this.params;
     if (!Number.isInteger(p.population) || p.population < 4) throw new UserError(`DE population must be an integer ≥ 4 (got ${p.population})`);
     if (!Number.isInteger(p.iterations) || p.iterations < 0) throw new UserError(`DE iterations must be an integer ≥ 0 (got ${p.iterations})`);
@@ -67,15 +69,12 @@ export class DifferentialEvolution implements Attack {
     }
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
-    if (threat.norm !== 'l0') throw new UserError(`the DE few-pixel attack needs an l0 threat, e.g. l0:1 (got ${threat.norm})`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, opts } = ctx;
     const p = this.params;
     const P = p.population;
     const budget = p.maxQueries ?? P * (p.iterations + 1);
-    const rng = new Rng(opts.seed ?? 0);
+    const rng = new Rng(seed);
     const n = x.shape[0]!;
     const shape = x.shape.slice(1);
     const d = x.size / n;

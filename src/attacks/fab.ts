@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import { boundsOf } from '../data/domain.js';
-import { lpThreat, scaleRows, type Norm } from '../threat/threat-model.js';
+import { lpThreat, scaleRows, type Norm, type ThreatModel } from '../threat/threat-model.js';
 import { clipToDomain } from '../threat/domain-clip.js';
-import type { Attack, AttackOptions } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
-import { classGradients, dualNorm, enforceBudget, topOtherClasses, type MinimalNormResult } from './deepfool.js';
+import { classGradients, dualNorm, enforceBudget, topOtherClasses, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /**
  * Minimal-norm projection onto a box-constrained hyperplane: the δ of smallest ‖δ‖_p with
@@ -133,6 +135,8 @@ function dualValue(norm: Norm, g: Float32Array, off: number, d: number): number 
   return norm === 'l2' ? Math.sqrt(n) : n;
 }
 
+/** The threats, model access and hyperparameters of {@link Fab}. */
+export const FAB_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'alphaMax', 'eta', 'beta', 'candidates'] };
 /**
  * FAB, the Fast Adaptive Boundary attack (Croce & Hein, ICML 2020): a minimal-norm attack in
  * Linf, L2 or L1. Each step linearises the classifier at the current point, picks the closest
@@ -151,23 +155,18 @@ function dualValue(norm: Norm, g: Float32Array, off: number, d: number): number 
  * console.log(r.success, r.minDistance);
  * ```
  */
-export class Fab implements Attack {
-  readonly name = 'fab';
-  readonly params: FabParams;
+export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult> {
 
   constructor(params: Partial<FabParams> = {}) {
-    this.params = { ...FAB_DEFAULTS, ...params };
+    super('fab', FAB_SUPPORT, FAB_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<MinimalNormResult> {
-    const { threat } = opts;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<MinimalNormResult> {
+    const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
     const norm = threat.norm;
     const q = dualNorm(norm);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
-    const seed = opts.seed ?? 0;
     const b = x.shape[0]!;
     const d = x.size / b;
     const m = target ? 1 : Math.min(p.candidates, clf.numClasses - 1);
@@ -197,7 +196,7 @@ export class Fab implements Attack {
         const radius = Float32Array.from(best, (v) => 0.5 * Math.min(v, threat.eps));
         for (let i = 0; i < b; i++) if (!Number.isFinite(radius[i]!)) radius[i] = 0;
         cur = tf.tidy(() => {
-          const u = lpThreat(norm, 1).randomStart(tf.zerosLike(x), { lower: -Infinity, upper: Infinity }, seed * 7919 + r);
+          const u = lpThreat(norm, 1).randomStart(tf.zerosLike(x), { lower: -Infinity, upper: Infinity }, deriveSeed(seed, 'fab-restart', r), indices);
           return clipToDomain(tf.add(x, scaleRows(u, tf.tensor1d(radius))), clf.domain);
         });
       }

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -31,6 +33,8 @@ export const GENATTACK_DEFAULTS: GenAttackParams = {
   adaptive: true,
 };
 
+/** The threats, model access and hyperparameters of {@link GenAttack}. */
+export const GENATTACK_SUPPORT: AttackSupport = { norms: ['linf'], access: 'scores', params: ['maxQueries', 'population', 'mutationRate', 'mutationRange', 'temperature', 'adaptive'] };
 /**
  * GenAttack (Alzantot, Sharma, Chakraborty, Zhang, Hsieh, Srivastava, GECCO 2019): a
  * gradient-free genetic algorithm on the model's scores. Each example evolves its own population
@@ -47,12 +51,10 @@ export const GENATTACK_DEFAULTS: GenAttackParams = {
  * const r = await new GenAttack({ maxQueries: 2000 }).run(clf, x, y, { threat: parseThreat('linf:0.3'), seed: 0 });
  * ```
  */
-export class GenAttack implements Attack {
-  readonly name = 'genattack';
-  readonly params: GenAttackParams;
+export class GenAttack extends CheckedAttack<GenAttackParams> {
 
   constructor(params: Partial<GenAttackParams> = {}) {
-    this.params = { ...GENATTACK_DEFAULTS, ...params };
+    super('genattack', GENATTACK_SUPPORT, GENATTACK_DEFAULTS, params);
     const p = this.params;
     if (!Number.isInteger(p.maxQueries) || p.maxQueries < 1) throw new UserError(`GenAttack maxQueries (--queries) must be a positive integer (got ${p.maxQueries})`);
     if (!Number.isInteger(p.population) || p.population < 2) throw new UserError(`GenAttack population must be an integer ≥ 2 (got ${p.population})`);
@@ -61,14 +63,10 @@ export class GenAttack implements Attack {
     if (!(p.temperature > 0)) throw new UserError(`GenAttack temperature must be positive (got ${p.temperature})`);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
-    if (threat.norm !== 'linf') throw new UserError(`GenAttack supports linf threats (got ${threat.norm})`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, opts } = ctx;
     const p = this.params;
     const P = p.population;
-    const seed = opts.seed ?? 0;
     const rng = new Rng(seed);
     const n = x.shape[0]!;
     const shape = x.shape.slice(1);

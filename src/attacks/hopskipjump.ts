@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { boundsOf } from '../data/domain.js';
-import { Rng } from '../data/rng.js';
+import { deriveSeed, Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import { clipToDomain } from '../threat/domain-clip.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackOptions, AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -54,6 +56,8 @@ export interface HopSkipJumpOptions extends AttackOptions {
 /** Largest number of logits rows evaluated in one forward pass of a gradient estimate. */
 const MAX_ROWS = 4096;
 
+/** The threats, model access and hyperparameters of {@link HopSkipJump}. */
+export const HOPSKIPJUMP_SUPPORT: AttackSupport = { norms: ['l2', 'linf'], access: 'decision', params: ['maxQueries', 'iterations', 'initEvals', 'maxEvals', 'initTries', 'gamma', 'minimize'] };
 /**
  * HopSkipJump (Chen, Jordan, Wainwright, IEEE S&P 2020): a decision-based attack that sees only
  * the predicted label (argmax of the logits). From an adversarial starting point it repeats:
@@ -76,12 +80,10 @@ const MAX_ROWS = 4096;
  * r.xAdv.dispose();
  * ```
  */
-export class HopSkipJump implements Attack {
-  readonly name = 'hopskipjump';
-  readonly params: HopSkipJumpParams;
+export class HopSkipJump extends CheckedAttack<HopSkipJumpParams> {
 
   constructor(params: Partial<HopSkipJumpParams> = {}) {
-    this.params = { ...HOPSKIPJUMP_DEFAULTS, ...params };
+    super('hopskipjump', HOPSKIPJUMP_SUPPORT, HOPSKIPJUMP_DEFAULTS, params);
     const p = this.params;
     const posInt = (v: number, field: string) => {
       if (!Number.isInteger(v) || v < 1) throw new UserError(`HopSkipJump ${field} must be a positive integer (got ${v})`);
@@ -94,17 +96,19 @@ export class HopSkipJump implements Attack {
     if (!(p.gamma > 0)) throw new UserError(`HopSkipJump gamma must be positive (got ${p.gamma})`);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: HopSkipJumpOptions): Promise<AttackResult> {
-    const { threat } = opts;
-    const norm = threat.norm;
-    if (norm !== 'l2' && norm !== 'linf') throw new UserError(`HopSkipJump supports l2 and linf threats (got ${norm})`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  /** As every attack's `run`, with HopSkipJump's own options (starting points). */
+  override run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: HopSkipJumpOptions): Promise<AttackResult> {
+    return super.run(clf, x, y, opts);
+  }
+
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed } = ctx;
+    const opts = ctx.opts as HopSkipJumpOptions;
+    const norm = threat.norm as 'linf' | 'l2';
     if (opts.startingPoints && (opts.startingPoints.shape.length !== x.shape.length || opts.startingPoints.shape.some((s, i) => s !== x.shape[i]))) {
       throw new UserError(`HopSkipJump startingPoints must have the shape of x [${x.shape.join(', ')}] (got [${opts.startingPoints.shape.join(', ')}])`);
     }
     const p = this.params;
-    const seed = opts.seed ?? 0;
     const rng = new Rng(seed);
     const n = x.shape[0]!;
     const shape = x.shape.slice(1);
@@ -222,7 +226,7 @@ export class HopSkipJump implements Attack {
       const budgetB = Math.min(...act.map((i) => left(i) - reserve));
       const numEvals = Math.max(1, Math.min(Math.floor(p.initEvals * Math.sqrt(t)), p.maxEvals, budgetB));
       const deltas = act.map((i) => (t === 1 ? 0.1 * domainRange : d * theta * dist[i]!));
-      const grads = this.estimate(clf, cur, act, deltas, numEvals, shape, norm, y, target, tracker, seed * 1000003 + t * 7919);
+      const grads = this.estimate(clf, cur, act, deltas, numEvals, shape, norm, y, target, tracker, deriveSeed(seed, 'hsj-estimate', t));
 
       // Geometric step-size search from the boundary point along the estimate.
       const step = act.map((i) => dist[i]! / Math.sqrt(t));
@@ -285,7 +289,7 @@ export class HopSkipJump implements Attack {
         part.forEach((i, k) => base.set(cur.subarray(i * d, (i + 1) * d), k * d));
         const xb = tf.reshape(tf.tensor2d(base, [m, d]), [m, 1, d]);
         const dl = tf.reshape(tf.tensor1d(deltas.slice(k0, k0 + m)), [m, 1, 1]);
-        const raw = norm === 'l2' ? tf.randomNormal([m, evals, d], 0, 1, 'float32', seed + k0) : tf.randomUniform([m, evals, d], -1, 1, 'float32', seed + k0);
+        const raw = norm === 'l2' ? tf.randomNormal([m, evals, d], 0, 1, 'float32', deriveSeed(seed, k0)) : tf.randomUniform([m, evals, d], -1, 1, 'float32', deriveSeed(seed, k0));
         const u = tf.div(raw, tf.maximum(tf.norm(raw, 2, 2, true), 1e-12));
         const pert = clipToDomain(tf.reshape(tf.add(xb, tf.mul(dl, u)), [m * evals, ...shape]), clf.domain);
         const rv = tf.div(tf.sub(tf.reshape(pert, [m, evals, d]), xb), dl);

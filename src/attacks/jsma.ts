@@ -4,7 +4,9 @@ import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
 import type { Domain } from '../data/domain.js';
 import { clipToDomain } from '../threat/domain-clip.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
@@ -115,6 +117,8 @@ function rangeOf(domain: Domain, d: number): tf.Tensor {
   return tf.tensor2d(out, [1, d]);
 }
 
+/** The threats, model access and hyperparameters of {@link Jsma}. */
+export const JSMA_SUPPORT: AttackSupport = { norms: ['l0'], access: 'gradient', params: ['theta', 'gamma', 'pairCandidates'] };
 /**
  * Jacobian-based Saliency Map Attack (Papernot et al. 2016, "The Limitations of Deep Learning in
  * Adversarial Settings", EuroS&P), an L0 attack: it changes few features by a lot. Each step it
@@ -138,19 +142,15 @@ function rangeOf(domain: Domain, d: number): tf.Tensor {
  * console.log(r.success, r.distance); // distance: number of changed pixels
  * ```
  */
-export class Jsma implements Attack {
-  readonly name = 'jsma';
-  readonly params: JsmaParams;
+export class Jsma extends CheckedAttack<JsmaParams> {
 
   constructor(params: Partial<JsmaParams> = {}) {
-    this.params = { ...JSMA_DEFAULTS, ...params };
+    super('jsma', JSMA_SUPPORT, JSMA_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
-    if (threat.norm !== 'l0') throw new UserError(`jsma is an L0 attack: use an l0 threat model, e.g. --threat l0:78 (got ${threat.toString()})`);
-    if (opts.targeted && !opts.targets) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat } = ctx;
     const p = this.params;
     const n = x.shape[0]!;
     const shape = x.shape.slice(1);
@@ -161,14 +161,14 @@ export class Jsma implements Attack {
     const sgn = Math.sign(p.theta);
 
     // Untargeted: aim at the runner-up class of the clean input (one query).
-    const target: tf.Tensor1D = opts.targeted
-      ? opts.targets!.clone()
+    const target: tf.Tensor1D = ctx.target
+      ? ctx.target.clone()
       : tf.tidy(() => {
           const z = clf.logits(x);
           return tf.argMax(tf.sub(z, tf.mul(tf.oneHot(y, z.shape[1]), 1e9)), 1) as tf.Tensor1D;
         });
-    if (!opts.targeted) tracker.count(Int32Array.from({ length: n }, (_, i) => i));
-    const successTarget = opts.targeted ? target : undefined;
+    if (!ctx.target) tracker.count(Int32Array.from({ length: n }, (_, i) => i));
+    const successTarget = ctx.target ? target : undefined;
 
     const step = tf.tidy(() => tf.mul(rangeOf(clf.domain, d), p.theta));
     let idx = tracker.activeIndices();
@@ -232,7 +232,7 @@ export class Jsma implements Attack {
         ya = shrink(ya);
         ta = shrink(ta);
       }
-      opts.onIteration?.(s, idx.length);
+      ctx.opts.onIteration?.(s, idx.length);
     }
     tf.dispose([xc, mask, ya, ta, target, step]);
     return tracker.result(threat, iterations);

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { probe } from './gradient.js';
+import { pgdStep } from './pgd-step.js';
+import { deriveSeed } from '../data/rng.js';
 import { attackObjective, type AttackLoss } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
@@ -50,6 +54,8 @@ function momentumGrad(prev: tf.Tensor | undefined, grad: tf.Tensor, mu: number):
   });
 }
 
+/** The threats, model access and hyperparameters of {@link Pgd}. */
+export const PGD_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'stepSize', 'restarts', 'randomStart', 'loss', 'momentum'] };
 /**
  * Projected gradient descent (Madry et al. 2018) in any norm of the ThreatModel (Linf: signed
  * steps; L2: normalised steps; L1: sparse L1 descent), with random start, restarts, targeted
@@ -61,23 +67,17 @@ function momentumGrad(prev: tf.Tensor | undefined, grad: tf.Tensor, mu: number):
  * const r = await new Pgd({ steps: 50, restarts: 10, stepSize: 0.01 }).run(clf, x, y, { threat: parseThreat('linf:0.3'), seed: 0 });
  * ```
  */
-export class Pgd implements Attack {
-  readonly name: string;
-  readonly params: PgdParams;
+export class Pgd extends CheckedAttack<PgdParams> {
 
   constructor(params: Partial<PgdParams> = {}, name = 'pgd') {
-    this.params = { ...PGD_DEFAULTS, ...params };
+    super(name, PGD_SUPPORT, PGD_DEFAULTS, params);
     checkParams(this.params);
-    this.name = name;
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
     const alpha = pgdStepSize(p, threat);
-    const seed = opts.seed ?? 0;
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const tracker = new AttackTracker(x);
     let iterations = 0;
     for (let r = 0; r < p.restarts; r++) {
@@ -87,7 +87,7 @@ export class Pgd implements Attack {
       let x0 = tf.tidy(() => tf.gather(x, idxT()));
       let ya = tf.tidy(() => tf.gather(y, idxT())) as tf.Tensor1D;
       let ta = target ? (tf.tidy(() => tf.gather(target, idxT())) as tf.Tensor1D) : undefined;
-      let cur = p.randomStart ? threat.randomStart(x0, clf.domain, seed * 7919 + r) : x0.clone();
+      let cur = p.randomStart ? threat.randomStart(x0, clf.domain, deriveSeed(seed, 'pgd-start', r), Int32Array.from(idx, (k) => indices[k]!)) : x0.clone();
       let mom: tf.Tensor | undefined;
       for (let s = 0; s <= p.steps && idx.length > 0; s++) {
         const pr = probe(clf, cur, ya, p.loss, ta);
@@ -103,7 +103,7 @@ export class Pgd implements Attack {
             mom = m;
             dir = m;
           }
-          next = tf.tidy(() => threat.project(tf.add(cur, threat.ascentStep(dir, alpha)), x0, clf.domain));
+          next = pgdStep(threat, cur, x0, dir, alpha, clf.domain);
           iterations = Math.max(iterations, s + 1);
         }
         tf.dispose([pr.logits, pr.objective, pr.success, pr.grad, cur]);
@@ -162,7 +162,7 @@ export function pgdPerturb(
   let cur = p.randomStart ? threat.randomStart(x, startDomain, p.seed) : x.clone();
   const gradFn = tf.grad((xi: tf.Tensor) => tf.sum(attackObjective(p.loss, clf.logits(xi), y, p.target)) as tf.Scalar);
   for (let s = 0; s < p.steps; s++) {
-    const next = tf.tidy(() => threat.project(tf.add(cur, threat.ascentStep(gradFn(cur), p.stepSize)), x, clf.domain));
+    const next = tf.tidy(() => pgdStep(threat, cur, x, gradFn(cur), p.stepSize, clf.domain));
     cur.dispose();
     cur = next;
   }

@@ -2,10 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
 import type { Classifier } from '../model/classifier.js';
-import { isSpatialThreat, SPATIAL_DIMS, type SpatialGridCounts, type SpatialThreat } from '../threat/spatial.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import { SPATIAL_DIMS, type SpatialGridCounts, type SpatialThreat } from '../threat/spatial.js';
+import type { AttackOptions, AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { attackObjective, isSuccess, type AttackLoss } from './losses.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** How {@link Spatial} searches the transform box. */
 export type SpatialMode = 'grid' | 'random' | 'first-order';
@@ -97,6 +100,8 @@ class Best {
   }
 }
 
+/** The threats, model access and hyperparameters of {@link Spatial}. */
+export const SPATIAL_SUPPORT: AttackSupport = { norms: [], spatial: true, access: 'gradient', params: ['mode', 'gridRotations', 'gridTranslations', 'gridScales', 'samples', 'steps', 'stepSize', 'restarts', 'loss', 'batchSize'] };
 /**
  * Spatial transformation attacks (Engstrom et al. 2019, "Exploring the Landscape of Spatial
  * Robustness", ICML): find a rotation / translation (/ scaling) inside the box of a
@@ -113,7 +118,7 @@ class Best {
  *
  * Candidates of many examples are stacked into model batches of up to `batchSize` transformed
  * images. One transformed image through the model is one query. The result's `distance` is the
- * normalised L∞ size of the transform (see {@link SpatialThreat.distance}); `params` holds the
+ * normalised L∞ size of the transform (see {@link SpatialThreat.transformSize}); `params` holds the
  * transforms themselves; `xAdv` is x under them.
  *
  * @example
@@ -124,26 +129,19 @@ class Best {
  * r.xAdv.dispose();
  * ```
  */
-export class Spatial implements Attack<SpatialThreat> {
-  readonly name = 'spatial';
-  readonly params: SpatialParams;
+export class Spatial extends CheckedAttack<SpatialParams, SpatialThreat, SpatialAttackResult> {
 
   constructor(params: Partial<SpatialParams> = {}) {
-    this.params = { ...SPATIAL_DEFAULTS, ...params };
+    super('spatial', SPATIAL_SUPPORT, SPATIAL_DEFAULTS, params);
     checkParams(this.params);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: SpatialAttackOptions): Promise<SpatialAttackResult> {
-    const threat = opts.threat;
-    if (!isSpatialThreat(threat)) throw new UserError(`the spatial attack needs a spatial threat model, e.g. --threat spatial:rot=30,trans=3 (got ${String(threat)})`);
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, { threat, target, seed, opts }: AttackContext<SpatialThreat>): Promise<SpatialAttackResult> {
     if (x.rank !== 4 && x.rank !== 3) throw new UserError(`the spatial attack needs image inputs [b, h, w, c] (got shape [${x.shape}])`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
     const n = x.shape[0]!;
     const identity = Float32Array.from([0, 0, 0, 1]);
     const best = new Best(n, identity);
     const ctx: Ctx = { clf, x, y, target, threat, best, loss: this.params.loss, batchSize: this.params.batchSize, onIteration: opts.onIteration };
-    const seed = opts.seed ?? 0;
     let iterations: number;
     switch (this.params.mode) {
       case 'grid': {
@@ -169,7 +167,7 @@ export class Spatial implements Attack<SpatialThreat> {
       return {
         xAdv: tf.keep(xAdv),
         success: best.success.slice(),
-        distance: threat.distanceValues(best.params),
+        distance: threat.transformSizeValues(best.params),
         queries: best.queries.slice(),
         iterations,
         params: best.params.slice(),
@@ -247,7 +245,7 @@ function firstOrder(ctx: Ctx, p: SpatialParams, seed: number): number {
     let active = best.active();
     if (active.length === 0) break;
     // One random start per example, drawn for the whole batch so the numbers do not depend on which examples are left.
-    const start = threat.randomValues(best.n, seed * 7919 + r);
+    const start = threat.randomValues(best.n, deriveSeed(seed, 'spatial-restart', r));
     for (let c0 = 0; c0 < active.length; c0 += p.batchSize) {
       let idx = active.slice(c0, c0 + p.batchSize);
       const init = new Float32Array(idx.length * SPATIAL_DIMS);

@@ -4,7 +4,9 @@ import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
-import type { Attack, AttackOptions, AttackResult } from './attack.js';
+import type { AttackResult } from './attack.js';
+import type { AttackSupport } from './support.js';
+import { CheckedAttack, type AttackContext } from './checked.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
@@ -134,6 +136,8 @@ function subsetShape(k: number): Float64Array {
   return normalise(out);
 }
 
+/** The threats, model access and hyperparameters of {@link SquareAttack}. */
+export const SQUARE_SUPPORT: AttackSupport = { norms: ['linf', 'l2'], access: 'scores', params: ['maxQueries', 'pInit', 'loss'] };
 /**
  * Square Attack (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random
  * search that needs only the model's logits. Each iteration changes one random square window
@@ -152,27 +156,22 @@ function subsetShape(k: number): Float64Array {
  * r.xAdv.dispose();
  * ```
  */
-export class SquareAttack implements Attack {
-  readonly name = 'square';
-  readonly params: SquareParams;
+export class SquareAttack extends CheckedAttack<SquareParams> {
 
   constructor(params: Partial<SquareParams> = {}) {
-    this.params = { ...SQUARE_DEFAULTS, ...params };
+    super('square', SQUARE_SUPPORT, SQUARE_DEFAULTS, params);
     const p = this.params;
     if (!Number.isInteger(p.maxQueries) || p.maxQueries < 1) throw new UserError(`Square maxQueries (--queries) must be a positive integer (got ${p.maxQueries})`);
     if (!(p.pInit > 0 && p.pInit <= 1)) throw new UserError(`Square p_init must be in (0, 1] (got ${p.pInit})`);
     if (p.loss !== undefined && p.loss !== 'margin' && p.loss !== 'ce') throw new UserError(`Square loss must be 'margin' or 'ce' (got '${String(p.loss)}')`);
   }
 
-  async run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
-    const { threat } = opts;
-    if (threat.norm !== 'linf' && threat.norm !== 'l2') throw new UserError(`the Square attack supports linf and l2 threats (got ${threat.norm})`);
-    const target = opts.targeted ? opts.targets : undefined;
-    if (opts.targeted && !target) throw new UserError('a targeted attack needs target classes');
+  protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
+    const { threat, target, seed, opts } = ctx;
     const p = this.params;
     const lossKind = p.loss ?? (target ? 'ce' : 'margin');
     const loss = lossKind === 'ce' ? 'ce' : 'cw';
-    const rng = new Rng(opts.seed ?? 0);
+    const rng = new Rng(seed);
     const n = x.shape[0]!;
     const g = geometryOf(x.shape.slice(1));
     const d = g.npix * g.c;

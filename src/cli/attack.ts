@@ -71,9 +71,10 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
   checkAttackInputs(o);
-  const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params });
+  const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
+  const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, given);
   const data = await loadDataset(o.dataset);
-  const threat = parseAnyThreat(o.threat ?? defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
+  const threat = given ?? parseAnyThreat(defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
   const test = subset(data.test, o.n);
@@ -125,7 +126,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     robust_accuracy: r.robust_accuracy,
     success_rate: r.success_rate,
     attacked: r.attacked,
-    distance: { norm: 'norm' in threat ? threat.norm : 'spatial', ...r.distance },
+    distance: { norm: threat.measure, ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
     ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
@@ -136,7 +137,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   };
   process.stdout.write(
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +
-      `${'norm' in threat ? threat.norm : 'transform'} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
+      `${threat.measure} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
   );
   if (o.json) {
     writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');

@@ -4,7 +4,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
-import { parseThreat } from '../threat/threat-model.js';
+import { parseAnyThreat } from '../threat/parse.js';
 import { evaluate } from '../eval/evaluate.js';
 import { parseEpsRange } from '../eval/eps-curve.js';
 import { PRESETS } from '../eval/presets.js';
@@ -114,7 +114,7 @@ export function summarise(r: EvalResultV2): string {
  */
 export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   const modelInfo = checkEvalInputs(o);
-  const threat = parseThreat(o.threat);
+  const threat = parseAnyThreat(o.threat);
   if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
   const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
   const norms = o.minimalNorms ? o.minimalNorms.split(',').map((s) => s.trim()) : undefined;
@@ -174,7 +174,7 @@ export function evalCommand(): Command {
     .description('evaluate a saved model: clean and worst-case robust accuracy over an attack ensemble, margins, reliability checks')
     .requiredOption('--model <path>', 'TF.js model: a folder with model.json + weights, or the model.json itself')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
-    .option('--threat <spec>', 'threat model NORM:EPS', 'linf:0.3')
+    .option('--threat <spec>', 'threat model NORM:EPS or spatial:rot=…,trans=…', 'linf:0.3')
     .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD').choices(PRESETS).default('standard'))
     .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order').argParser(positiveInt).default(1000))
     .option('--json <file>', 'write the results as JSON (the evaluation state is kept in FILE.state until it finishes)')

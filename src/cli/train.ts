@@ -6,6 +6,9 @@ import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
 import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
 import { parseThreat } from '../threat/threat-model.js';
+import { requireThreat } from '../attacks/support.js';
+import { PGD_SUPPORT } from '../attacks/pgd.js';
+import { FGSM_SUPPORT } from '../attacks/fgsm.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../training/optimizers.js';
 import { parseSchedule } from '../training/schedules.js';
 import { recipeFor, recipesHelp } from '../training/recipes.js';
@@ -93,6 +96,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const adversarial = o.method !== 'standard';
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
   const threat = o.threat ? parseThreat(o.threat) : undefined;
+  // Every adversarial method crafts its examples with FGSM/PGD steps.
+  if (adversarial && threat) requireThreat(o.attack ?? 'pgd', o.attack === 'fgsm' ? FGSM_SUPPORT : PGD_SUPPORT, threat);
   if (!o.resume && existsSync(o.out) && readdirSync(o.out).some((e) => e !== CHECKPOINT_TEMP)) {
     throw new UserError(`output directory ${o.out} is not empty: choose another --out, delete it, or add --resume`);
   }

@@ -52,7 +52,7 @@ export function transferCommand(): Command {
     if (dirs.length < 2) throw new UserError('--models needs two or more model directories, separated by commas');
     checkTransferInputs(o);
     const threat = parseThreat(o.threat);
-    const attack = createAttack(o.attack, { steps: o.steps ?? 50 });
+    const attack = createAttack(o.attack, { steps: o.steps ?? 50 }, threat);
     const data = await loadDataset(o.dataset);
     const engine = await startEngine(o, log);
     const models = [];

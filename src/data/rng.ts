@@ -184,3 +184,39 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
+
+/** One avalanche step (murmur3's finaliser) over a 32-bit word. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The 32-bit words of a path element: a safe integer as its low and high words, a string by its UTF-16 units. */
+function wordsOf(p: number | string): number[] {
+  if (typeof p === 'string') return [0x5bd1e995, p.length, ...Array.from(p, (c) => c.charCodeAt(0))];
+  if (!Number.isSafeInteger(p)) throw new UserError(`a seed path element must be an integer or a name (got ${String(p)})`);
+  return [p >>> 0, Math.floor(p / TWO_32) | 0];
+}
+
+/**
+ * The seed of one named random stream below `seed`: every random draw of the project derives
+ * its seed here, from the run's seed and the path that names the draw (a purpose, a restart, an
+ * example index, …), so that distinct paths give independent streams and no two draws share a
+ * seed by arithmetic accident. The result is a non-negative safe integer (53 bits), usable by
+ * {@link Rng} and as a tfjs op seed.
+ *
+ * @example
+ * ```ts
+ * const start = new Rng(deriveSeed(seed, 'pgd-start', restart, exampleIndex));
+ * ```
+ */
+export function deriveSeed(seed: number, ...path: (number | string)[]): number {
+  let a = 0x9e3779b9;
+  let b = 0x7f4a7c15;
+  for (const w of [...wordsOf(seed), path.length, ...path.flatMap(wordsOf)]) {
+    a = mix32((a ^ w) + 0x6a09e667);
+    b = mix32((b + Math.imul(w, 0x27d4eb2f)) ^ a);
+  }
+  return (a >>> 0) * 2 ** 21 + (b >>> 11);
+}

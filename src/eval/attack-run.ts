@@ -2,15 +2,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
-import { Rng } from '../data/rng.js';
-import { isSpatialThreat } from '../threat/spatial.js';
+import { deriveSeed, Rng } from '../data/rng.js';
 import { infeasibility, isBox } from '../data/domain.js';
 import { summarize, type Summary } from './stats.js';
-import type { AnyThreat, Attack } from '../attacks/attack.js';
+import type { Attack } from '../attacks/attack.js';
+import { requireThreat } from '../attacks/support.js';
+import type { AnyThreat } from '../threat/threat.js';
 
 /** Options of {@link runAttack}. */
 export interface AttackRunOptions {
-  /** A norm ball (distances re-measured here) or a spatial box (the attack's normalised transform sizes, ≤ 1). */
+  /** Any threat; each adversarial input is verified with its `check` (a norm ball re-measures distances, a spatial box checks the attack's transform sizes). */
   threat: AnyThreat;
   batchSize?: number;
   seed?: number;
@@ -28,6 +29,13 @@ export interface AttackRunOptions {
    * it to craft on a surrogate for the examples the target gets right.
    */
   attackMask?: Uint8Array;
+  /**
+   * The global index of each row of `ds` (default 0..n−1), e.g. its row in the full data set
+   * when `ds` is a part of it: per-example randomness (random starts, random targets) derives
+   * from (seed, global index), so results do not depend on batch size or on how the examples
+   * are split.
+   */
+  exampleIndices?: ArrayLike<number>;
 }
 
 /** Summary statistics of a list of numbers. */
@@ -100,12 +108,12 @@ const SLACK = 1e-5;
  * ```
  */
 export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<AnyThreat>, opts: AttackRunOptions): Promise<AttackRunResult> {
+  requireThreat(attack.name, attack.support, opts.threat);
   const t0 = performance.now();
-  // A spatial threat's budget is its transform box: the attack reports normalised sizes (≤ 1).
-  const ball = isSpatialThreat(opts.threat) ? undefined : opts.threat;
-  const budget = ball ? ball.eps : 1;
   const batchSize = opts.batchSize ?? 256;
-  const rng = new Rng(opts.seed ?? 0);
+  const seed = opts.seed ?? 0;
+  const globalIndex = (i: number) => (opts.exampleIndices ? opts.exampleIndices[i]! : i);
+  if (opts.exampleIndices && opts.exampleIndices.length !== ds.n) throw new Error(`runAttack: ${opts.exampleIndices.length} example indices for ${ds.n} examples`);
   const robust = new Uint8Array(ds.n);
   const cleanCorrect = new Uint8Array(ds.n);
   const distances = new Float32Array(ds.n);
@@ -117,7 +125,6 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   let attacked = 0;
   let broken = 0;
   let done = 0;
-  let batchNo = 0;
   if (opts.attackMask && opts.attackMask.length !== ds.n) {
     throw new Error(`attackMask has ${opts.attackMask.length} entries for ${ds.n} examples`);
   }
@@ -142,19 +149,22 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
       const y = tf.tensor1d(yArr, 'int32');
       let targets: tf.Tensor1D | undefined;
       if (opts.targeted) {
-        targets = tf.tensor1d(Int32Array.from(yArr, (c) => (c + 1 + rng.int(ds.numClasses - 1)) % ds.numClasses), 'int32');
+        const other = (j: number) => new Rng(deriveSeed(seed, 'random-target', globalIndex(batch.indices[correct[j]!]!))).int(ds.numClasses - 1);
+        targets = tf.tensor1d(Int32Array.from(yArr, (c, j) => (c + 1 + other(j)) % ds.numClasses), 'int32');
       }
-      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: (opts.seed ?? 0) * 1_000_003 + batchNo });
+      const indices = Int32Array.from(correct, (k) => globalIndex(batch.indices[k]!));
+      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: deriveSeed(seed, 'attack-run'), indices });
       const check = tf.tidy(() => {
         const p = tf.softmax(clf.logits(res.xAdv));
-        return { p, pred: tf.argMax(p, 1), dist: ball ? ball.distance(res.xAdv, x) : tf.tensor1d(res.distance) };
+        return { p, pred: tf.argMax(p, 1) };
       });
       const predAdv = check.pred.dataSync();
-      const dist = check.dist.dataSync();
       const pa = check.p.dataSync();
+      const verdict = opts.threat.check(x, res.xAdv, res.distance);
+      const dist = verdict.distance;
       for (let j = 0; j < correct.length; j++) {
-        if (dist[j]! > budget * (1 + SLACK) + SLACK) {
-          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${budget} (${opts.threat}): this is a bug in the attack`);
+        if (!verdict.inside[j]) {
+          throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${opts.threat.budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
       checkDomain(clf, res.xAdv, x, attack.name);
@@ -187,11 +197,10 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
           });
         }
       }
-      tf.dispose([idx, x, y, res.xAdv, check.p, check.pred, check.dist, ...(targets ? [targets] : [])]);
+      tf.dispose([idx, x, y, res.xAdv, check.p, check.pred, ...(targets ? [targets] : [])]);
     }
     tf.dispose([xs, probsClean]);
     done += batch.size;
-    batchNo++;
     opts.onProgress?.(done, ds.n);
   }
   const cleanCount = cleanCorrect.reduce((a, b) => a + b, 0);

@@ -4,19 +4,24 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { subset, take } from '../data/batching.js';
 import { lpThreat, type ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
+import { UserError } from '../errors.js';
 import type { Attack } from '../attacks/attack.js';
 import { Fgsm } from '../attacks/fgsm.js';
 import { Pgd } from '../attacks/pgd.js';
-import { SquareAttack } from '../attacks/square.js';
+import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
+import { supportsThreat } from '../attacks/support.js';
 import { runAttack } from './attack-run.js';
 import type { ProtocolResult } from './protocol.js';
 import type { Access } from './presets.js';
 
 import type { Check } from './schema.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** Options of {@link reliabilityChecks}. */
 export interface CheckOptions {
-  threat: ThreatModel;
+  /** The evaluated threat; the checks' attacks (FGSM, PGD, Square) need a norm threat. */
+  threat: AnyThreat;
   /** Access of each ensemble member, index-aligned with the protocol's members. */
   access: Access[];
   /** Examples the checks run on (the first m of the evaluated set). Default 200. */
@@ -42,7 +47,7 @@ function notApplicable(name: string, why: string): Check {
   return { name, verdict: 'not-applicable', detail: why };
 }
 
-async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: ThreatModel, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
+async function accuracyUnder(clf: Classifier, ds: Dataset, attack: Attack, threat: AnyThreat, seed: number): Promise<{ acc: number; robust: Uint8Array }> {
   const r = await runAttack(clf, ds, attack, { threat, seed });
   return { acc: r.robust_accuracy, robust: r.robust };
 }
@@ -100,6 +105,8 @@ function badGradientShare(clf: Classifier, ds: Dataset): number {
  * ```
  */
 export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: ProtocolResult, o: CheckOptions): Promise<Check[]> {
+  const threat = o.threat;
+  if (threat.kind !== 'norm') throw new UserError(`the reliability checks attack with FGSM, PGD and Square, which need a norm threat such as linf:0.3 (got ${threat}): turn them off (--no-checks, or checks: false)`);
   const m = Math.min(o.m ?? 200, ds.n);
   const sub = subset(ds, m);
   const seed = o.seed ?? 0;
@@ -135,7 +142,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   if (!curve && cleanCorrect > 0) {
     curve = [];
     for (const f of [0.25, 0.5, 1, 1.5, 2]) {
-      const t = lpThreat(o.threat.norm, o.threat.norm === 'l0' ? Math.max(1, Math.round(o.threat.eps * f)) : o.threat.eps * f);
+      const t = threat.norm === 'l0' ? lpThreat('l0', Math.max(1, Math.round(threat.eps * f))) : threat.scaled(f);
       curve.push({ eps: t.eps, accuracy: (await accuracyUnder(clf, sub, new Pgd({ steps: 20 }), t, seed)).acc });
     }
   }
@@ -157,7 +164,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   if (still.length === 0) {
     done(notApplicable('an unbounded attack reaches ~0% accuracy', `${noneSurvived}: the attacks at ${o.threat} already reach 0%, an unbounded budget has nothing to add`));
   } else {
-    const big = lpThreat(o.threat.norm, unboundedEps(o.threat, clf, exampleSize(ds)));
+    const big = lpThreat(threat.norm, unboundedEps(threat, clf, exampleSize(ds)));
     const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);
     done({
       name: 'an unbounded attack reaches ~0% accuracy',
@@ -179,12 +186,12 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
       blackOnly = blackOnly / result.n;
       done({ name: blackName, verdict: grade(blackOnly, 0.002, 0.01), detail: `black-box attacks broke ${pct(blackOnly)} of the examples after every white-box attack failed on them` });
     }
-  } else if (o.threat.norm !== 'linf' && o.threat.norm !== 'l2') {
-    done(notApplicable(blackName, `no black-box attack for ${o.threat.norm}: Square runs at linf and l2 only`));
+  } else if (!supportsThreat(SQUARE_SUPPORT, threat)) {
+    done(notApplicable(blackName, `no black-box attack for ${threat.norm}: Square runs at ${SQUARE_SUPPORT.norms.join(' and ')} only`));
   } else if (still.length === 0) {
     done(notApplicable(blackName, `${noneSurvived}: Square has nothing to attack`));
   } else {
-    const sq = await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed });
+    const sq = await runAttack(clf, take(sub, still), new SquareAttack({ maxQueries: 1000 }), { threat: o.threat, seed, exampleIndices: still });
     const blackOnly = (sq.attacked - sq.robust.reduce((a, b) => a + b, 0)) / m;
     done({ name: blackName, verdict: grade(blackOnly, 0.002, 0.01), detail: `Square (1,000 queries) broke ${pct(blackOnly)} of ${m} examples the white-box attacks did not` });
   }
@@ -193,7 +200,7 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   if (still.length === 0) {
     done(notApplicable('more steps and restarts change little', `${noneSurvived}: more steps and restarts have nothing to attack`));
   } else {
-    const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: seed + 1 });
+    const r = await runAttack(clf, take(sub, still), new Pgd({ steps: 200, restarts: 3 }), { threat: o.threat, seed: deriveSeed(seed, 'more-steps'), exampleIndices: still });
     const extra = (r.attacked - r.robust.reduce((a, b) => a + b, 0)) / m;
     done({
       name: 'more steps and restarts change little',

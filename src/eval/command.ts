@@ -1,12 +1,12 @@
 /** What reproduces an evaluation: the command line as run, or a description of the library call. */
 import type { Dataset } from '../data/dataset.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
 import type { Member } from './presets.js';
 import type { EvalCommand, Preset } from './schema.js';
 
 /** The options of `evaluate()` that decide its figures (a structural subset of EvaluateOptions). */
 export interface CallOptions {
-  threat: ThreatModel;
+  threat: AnyThreat;
   preset: Preset;
   members?: Member[];
   seed?: number;

@@ -5,6 +5,7 @@ import { lpThreat, type Norm } from '../threat/threat-model.js';
 import { Pgd } from '../attacks/pgd.js';
 import { Apgd } from '../attacks/apgd.js';
 import { runAttack } from './attack-run.js';
+import { deriveSeed } from '../data/rng.js';
 
 /**
  * Parses `START:STOP:STEP` (e.g. `0:0.4:0.05`) into the list of budgets, STOP included.
@@ -54,7 +55,7 @@ async function accuracyAt(clf: Classifier, ds: Dataset, norm: Norm, eps: number,
   const pgd = await runAttack(clf, ds, new Pgd({ steps: 20 }), { threat, seed });
   if (eps === 0) return pgd.clean_accuracy;
   // APGD on the points PGD left: per-example worst case of the two.
-  const apgd = await runAttack(clf, ds, new Apgd({ steps: 100 }), { threat, seed: seed + 1 });
+  const apgd = await runAttack(clf, ds, new Apgd({ steps: 100 }), { threat, seed: deriveSeed(seed, 'eps-curve-apgd') });
   let robust = 0;
   for (let i = 0; i < ds.n; i++) if (pgd.robust[i] && apgd.robust[i]) robust++;
   return ds.n ? robust / ds.n : 0;

@@ -5,7 +5,7 @@ import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { subset } from '../data/batching.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
 import { drawable, exampleImages } from '../report/png.js';
 import type { AttackRow, Check, EvalCommand, EvalResultV2, GalleryItem, Preset, TrainingEpoch } from './schema.js';
 import { EVAL_SCHEMA } from './schema.js';
@@ -24,7 +24,7 @@ import { QUERY_ONLY_ATTACKS } from '../model/onnx.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
-  threat: ThreatModel;
+  threat: AnyThreat;
   preset: Preset;
   /** The ensemble for preset 'custom'. */
   members?: Member[];
@@ -154,6 +154,10 @@ function gallery(clf: Classifier, ds: Dataset, adv: Float32Array, brokenBy: Int8
  * ```
  */
 export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions): Promise<EvalResultV2> {
+  if (o.threat.kind !== 'norm') {
+    if (o.epsCurve?.length) throw new UserError(`an accuracy-vs-ε curve needs a norm threat such as linf:0.3 (got ${o.threat})`);
+    if (o.checks ?? true) throw new UserError(`the reliability checks need a norm threat such as linf:0.3 (got ${o.threat}): turn them off (--no-checks, or checks: false)`);
+  }
   const t0 = performance.now();
   const members = o.preset === 'custom' ? (o.members ?? []) : presetMembers(o.preset, o.threat);
   if (clf.queryOnly) checkQueryOnly(members, o);
@@ -182,7 +186,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
   const margin = robustnessMargin(clf, ds, result.adv, result.cleanCorrect);
   stage('margin')(1, 1);
   let curve: { eps: number; accuracy: number }[] | undefined;
-  if (o.epsCurve?.length) {
+  if (o.epsCurve?.length && o.threat.kind === 'norm') {
     stage('eps-curve')(0, o.epsCurve.length);
     curve = await epsCurve(clf, subset(ds, o.curveN ?? 500), o.threat.norm, o.epsCurve, seed, stage('eps-curve'));
   }

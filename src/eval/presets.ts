@@ -1,12 +1,13 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
 import type { Attack, AttackOptions, AttackResult } from '../attacks/attack.js';
+import { supportsThreat, type AttackSupport } from '../attacks/support.js';
 import { Pgd } from '../attacks/pgd.js';
 import { Apgd, ApgdTargeted, runTopKTargeted } from '../attacks/apgd.js';
 import { Fab } from '../attacks/fab.js';
-import { SquareAttack } from '../attacks/square.js';
+import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
 
 /** Evaluation presets (AutoAttack's standard version is `standard`). */
 export type PresetName = 'quick' | 'standard' | 'thorough';
@@ -34,6 +35,9 @@ export class TopKTargeted implements Attack {
   ) {
     this.params = { ...inner.params, targetClasses: k };
   }
+  get support(): AttackSupport {
+    return this.inner.support;
+  }
   run(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, opts: AttackOptions): Promise<AttackResult> {
     return runTopKTargeted(this.inner, clf, x, y, opts, this.k);
   }
@@ -50,10 +54,10 @@ export class TopKTargeted implements Attack {
  * const members = presetMembers('standard', parseThreat('linf:0.3'));
  * ```
  */
-export function presetMembers(preset: string, threat: ThreatModel): Member[] {
+export function presetMembers(preset: string, threat: AnyThreat): Member[] {
   const white = (attack: Attack): Member => ({ attack, access: 'white-box' });
   const black = (attack: Attack): Member => ({ attack, access: 'black-box' });
-  const square = () => (threat.norm === 'linf' || threat.norm === 'l2' ? [black(new SquareAttack({ maxQueries: 5000 }))] : []);
+  const square = () => (supportsThreat(SQUARE_SUPPORT, threat) ? [black(new SquareAttack({ maxQueries: 5000 }))] : []);
   switch (preset as PresetName) {
     case 'quick':
       return [white(new Pgd({ steps: 20 })), white(new Apgd({ loss: 'ce', steps: 100 }))];

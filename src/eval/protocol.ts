@@ -4,13 +4,15 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { take } from '../data/batching.js';
 import { evaluateClean } from '../model/accuracy.js';
-import type { ThreatModel } from '../threat/threat-model.js';
+import type { AnyThreat } from '../threat/threat.js';
+import { requireThreat } from '../attacks/support.js';
 import { runAttack } from './attack-run.js';
 import type { Member } from './presets.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { summarize } from './stats.js';
 import { UserError } from '../errors.js';
 import { killPoint } from '../training/kill-point.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** One ensemble member's row in the result. */
 export interface MemberResult {
@@ -46,7 +48,7 @@ export interface ProtocolResult {
 
 /** Options of {@link evaluateEnsemble}. */
 export interface ProtocolOptions {
-  threat: ThreatModel;
+  threat: AnyThreat;
   members: Member[];
   seed?: number;
   batchSize?: number;
@@ -114,6 +116,7 @@ function qstats(q: number[]): MemberResult['queries'] {
  * ```
  */
 export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: ProtocolOptions): Promise<ProtocolResult> {
+  for (const m of o.members) requireThreat(m.attack.name, m.attack.support, o.threat);
   const size = exampleSize(ds);
   const adv = new Float32Array(ds.n * size);
   const clean = evaluateClean(clf, ds, { batchSize: o.batchSize ?? 256 });
@@ -147,7 +150,8 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       const r = await runAttack(clf, part, m.attack, {
         threat: o.threat,
         batchSize: o.batchSize,
-        seed: ((o.seed ?? 0) * 1009 + s.member) * 100_003 + s.chunk,
+        seed: deriveSeed(o.seed ?? 0, 'member', s.member),
+        exampleIndices: idx,
         advOut: out,
       });
       for (let j = 0; j < idx.length; j++) {

@@ -3,8 +3,8 @@ import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { take } from '../data/batching.js';
-import type { ThreatModel } from '../threat/threat-model.js';
-import type { AnyThreat, Attack } from '../attacks/attack.js';
+import type { AnyThreat } from '../threat/threat.js';
+import type { Attack } from '../attacks/attack.js';
 import { runAttack, type AttackRunOptions, type AttackRunResult, type KeptExample, type Stats } from './attack-run.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -215,7 +215,7 @@ async function pushAlreadyWrong(
  * const m = await transferMatrix([a, b], subset(test, 1000), parseThreat('linf:0.3'), new Pgd({ steps: 50 }));
  * ```
  */
-export async function transferMatrix(models: Classifier[], ds: Dataset, threat: ThreatModel, attack: Attack, seed = 0, onSource?: (j: number) => void): Promise<number[][]> {
+export async function transferMatrix(models: Classifier[], ds: Dataset, threat: AnyThreat, attack: Attack<AnyThreat>, seed = 0, onSource?: (j: number) => void): Promise<number[][]> {
   const size = exampleSize(ds);
   const cleanCorrect = models.map((m) => predictOn(m, ds, ds.x).pred.map((p, i) => (p === ds.y[i] ? 1 : 0)));
   const all = new Uint8Array(ds.n).fill(1);

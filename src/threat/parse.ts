@@ -1,4 +1,4 @@
-import type { AnyThreat } from '../attacks/attack.js';
+import type { AnyThreat } from './threat.js';
 import { parseThreat } from './threat-model.js';
 import { parseSpatialThreat } from './spatial.js';
 

@@ -5,6 +5,7 @@ import type { Domain } from '../data/domain.js';
 import { Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import { clipToDomain } from './domain-clip.js';
+import { BUDGET_SLACK, type Threat, type ThreatCheck } from './threat.js';
 
 /** How pixels that come from outside the image are filled: with 0, or with the nearest border pixel. */
 export type SpatialPadding = 'zeros' | 'edge';
@@ -51,10 +52,10 @@ export interface SpatialThreatSpec {
  * const threat = parseSpatialThreat('spatial:rot=30,trans=3');
  * const p = threat.random(x.shape[0], 1);              // [b, 4] inside the box
  * const xt = threat.transform(x, p, UNIT_BOX);         // rotated and shifted images
- * const d = threat.distance(p);                        // [b] in [0, 1]
+ * const d = threat.transformSize(p);                   // [b] in [0, 1]
  * ```
  */
-export interface SpatialThreat {
+export interface SpatialThreat extends Threat<SpatialThreat> {
   readonly kind: 'spatial';
   readonly rotation: number;
   readonly translation: number;
@@ -63,8 +64,6 @@ export interface SpatialThreat {
   /** Lower and upper bound of each parameter column. */
   readonly lower: readonly number[];
   readonly upper: readonly number[];
-  /** Canonical text form, e.g. 'spatial:rot=30,trans=3'. */
-  toString(): string;
   /**
    * Transforms each image `[b, h, w, c]` (or `[b, h, w]`) by its row of `params` `[b, 4]`, with
    * bilinear sampling, padding, and clipping into the domain. Differentiable w.r.t. both the
@@ -87,9 +86,21 @@ export interface SpatialThreat {
    */
   grid(counts?: Partial<SpatialGridCounts>): Float32Array;
   /** Per-example normalised L∞ size of the transforms, [b]. */
-  distance(params: tf.Tensor2D): tf.Tensor1D;
-  /** The same as {@link distance} for host rows `[n * 4]`. */
-  distanceValues(params: ArrayLike<number>): Float32Array;
+  transformSize(params: tf.Tensor2D): tf.Tensor1D;
+  /** The same as {@link transformSize} for host rows `[n * 4]`. */
+  transformSizeValues(params: ArrayLike<number>): Float32Array;
+  /**
+   * The images alone do not tell which transform made `xAdv`, so this is the per-example L∞
+   * change of the pixels, for display only; the budget is on the transform (see {@link check}).
+   */
+  distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D;
+  /**
+   * Checks the attack's reported transform sizes (`reported`, normalised, ≤ 1 inside the box);
+   * without them no example counts as inside.
+   */
+  check(x: tf.Tensor, xAdv: tf.Tensor, reported?: ArrayLike<number>): ThreatCheck;
+  /** The box with rotation and translation × factor and the scale range's distance from 1 × factor. */
+  scaled(factor: number): SpatialThreat;
   /** The signed-gradient step of normalised L∞ length `stepSize` (each column moves by stepSize × its half-range). */
   ascentStep(grad: tf.Tensor2D, stepSize: number): tf.Tensor2D;
 }
@@ -232,6 +243,8 @@ export function bilinearTransform(x: tf.Tensor, params: tf.Tensor2D, padding: Sp
 
 class SpatialBox implements SpatialThreat {
   readonly kind = 'spatial' as const;
+  readonly budget = 1;
+  readonly measure = 'spatial';
   readonly scale: readonly [number, number];
   readonly padding: SpatialPadding;
   readonly lower: readonly number[];
@@ -296,14 +309,14 @@ class SpatialBox implements SpatialThreat {
     const ss = hasScale ? linspace(this.scale[0], this.scale[1], c.scales) : [1];
     const rowsOut: number[][] = [];
     for (const r of rs) for (const tx of ts) for (const ty of ts) for (const s of ss) rowsOut.push([r, tx, ty, s]);
-    const size = (p: number[]) => this.distanceValues(p)[0]!;
+    const size = (p: number[]) => this.transformSizeValues(p)[0]!;
     const l2 = (p: number[]) => p.reduce((acc, v, k) => acc + ((v - IDENTITY[k]!) / (this.above[k]! || 1)) ** 2, 0);
     // Sorted by distance, then by normalised L2 size; ties keep the generation order (stable sort).
     rowsOut.sort((a, b) => size(a) - size(b) || l2(a) - l2(b));
     return Float32Array.from(rowsOut.flat());
   }
 
-  distanceValues(params: ArrayLike<number>): Float32Array {
+  transformSizeValues(params: ArrayLike<number>): Float32Array {
     const n = Math.floor(params.length / SPATIAL_DIMS);
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -318,7 +331,24 @@ class SpatialBox implements SpatialThreat {
     return out;
   }
 
-  distance(params: tf.Tensor2D): tf.Tensor1D {
+  distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => tf.max(tf.abs(tf.reshape(tf.sub(xAdv, x), [x.shape[0]!, -1])), 1) as tf.Tensor1D);
+  }
+
+  check(x: tf.Tensor, xAdv: tf.Tensor, reported?: ArrayLike<number>): ThreatCheck {
+    const n = x.shape[0]!;
+    if (xAdv.shape[0] !== n) throw new Error(`spatial check: ${xAdv.shape[0]} adversarial inputs for ${n} inputs`);
+    const distance = reported ? Float32Array.from(reported) : new Float32Array(n).fill(NaN);
+    const limit = 1 + BUDGET_SLACK;
+    return { distance, inside: Uint8Array.from(distance, (v) => (v <= limit ? 1 : 0)) };
+  }
+
+  scaled(factor: number): SpatialThreat {
+    const s = (v: number) => 1 + (v - 1) * factor;
+    return spatialThreat({ rotation: this.rotation * factor, translation: this.translation * factor, scale: [s(this.scale[0]), s(this.scale[1])], padding: this.padding });
+  }
+
+  transformSize(params: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
       const d = tf.sub(params, tf.tensor2d([Array.from(IDENTITY)]));
       const inv = (r: number[]) => tf.tensor2d([r.map((v) => (v > 0 ? 1 / v : 0))]);

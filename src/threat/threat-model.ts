@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Domain } from '../data/domain.js';
 import { UserError } from '../errors.js';
 import { clipToDomain } from './domain-clip.js';
+import { deriveSeed, Rng } from '../data/rng.js';
+import { BUDGET_SLACK, type Threat, type ThreatCheck } from './threat.js';
 
 /** The perturbation norms a ThreatModel can bound. */
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
@@ -20,18 +22,24 @@ export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
  * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, UNIT_BOX);
  * ```
  */
-export interface ThreatModel {
+export interface ThreatModel extends Threat<ThreatModel> {
+  readonly kind: 'norm';
   readonly norm: Norm;
   /** The budget: ε for linf/l2/l1, the number of changed features for l0. */
   readonly eps: number;
-  /** Canonical text form, e.g. 'linf:0.3'. */
-  toString(): string;
   /** Per-example distance ‖x' − x‖ in this norm, shape [b]. */
   distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D;
+  /** The same norm with ε × factor; an l0 budget is rounded down to a whole count. */
+  scaled(factor: number): ThreatModel;
   /** Nearest point of the ε-ball around x (approximately, for l1/l0), then clipped into the domain. */
   project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor;
-  /** A random point of the ε-ball around x, clipped into the domain. */
-  randomStart(x: tf.Tensor, domain: Domain, seed: number): tf.Tensor;
+  /**
+   * A random point of the ε-ball around x, clipped into the domain. With `indices` (one
+   * integer per example, e.g. its index in the data set), example i draws from its own stream
+   * `deriveSeed(seed, indices[i])`, so its start does not depend on the other examples of the
+   * batch; without, the batch draws from tfjs's generator seeded with `seed`.
+   */
+  randomStart(x: tf.Tensor, domain: Domain, seed: number, indices?: ArrayLike<number>): tf.Tensor;
   /** The step of length `stepSize` (in this norm) that increases a loss with gradient `grad` fastest. */
   ascentStep(grad: tf.Tensor, stepSize: number): tf.Tensor;
 }
@@ -99,7 +107,38 @@ function projectL0(v: tf.Tensor2D, k: number): tf.Tensor2D {
   });
 }
 
+/**
+ * Host-side draws of a random start, one stream per example (`deriveSeed(seed, indices[i])`):
+ * `values` [b·dim] are uniform in [−1, 1) (linf, l0) or standard normal (l2, l1, by Box–Muller),
+ * and for l2/l1 `radius` [b] holds one more uniform per example, drawn after its direction from
+ * the same stream, so no other draw can share its seed.
+ */
+function perExampleDraws(norm: Norm, b: number, dim: number, seed: number, indices: ArrayLike<number>): { values: Float32Array; radius?: Float32Array } {
+  if (indices.length !== b) throw new Error(`randomStart: ${indices.length} example indices for ${b} examples`);
+  const values = new Float32Array(b * dim);
+  const normal = norm === 'l2' || norm === 'l1';
+  const radius = normal ? new Float32Array(b) : undefined;
+  for (let i = 0; i < b; i++) {
+    const rng = new Rng(deriveSeed(seed, indices[i]!));
+    const off = i * dim;
+    if (!normal) {
+      for (let k = 0; k < dim; k++) values[off + k] = 2 * rng.next() - 1;
+      continue;
+    }
+    for (let k = 0; k < dim; k += 2) {
+      const u1 = 1 - rng.next();
+      const u2 = rng.next();
+      const m = Math.sqrt(-2 * Math.log(u1));
+      values[off + k] = m * Math.cos(2 * Math.PI * u2);
+      if (k + 1 < dim) values[off + k + 1] = m * Math.sin(2 * Math.PI * u2);
+    }
+    radius![i] = rng.next();
+  }
+  return { values, radius };
+}
+
 class LpThreat implements ThreatModel {
+  readonly kind = 'norm' as const;
   constructor(
     readonly norm: Norm,
     readonly eps: number,
@@ -107,12 +146,32 @@ class LpThreat implements ThreatModel {
     readonly l1Sparsity = 0.95,
   ) {}
 
+  get budget(): number {
+    return this.eps;
+  }
+
+  get measure(): string {
+    return this.norm;
+  }
+
   toString(): string {
     return `${this.norm}:${this.eps}`;
   }
 
   distance(xAdv: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
     return tf.tidy(() => batchNorm(tf.sub(xAdv, x), this.norm));
+  }
+
+  check(x: tf.Tensor, xAdv: tf.Tensor): ThreatCheck {
+    const d = this.distance(xAdv, x);
+    const distance = d.dataSync() as Float32Array;
+    d.dispose();
+    const limit = this.eps * (1 + BUDGET_SLACK) + BUDGET_SLACK;
+    return { distance, inside: Uint8Array.from(distance, (v) => (v <= limit ? 1 : 0)) };
+  }
+
+  scaled(factor: number): ThreatModel {
+    return lpThreat(this.norm, this.norm === 'l0' ? Math.floor(this.eps * factor) : this.eps * factor);
   }
 
   project(xAdv: tf.Tensor, x: tf.Tensor, domain: Domain): tf.Tensor {
@@ -141,28 +200,30 @@ class LpThreat implements ThreatModel {
     });
   }
 
-  randomStart(x: tf.Tensor, domain: Domain, seed: number): tf.Tensor {
+  randomStart(x: tf.Tensor, domain: Domain, seed: number, indices?: ArrayLike<number>): tf.Tensor {
     return tf.tidy(() => {
       const b = x.shape[0]!;
       const dim = x.size / b;
+      const draws = indices ? perExampleDraws(this.norm, b, dim, seed, indices) : undefined;
       let delta: tf.Tensor;
       switch (this.norm) {
         case 'linf':
-          delta = tf.randomUniform(x.shape, -this.eps, this.eps, 'float32', seed);
+          delta = draws ? tf.mul(tf.tensor(draws.values, x.shape), this.eps) : tf.randomUniform(x.shape, -this.eps, this.eps, 'float32', seed);
           break;
         case 'l2':
         case 'l1': {
           // Uniform direction scaled to radius ε·u^(1/d): uniform in the l2 ball; for l1 the
           // same point projected, a cheap start that is inside the l1 ball.
-          const g = tf.randomNormal(x.shape, 0, 1, 'float32', seed);
+          const g = draws ? tf.tensor(draws.values, x.shape) : tf.randomNormal(x.shape, 0, 1, 'float32', seed);
           const n = batchNorm(g, 'l2');
-          const r = tf.mul(this.eps, tf.pow(tf.randomUniform([b], 0, 1, 'float32', seed + 1), 1 / dim));
+          const u = draws ? tf.tensor1d(draws.radius!) : tf.randomUniform([b], 0, 1, 'float32', deriveSeed(seed, 'radius'));
+          const r = tf.mul(this.eps, tf.pow(u, 1 / dim));
           delta = scaleRows(g, tf.div(r, tf.maximum(n, TINY)) as tf.Tensor1D);
           if (this.norm === 'l1') delta = tf.reshape(projectL1(flat(delta), this.eps), x.shape);
           break;
         }
         case 'l0': {
-          const u = tf.randomUniform(x.shape, -1, 1, 'float32', seed);
+          const u = draws ? tf.tensor(draws.values, x.shape) : tf.randomUniform(x.shape, -1, 1, 'float32', seed);
           delta = tf.reshape(projectL0(flat(u), Math.floor(this.eps)), x.shape);
           break;
         }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { BatchContext, TrainingStrategy } from '../strategy.js';
 import { ce } from './adversarial.js';
+import { pgdStep } from '../../attacks/pgd-step.js';
 
 let freeCount = 0;
 
@@ -53,7 +54,7 @@ export function free(m: number): TrainingStrategy & { backwardPasses(): number }
         const threat = ctx.threat!;
         const b = ctx.xs.shape[0]!;
         const cur = current(ctx, d);
-        const stepped = threat.project(tf.add(tf.add(ctx.xs, cur), threat.ascentStep(tf.slice(g, 0, b), threat.eps)), ctx.xs, { lower: -Infinity, upper: Infinity });
+        const stepped = pgdStep(threat, tf.add(ctx.xs, cur), ctx.xs, tf.slice(g, 0, b), threat.eps, { lower: -Infinity, upper: Infinity });
         const next = tf.sub(stepped, ctx.xs);
         d.assign(b === d.shape[0] ? next : tf.concat([next, tf.slice(d, b)], 0));
       });

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { TrainingStrategy } from '../strategy.js';
 import { ce, klRows } from './adversarial.js';
+import { pgdStep } from '../../attacks/pgd-step.js';
 
 /**
  * The TRADES objective: CE(f(x), y) + β · mean_i KL(softmax f(x_i) ‖ softmax f(x'_i)).
@@ -40,7 +41,7 @@ export function trades(o: { beta?: number; steps?: number; stepFactor?: number }
       const g = tf.grad(kl);
       let cur = tf.tidy(() => threat.project(tf.add(ctx.xs, tf.randomNormal(ctx.xs.shape, 0, 0.001, 'float32', ctx.seed)), ctx.xs, clf.domain));
       for (let s = 0; s < steps; s++) {
-        const next = tf.tidy(() => threat.project(tf.add(cur, threat.ascentStep(g(cur), stepFactor * threat.eps)), ctx.xs, clf.domain));
+        const next = tf.tidy(() => pgdStep(threat, cur, ctx.xs, g(cur), stepFactor * threat.eps, clf.domain));
         cur.dispose();
         cur = next;
       }
