@@ -1,7 +1,7 @@
 /**
  * The evaluation's resume guarantee on the real path: `advtrain eval --json OUT` SIGKILLed after
  * its first attack's state is saved (OUT.json.state), then rerun, writes the same JSON as a run
- * never killed (apart from wall-clock fields and the creation date).
+ * never killed (apart from wall-clock fields, the creation date and the recorded command line).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,9 +20,10 @@ function cli(args: string[], killAt?: string) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
 }
 
-/** The eval JSON without what measures the clock. */
+/** The eval JSON without what measures the clock, and without the recorded command line (its --json path differs). */
 function withoutClock(path: string): string {
-  return JSON.stringify(JSON.parse(readFileSync(path, 'utf8'), (k, v) => (k === 'time_s' || k === 'created' || k === 'seconds' ? undefined : v)));
+  const drop = new Set(['time_s', 'created', 'seconds', 'command']);
+  return JSON.stringify(JSON.parse(readFileSync(path, 'utf8'), (k, v) => (drop.has(k) ? undefined : v)));
 }
 
 test('eval killed after its first attack saved its state resumes to the same JSON as an uninterrupted run', () => {

@@ -92,7 +92,7 @@ export abstract class CheckedAttack<P extends Readonly<Record<string, unknown>>,
  * query the result does not report; runAttack (src/eval/attack-run.ts) re-checks it with its own forward pass.
  */
 export function verifyResult<R extends AttackResult>(name: string, clf: Classifier, x: tf.Tensor, threat: AnyThreat, r: R): R {
-  const xAdv = clipToDomain(r.xAdv, clf.domain);
+  const xAdv = clipToDomain(r.xAdv, clf.domain, x, threat.kind === 'norm' ? threat : undefined);
   if (xAdv !== r.xAdv) r.xAdv.dispose();
   r.xAdv = xAdv;
   const verdict = threat.check(x, xAdv, r.distance);

@@ -70,9 +70,10 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  * ```
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
-  checkAttackInputs(o);
+  // The attack, its threat and its settings first: they need nothing but the command line.
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
   const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, given);
+  checkAttackInputs(o);
   const data = await loadDataset(o.dataset);
   const threat = given ?? parseAnyThreat(defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
