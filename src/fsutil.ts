@@ -61,6 +61,8 @@ export interface OutputPath {
   mustBeEmpty?: boolean;
   /** What to suggest when a non-empty folder is refused, e.g. 'or add --resume'. */
   emptyHint?: string;
+  /** Entries that do not make a folder non-empty (e.g. a half-written first checkpoint, which the command replaces). */
+  ignore?: readonly string[];
 }
 
 /** The nearest existing ancestor of `path` (or `path` itself). */
@@ -94,7 +96,7 @@ export function checkOutputPath(o: OutputPath): void {
       throw new UserError(`${flag} ${path} is a folder, not a file: give a file path, e.g. ${join(path, 'result' + (flag === '--report' || flag === '--out' ? '.html' : '.json'))}`);
     }
     if (o.kind === 'dir' && !isDir) throw new UserError(`${flag} ${path} is a file, not a folder: give a folder path that does not exist yet`);
-    if (o.kind === 'dir' && o.mustBeEmpty && readdirSync(path).length > 0) {
+    if (o.kind === 'dir' && o.mustBeEmpty && readdirSync(path).some((e) => !o.ignore?.includes(e))) {
       throw new UserError(`${flag} ${path} is not empty: choose a new folder, or delete this one${o.emptyHint ? `, ${o.emptyHint}` : ''}`);
     }
   }

@@ -2,6 +2,7 @@ import { checkOutputPaths } from '../fsutil.js';
 import { checkModelPath, locateModel } from '../model/io.js';
 import { attackAccess, attackNames } from '../attacks/registry.js';
 import { UserError } from '../errors.js';
+import { CHECKPOINT_TEMP } from '../training/checkpoint.js';
 
 // Each command checks what the user named before it loads data, starts an engine or attacks:
 // a bad path or a combination that cannot work fails in one line, with nothing written.
@@ -49,7 +50,7 @@ export function checkModelFitsData(model: { inputShape?: number[] }, path: strin
 
 /** `advtrain train`: the run folder, the static models, and a threat that standard training would ignore. */
 export function checkTrainInputs(o: { out: string; resume?: boolean | string; method: string; threat?: string; robustVal?: number; staticModels?: string }): void {
-  checkOutputPaths([{ flag: '--out', path: o.out, kind: 'dir', mustBeEmpty: !o.resume, emptyHint: 'or add --resume to continue it' }]);
+  checkOutputPaths([{ flag: '--out', path: o.out, kind: 'dir', mustBeEmpty: !o.resume, emptyHint: 'or add --resume to continue it', ignore: [CHECKPOINT_TEMP] }]);
   if (o.method === 'standard' && o.threat !== undefined && !((o.robustVal ?? 0) > 0)) {
     throw new UserError(`--threat ${o.threat} has no effect with --method standard (the default), which trains on clean examples only: add --method fgsm-rs (or pgd-at, trades, …) to train against it, or drop --threat`);
   }

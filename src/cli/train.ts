@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readdirSync } from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
 import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
@@ -13,7 +12,7 @@ import { OPTIMIZER_NAMES, type OptimizerName } from '../training/optimizers.js';
 import { parseSchedule } from '../training/schedules.js';
 import { recipeFor, recipesHelp } from '../training/recipes.js';
 import { train, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type TrainConfig, type TrainResult } from '../training/trainer.js';
-import { loadCheckpoint, findCheckpoint, CHECKPOINT_TEMP, type CheckpointChoice } from '../training/checkpoint.js';
+import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../training/checkpoint.js';
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
@@ -98,9 +97,6 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const threat = o.threat ? parseThreat(o.threat) : undefined;
   // Every adversarial method crafts its examples with FGSM/PGD steps.
   if (adversarial && threat) requireThreat(o.attack ?? 'pgd', o.attack === 'fgsm' ? FGSM_SUPPORT : PGD_SUPPORT, threat);
-  if (!o.resume && existsSync(o.out) && readdirSync(o.out).some((e) => e !== CHECKPOINT_TEMP)) {
-    throw new UserError(`output directory ${o.out} is not empty: choose another --out, delete it, or add --resume`);
-  }
   const which = resumeChoice(o.resume);
   if (which && !findCheckpoint(o.out, which)) {
     throw new UserError(which === 'previous' ? `no previous checkpoint in ${o.out}: resume with --resume, or start over by deleting ${o.out}` : `no checkpoint to resume in ${o.out}: start without --resume`);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 
 /** Names of the built-in architectures. */
 export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp' | 'text-cnn';
@@ -26,7 +27,7 @@ export type ZooInit = 'glorot' | 'torch';
 export const ZOO_INITS: readonly ZooInit[] = ['glorot', 'torch'];
 
 const init = (seed: number | undefined, i: number) =>
-  tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : seed * 1000 + i });
+  tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : deriveSeed(seed, 'init', i) });
 
 function imageShape(spec: ZooSpec, name: string): number[] {
   if (spec.inputShape.length !== 3) {
@@ -168,7 +169,7 @@ function torchInit(model: tfl.Sequential, seed: number | undefined): void {
     const fanIn = tf.util.sizeFromShape(kernel.shape.slice(0, -1));
     const bound = 1 / Math.sqrt(fanIn);
     const fresh = [kernel, ...(bias ? [bias] : [])].map((w, j) =>
-      tf.randomUniform(w.shape, -bound, bound, 'float32', seed === undefined ? undefined : seed * 1000 + 100 + 2 * i + j),
+      tf.randomUniform(w.shape, -bound, bound, 'float32', seed === undefined ? undefined : deriveSeed(seed, 'init-torch', i, j)),
     );
     layer.setWeights(fresh);
     tf.dispose(fresh);

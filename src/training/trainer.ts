@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
-import { Rng } from '../data/rng.js';
+import { deriveSeed, Rng } from '../data/rng.js';
 import type { LayersClassifier } from '../model/classifier.js';
 import { makeOptimizer, setLearningRate } from './optimizers.js';
 import { makeSchedule } from './schedules.js';
@@ -118,7 +118,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
       const te = performance.now() - (resuming?.seconds ?? 0) * 1000;
       const p: EpochProgress = resuming ?? { epoch, batch: 0, stepAtStart: step, sums: new EpochSums(), lr: 0, seconds: 0 };
       const { sums } = p;
-      const rng = new Rng(config.seed * 100_003 + epoch);
+      const rng = new Rng(deriveSeed(config.seed, 'batch-order', epoch));
       progress.startEpoch(epoch, config.epochs, stepsPerEpoch);
       let k = 0;
       for (const batch of batches(trainSet, config.batchSize, { shuffle: rng })) {
@@ -132,7 +132,7 @@ export async function train(clf: LayersClassifier, trainSet: Dataset, valSet: Da
         const { xs, ys } = toTensors(batch, trainSet.shape, trainSet.numClasses);
         const labels = tf.tensor1d(batch.y, 'int32');
         for (let rep = 0; rep < replays; rep++) {
-          const ctx: BatchContext = { xs, ys, labels, epoch: t, seed: (config.seed * 7919 + step * 31 + rep) >>> 0, threat: loop.threatAt(t) };
+          const ctx: BatchContext = { xs, ys, labels, epoch: t, seed: deriveSeed(config.seed, 'step', step, rep), threat: loop.threatAt(t) };
           trainStep(clf, optimizer, vars, strategy, ctx, sums);
           step++;
           killPoint('step');

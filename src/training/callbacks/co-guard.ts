@@ -6,6 +6,7 @@ import { captureOptimizerState, disposeOptimizerState, restoreOptimizerState, ty
 import { pgdAccuracy } from '../robust-check.js';
 import type { TrainConfig } from '../train-config.js';
 import type { CallbackState, EpochVerdict, TrainCallback } from './callback.js';
+import { deriveSeed } from '../../data/rng.js';
 
 /** Weights and optimizer state at the start of an epoch, for the roll-back. */
 interface Snapshot {
@@ -56,7 +57,7 @@ export function coGuard(spec: NonNullable<TrainConfig['coGuard']>, trainSet: Dat
       coAcc = null;
       const threat = loop.threatAt(p.epoch + 1 - 1e-9);
       if (!threat) return { kind: 'keep' };
-      const acc = await pgdAccuracy(loop.clf, batch, threat, spec, loop.config.seed + p.epoch);
+      const acc = await pgdAccuracy(loop.clf, batch, threat, spec, deriveSeed(loop.config.seed, 'co-guard', p.epoch));
       coAcc = acc;
       const trainAdvAcc = p.sums.mean('adv')[1];
       // Accuracies at different ε (during warm-up) are not comparable: only a drop at the same ε counts.

@@ -6,6 +6,7 @@ import type { ThreatModel } from '../../threat/threat-model.js';
 import { pgdAccuracy } from '../robust-check.js';
 import type { TrainConfig, TrainResult } from '../train-config.js';
 import type { TrainCallback } from './callback.js';
+import { deriveSeed } from '../../data/rng.js';
 
 /** The robust-validation callback, which also tells the best epoch so far. */
 export interface RobustValidation extends TrainCallback {
@@ -33,7 +34,7 @@ export function robustValidation(
   return {
     name: 'robust-validation',
     best: () => best,
-    measure: async (loop, p) => ({ robust_val_accuracy: await pgdAccuracy(loop.clf, data, threat, spec, loop.config.seed + 7 * p.epoch) }),
+    measure: async (loop, p) => ({ robust_val_accuracy: await pgdAccuracy(loop.clf, data, threat, spec, deriveSeed(loop.config.seed, 'robust-validation', p.epoch)) }),
     async onEpochEnd(loop, m) {
       const acc = m.robust_val_accuracy;
       if (acc === null || (best && acc <= best.robust_val_accuracy)) return;
