@@ -12,7 +12,15 @@ import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { enforceBudget, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 
-/** Hyperparameters of {@link CwL2}. */
+/**
+ * Hyperparameters of {@link CwL2}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<CwL2Params> = { binarySteps: 9, steps: 1000, c0: 1e-3, lr: 1e-2 };
+ * const cw = new CwL2(params);
+ * ```
+ */
 export type CwL2Params = {
   /** Outer binary-search steps over the trade-off constant c (per example). Default 5. */
   binarySteps: number;

@@ -14,7 +14,15 @@ import { deriveSeed } from '../data/rng.js';
 export type SpatialMode = 'grid' | 'random' | 'first-order';
 export const SPATIAL_MODES: SpatialMode[] = ['grid', 'random', 'first-order'];
 
-/** Hyperparameters of {@link Spatial}. */
+/**
+ * Hyperparameters of {@link Spatial}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<SpatialParams> = { mode: 'random', samples: 10 };
+ * const spatial = new Spatial(params);
+ * ```
+ */
 export type SpatialParams = {
   /** 'grid': exhaustive grid; 'random': worst-of-k random transforms; 'first-order': projected gradient ascent on the parameters. Default 'grid'. */
   mode: SpatialMode;

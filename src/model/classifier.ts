@@ -27,16 +27,41 @@ export interface Classifier {
   readonly queryOnly?: boolean;
 }
 
-/** A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs). */
+/**
+ * A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs).
+ *
+ * @example
+ * ```ts
+ * const clf: LayersClassifier = fromLayersModel(buildZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10 }), { domain: { lower: 0, upper: 1 } });
+ * clf.model.summary();
+ * ```
+ */
 export interface LayersClassifier extends Classifier {
   readonly model: tfl.LayersModel;
   /** Logits with dropout etc. in training mode. */
   trainingLogits(x: tf.Tensor): tf.Tensor2D;
 }
 
-/** What the model's last layer outputs. */
+/**
+ * What the model's last layer outputs.
+ *
+ * @example
+ * ```ts
+ * const output: ModelOutput = 'probabilities'; // the model ends in a softmax
+ * const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 }, output });
+ * ```
+ */
 export type ModelOutput = 'logits' | 'probabilities';
 
+/**
+ * Options of the adapters ({@link fromLayersModel}, {@link fromGraphModel}, {@link fromFunction}): the valid inputs and what the model outputs.
+ *
+ * @example
+ * ```ts
+ * const opts: AdapterOptions = { domain: { lower: 0, upper: 1 }, output: 'probabilities' };
+ * const clf = fromLayersModel(model, opts);
+ * ```
+ */
 export interface AdapterOptions {
   domain: Domain;
   /** Default 'logits'. With 'probabilities', logits are log(p), clamped away from log(0). */

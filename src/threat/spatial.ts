@@ -20,7 +20,15 @@ export const SPATIAL_COLUMNS = ['rotation', 'tx', 'ty', 'scale'] as const;
 export const SPATIAL_DIMS = 4;
 const IDENTITY = [0, 0, 0, 1] as const;
 
-/** The settings of a {@link SpatialThreat}. */
+/**
+ * The settings of a {@link SpatialThreat}.
+ *
+ * @example
+ * ```ts
+ * const spec: SpatialThreatSpec = { rotation: 30, translation: 3, scale: [0.9, 1.1] };
+ * const threat = spatialThreat(spec);
+ * ```
+ */
 export interface SpatialThreatSpec {
   /** Largest rotation, degrees: θ ∈ [−rotation, rotation]. */
   rotation: number;

@@ -5,7 +5,15 @@ import { clipToDomain } from './domain-clip.js';
 import { deriveSeed, Rng } from '../data/rng.js';
 import { BUDGET_SLACK, type Threat, type ThreatCheck } from './threat.js';
 
-/** The perturbation norms a ThreatModel can bound. */
+/**
+ * The perturbation norms a ThreatModel can bound.
+ *
+ * @example
+ * ```ts
+ * const norm: Norm = 'l2';
+ * const threat = lpThreat(norm, 1.5);
+ * ```
+ */
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
 export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
 
