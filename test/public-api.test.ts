@@ -1,5 +1,6 @@
-// The public API (src/index.ts): its exact list of names, an @example in the TSDoc of every one,
-// and one run of the whole flow through it alone.
+// The public API (src/index.ts): its exact list of names; an @example in the TSDoc of every one,
+// and every example (and the README's library example) type-checks against it; one run of the
+// whole flow through it alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ const PUBLIC = [
   'renderReport', 'writeReport', 'UserError',
 ].sort();
 
-interface Declared { name: string; isValue: boolean; hasExample: boolean; where: string }
+interface Declared { name: string; isValue: boolean; hasExample: boolean; where: string; examples: string[] }
 let declared: Declared[] | undefined;
 
 /** The exports of build/src/index.d.ts, each with whether its declaration's TSDoc has an @example. */
@@ -63,11 +64,45 @@ function declaredExports(): Declared[] {
       name: s.name,
       isValue: (target.flags & ts.SymbolFlags.Value) !== 0,
       hasExample: decls.some((decl) => ts.getJSDocTags(decl).some((tag) => tag.tagName.text === 'example')),
+      examples: decls.flatMap((decl) => ts.getJSDocTags(decl).filter((tag) => tag.tagName.text === 'example'))
+        .map((tag) => /```ts\n([\s\S]*?)```/.exec(ts.getTextOfJSDocComment(tag.comment) ?? '')?.[1] ?? ''),
       where: d ? d.getSourceFile().fileName.replace(/.*\/build\//, '').replace(/\.d\.ts$/, '.ts') : '?',
     };
   });
   return declared;
 }
+
+/**
+ * Type errors of `code` compiled as an ES module in the repository root, where 'advtrain' resolves
+ * to this package's build (node_modules/advtrain links to the repository), each as 'line N: message'.
+ */
+function typeCheck(code: string): string[] {
+  const file = join(ROOT, 'public-api-example-check.mts'); // virtual: never written
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
+    strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, code, lang) : getSourceFile.call(host, name, lang, ...rest));
+  host.fileExists = (name) => name === file || fileExists.call(host, name);
+  host.readFile = (name) => (name === file ? code : readFile.call(host, name));
+  return ts.getPreEmitDiagnostics(ts.createProgram([file], options, host)).map((d) =>
+    `line ${d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+}
+
+/** What the examples may use without defining it: the public API, tfjs, and the usual variables of a user's program. */
+const EXAMPLE_PRELUDE = (names: string[]) => `import { ${names.join(', ')} } from 'advtrain';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as tfc from '@tensorflow/tfjs-converter';
+import { readFileSync } from 'node:fs';
+declare const clf: LayersClassifier, model: tfl.LayersModel, target: Classifier, surrogate: Classifier, a: Classifier, b: Classifier;
+declare const onnxModel: Classifier, tfjsTwin: Classifier;
+declare const data: DataSplits, test: Dataset, config: TrainConfig, threat: ThreatModel, name: string;
+declare const x: tf.Tensor, y: tf.Tensor1D, labels: tf.Tensor1D, targets: tf.Tensor1D, grad: tf.Tensor;
+declare const describe: EvaluateOptions['describe'], result: EvalResultV2;
+`;
 
 test('the public API exports exactly the chosen names (an accidental export or removal fails here)', () => {
   assert.deepEqual(declaredExports().map((e) => e.name).sort(), PUBLIC);
@@ -81,25 +116,30 @@ test('every exported symbol has TSDoc with an @example at its declaration', () =
   assert.deepEqual(missing, [], `add an @example to the TSDoc of: ${missing.join(', ')}`);
 });
 
+test('every @example of the public API type-checks against it', () => {
+  const exports = declaredExports();
+  let code = EXAMPLE_PRELUDE(exports.map((e) => e.name));
+  const owners: [number, string][] = [];
+  for (const e of exports) {
+    for (const example of e.examples) {
+      owners.push([code.split('\n').length, e.name]);
+      // each in its own async function: its names are its own, and it may await
+      code += `export async function example${owners.length}() {\n${example.replace(/^import .*$/gm, '')}\n}\n`;
+    }
+  }
+  const errors = typeCheck(code).map((err) => {
+    const line = Number(/^line (\d+)/.exec(err)?.[1]);
+    return `${owners.filter(([start]) => start <= line).at(-1)?.[1] ?? 'prelude'}: ${err}`;
+  });
+  assert.deepEqual(errors, []);
+});
+
 test("the README's library example type-checks against the public API (imported as 'advtrain')", () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('### As a library'));
   const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
-  assert.ok(code?.includes("from 'advtrain'"), 'the README has a library example importing advtrain');
-  // a virtual ES module in the repository root, so that 'advtrain' resolves to this package's build
-  const file = join(ROOT, 'readme-library-example.mts');
-  const options: ts.CompilerOptions = {
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
-    strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
-  };
-  const host = ts.createCompilerHost(options);
-  const { getSourceFile, fileExists, readFile } = host;
-  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, code, lang) : getSourceFile.call(host, name, lang, ...rest));
-  host.fileExists = (name) => name === file || fileExists.call(host, name);
-  host.readFile = (name) => (name === file ? code : readFile.call(host, name));
-  const program = ts.createProgram([file], options, host);
-  const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-  assert.deepEqual(errors, []);
+  assert.ok(code.includes("from 'advtrain'"), 'the README has a library example importing advtrain');
+  assert.deepEqual(typeCheck(code), []);
 });
 
 test('the flow through the public API alone: zoo mlp → train 1 epoch → evaluate quick → report, leaking no tensors', async () => {

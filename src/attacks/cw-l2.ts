@@ -83,7 +83,7 @@ export const CW_L2_SUPPORT: AttackSupport = { norms: ['l2'], access: 'gradient',
  * ```ts
  * const r = await new CwL2({ binarySteps: 5, steps: 100 }).run(clf, x, y, { threat: parseThreat('l2:100') });
  * console.log(r.minDistance);
- * const paper = new CwL2(CW_L2_PAPER); // 9 × 10,000 iterations
+ * const paper = new CwL2({ binarySteps: 9, steps: 10000, c0: 1e-3, lr: 1e-2 }); // the paper's settings: 9 × 10,000 iterations
  * ```
  */
 export class CwL2 extends CheckedAttack<CwL2Params, ThreatModel, MinimalNormResult> {

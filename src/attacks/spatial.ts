@@ -131,7 +131,7 @@ export const SPATIAL_SUPPORT: AttackSupport = { norms: [], spatial: true, access
  *
  * @example
  * ```ts
- * const threat = parseSpatialThreat('spatial:rot=30,trans=3');
+ * const threat = spatialThreat({ rotation: 30, translation: 3 });
  * const r = await new Spatial({ mode: 'grid' }).run(clf, x, y, { threat, seed: 0 });
  * console.log(r.success, r.params); // per example: broken?, (rotation°, tx, ty, scale)
  * r.xAdv.dispose();

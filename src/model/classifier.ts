@@ -11,7 +11,7 @@ import type { Domain } from '../data/domain.js';
  *
  * @example
  * ```ts
- * const clf = fromLayersModel(model, { domain: UNIT_BOX });
+ * const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 } });
  * const logits = clf.logits(tf.zeros([1, 28, 28, 1])); // [1, 10]
  * ```
  */
@@ -80,7 +80,7 @@ function toLogits(run: () => tf.Tensor, output: ModelOutput): tf.Tensor2D {
  *
  * @example
  * ```ts
- * const clf = fromLayersModel(buildZooModel('mlp', { inputShape: [41], numClasses: 2 }), { domain: UNIT_BOX });
+ * const clf = fromLayersModel(buildZooModel('mlp', { inputShape: [41], numClasses: 2 }), { domain: { lower: 0, upper: 1 } });
  * ```
  */
 export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): LayersClassifier {
@@ -104,7 +104,7 @@ export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): L
  * @example
  * ```ts
  * const graph = await tfc.loadGraphModel(fileHandler('model/'));
- * const clf = fromGraphModel(graph, { domain: UNIT_BOX, inputShape: [28, 28, 1], numClasses: 10 });
+ * const clf = fromGraphModel(graph, { domain: { lower: 0, upper: 1 }, inputShape: [28, 28, 1], numClasses: 10 });
  * ```
  */
 export function fromGraphModel(

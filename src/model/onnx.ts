@@ -136,7 +136,7 @@ const fmt = (s: (number | string)[]) => `[${s.join(', ')}]`;
  * @example
  * ```ts
  * const clf = await loadOnnxClassifier('resnet.onnx', {
- *   inputShape: [32, 32, 3], numClasses: 10, domain: UNIT_BOX, layout: 'nchw', output: 'logits',
+ *   inputShape: [32, 32, 3], numClasses: 10, domain: { lower: 0, upper: 1 }, layout: 'nchw', output: 'logits',
  * });
  * const r = await new SquareAttack({ maxQueries: 1000 }).run(clf, x, y, { threat: parseThreat('linf:0.03'), seed: 0 });
  * clf.dispose();

@@ -57,9 +57,9 @@ export interface SpatialThreatSpec {
  *
  * @example
  * ```ts
- * const threat = parseSpatialThreat('spatial:rot=30,trans=3');
+ * const threat = spatialThreat({ rotation: 30, translation: 3 });
  * const p = threat.random(x.shape[0], 1);              // [b, 4] inside the box
- * const xt = threat.transform(x, p, UNIT_BOX);         // rotated and shifted images
+ * const xt = threat.transform(x, p, { lower: 0, upper: 1 }); // rotated and shifted images
  * const d = threat.transformSize(p);                   // [b] in [0, 1]
  * ```
  */

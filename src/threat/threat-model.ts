@@ -26,8 +26,8 @@ export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
  * @example
  * ```ts
  * const threat = parseThreat('linf:0.3');
- * const x0 = threat.randomStart(x, UNIT_BOX, 1);
- * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, UNIT_BOX);
+ * const x0 = threat.randomStart(x, { lower: 0, upper: 1 }, 1);
+ * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, { lower: 0, upper: 1 });
  * ```
  */
 export interface ThreatModel extends Threat<ThreatModel> {

@@ -94,7 +94,7 @@ export type EpochVerdict = { kind: 'keep' } | { kind: 'retry' | 'stop'; line: st
  * @example
  * ```ts
  * const printer: TrainCallback = { name: 'printer', onEpochEnd: (loop, m) => console.log(m.epoch, m.loss) };
- * await train(clf, data, undefined, { ...config, callbacks: [printer] });
+ * await train(clf, data.train, undefined, { ...config, callbacks: [printer] });
  * ```
  */
 export interface TrainCallback {
