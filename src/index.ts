@@ -44,6 +44,7 @@ export type { AnyThreat, Threat } from './threat/threat.js';
 
 // Attacks: every attack with its parameters, and the registry of names.
 export type { Attack, AttackOptions, AttackResult } from './attacks/attack.js';
+export type { MinimalNormResult } from './attacks/minimal-norm.js';
 export { Fgsm, type FgsmParams } from './attacks/fgsm.js';
 export { Pgd, type PgdParams } from './attacks/pgd.js';
 export { Apgd, ApgdTargeted, type ApgdParams, type ApgdTargetedParams } from './attacks/apgd.js';
@@ -55,7 +56,7 @@ export { SquareAttack, type SquareParams } from './attacks/square.js';
 export { HopSkipJump, type HopSkipJumpParams } from './attacks/hopskipjump.js';
 export { GenAttack, type GenAttackParams } from './attacks/genattack.js';
 export { DifferentialEvolution, type DifferentialEvolutionParams } from './attacks/differential-evolution.js';
-export { Spatial, type SpatialParams } from './attacks/spatial.js';
+export { Spatial, type SpatialParams, type SpatialAttackResult } from './attacks/spatial.js';
 export { createAttack, attackNames } from './attacks/registry.js';
 
 // Training: the loop, its configuration, strategies, schedules, recipes and callbacks.

@@ -29,7 +29,8 @@ const PUBLIC = [
   // attacks
   'Apgd', 'ApgdParams', 'ApgdTargeted', 'ApgdTargetedParams', 'Attack', 'AttackOptions', 'AttackResult', 'CwL2', 'CwL2Params', 'DeepFool',
   'DeepFoolParams', 'DifferentialEvolution', 'DifferentialEvolutionParams', 'Fab', 'FabParams', 'Fgsm', 'FgsmParams', 'GenAttack',
-  'GenAttackParams', 'HopSkipJump', 'HopSkipJumpParams', 'Jsma', 'JsmaParams', 'Pgd', 'PgdParams', 'Spatial', 'SpatialParams', 'SquareAttack',
+  'GenAttackParams', 'HopSkipJump', 'HopSkipJumpParams', 'Jsma', 'JsmaParams', 'MinimalNormResult', 'Pgd', 'PgdParams', 'Spatial',
+  'SpatialAttackResult', 'SpatialParams', 'SquareAttack',
   'SquareParams', 'attackNames', 'createAttack',
   // training
   'CallbackState', 'EpochMetrics', 'EpochProgress', 'EpochVerdict', 'LrSchedule', 'METHODS', 'Method', 'MethodOptions', 'Recipe',

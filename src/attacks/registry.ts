@@ -63,7 +63,7 @@ export function registerAttack(name: string, entry: Entry): void {
  *
  * @example
  * ```ts
- * console.log(attackNames().join(', ')); // fgsm, pgd, apgd-ce, …
+ * console.log(attackNames().join(', ')); // fgsm, pgd, mifgsm, apgd-ce, …
  * ```
  */
 export function attackNames(): string[] {

@@ -62,7 +62,16 @@ export const SPATIAL_DEFAULTS: SpatialParams = {
 /** The options of a spatial attack run: those of every attack, with a spatial threat. */
 export type SpatialAttackOptions = AttackOptions<SpatialThreat>;
 
-/** An AttackResult plus the transform found for each example. */
+/**
+ * An AttackResult plus the transform found for each example.
+ *
+ * @example
+ * ```ts
+ * const r: SpatialAttackResult = await new Spatial().run(clf, x, y, { threat: spatialThreat({ rotation: 30, translation: 3 }) });
+ * const [rotation, tx, ty, scale] = r.params.subarray(0, 4); // the first example's transform
+ * r.xAdv.dispose();
+ * ```
+ */
 export interface SpatialAttackResult extends AttackResult {
   /** Per-example transform parameters `[n * 4]` (rotation°, tx, ty, scale); the identity where nothing was tried. */
   params: Float32Array;

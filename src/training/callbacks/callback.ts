@@ -78,9 +78,11 @@ export interface CallbackState {
  *
  * @example
  * ```ts
- * const guard: TrainCallback = {
- *   name: 'nan-guard',
- *   checkEpoch: (loop, p): EpochVerdict => (loop.history.some((m) => Number.isNaN(m.loss)) ? { kind: 'stop', line: 'loss is NaN' } : { kind: 'keep' }),
+ * // stop when, five epochs in, the last recorded epoch's validation accuracy is below 20%
+ * const giveUp: TrainCallback = {
+ *   name: 'give-up',
+ *   checkEpoch: (loop, p): EpochVerdict =>
+ *     p.epoch >= 5 && (loop.history.at(-1)?.val_accuracy ?? 1) < 0.2 ? { kind: 'stop', line: 'validation accuracy below 20% after 5 epochs' } : { kind: 'keep' },
  * };
  * ```
  */

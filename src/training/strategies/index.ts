@@ -28,7 +28,7 @@ export { ensemble } from './ensemble.js';
  */
 export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble';
 /**
- * Every training method, in the order `--help` lists them.
+ * Every training method by its CLI name.
  *
  * @example
  * ```ts
