@@ -1,72 +1,86 @@
 /**
  * advtrain — adversarial attacks, adversarial training and robustness evaluation on TensorFlow.js.
  *
- * The flow is data → model → attack → train → evaluate → report; this module re-exports the
- * public API of each stage.
+ * The public API, named exports only, in the order of the flow: engine → data → model → threat →
+ * attack → train → evaluate → report. Everything else in `src/` is internal and may change.
  *
  * @example
  * ```ts
- * import { selectBackend, loadDataset, buildZooModel, fromLayersModel, train, evaluateClean } from 'advtrain';
+ * import { selectBackend, loadDataset, subset, buildZooModel, fromLayersModel, train, parseThreat, evaluate, renderReport } from 'advtrain';
  * await selectBackend('auto');
  * const data = await loadDataset('mnist');
  * const clf = fromLayersModel(buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 }), { domain: data.train.domain });
  * await train(clf, data.train, data.test, { epochs: 1, batchSize: 64, optimizer: 'adam', schedule: { kind: 'constant', lr: 1e-3 }, seed: 0 });
- * console.log(evaluateClean(clf, data.test).accuracy);
+ * const result = await evaluate(clf, subset(data.test, 200), { threat: parseThreat('linf:0.1'), preset: 'quick' });
+ * const html = await renderReport(result);
  * ```
  */
-export * from './errors.js';
-export * from './engine/backend.js';
-export * from './data/index.js';
-export * from './model/classifier.js';
-export * from './model/zoo.js';
-export * from './model/io.js';
-export * from './training/strategy.js';
-export * from './training/schedules.js';
-export * from './training/optimizers.js';
-export * from './training/progress.js';
-export * from './training/checkpoint.js';
-export * from './training/trainer.js';
-export * from './model/accuracy.js';
-export * from './model/onnx.js';
-export * from './threat/threat-model.js';
-export * from './threat/spatial.js';
-export * from './threat/parse.js';
-export * from './threat/threat.js';
-export * from './threat/domain-clip.js';
-export * from './attacks/attack.js';
-export * from './attacks/support.js';
-export * from './attacks/losses.js';
-export * from './attacks/tracker.js';
-export * from './attacks/gradient.js';
-export * from './attacks/fgsm.js';
-export * from './attacks/pgd.js';
-export * from './attacks/apgd.js';
-export * from './attacks/fab.js';
-export * from './attacks/deepfool.js';
-export * from './attacks/minimal-norm.js';
-export * from './attacks/checked.js';
-export * from './attacks/pgd-step.js';
-export * from './attacks/cw-l2.js';
-export * from './attacks/square.js';
-export * from './attacks/hopskipjump.js';
-export * from './attacks/genattack.js';
-export * from './attacks/differential-evolution.js';
-export * from './attacks/spatial.js';
-export * from './attacks/jsma.js';
-export * from './attacks/registry.js';
-export * from './training/strategies/index.js';
-export * from './training/robust-check.js';
-export * from './eval/schema.js';
-export * from './eval/attack-run.js';
-export * from './eval/presets.js';
-export * from './eval/protocol.js';
-export * from './eval/margin.js';
-export * from './eval/checks.js';
-export * from './eval/eps-curve.js';
-export * from './eval/minimal-norms.js';
-export * from './eval/transfer.js';
-export * from './eval/evaluate.js';
-export * from './eval/command.js';
-export * from './eval/per-class.js';
-export * from './report/png.js';
-export * from './report/html.js';
+
+// Engine: which tfjs backend runs the kernels.
+export { selectBackend, type BackendChoice, type BackendInfo } from './engine/backend.js';
+
+// Data: data sets, their splits and the feasible set of inputs.
+export { loadDataset, knownDatasets, type LoadOptions } from './data/index.js';
+export type { Dataset, DataSplits } from './data/dataset.js';
+export type { Domain } from './data/domain.js';
+export { subset, splitValidation } from './data/batching.js';
+export { deriveSeed } from './data/rng.js';
+
+// Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.
+export {
+  fromLayersModel, fromGraphModel, fromFunction,
+  type Classifier, type LayersClassifier, type AdapterOptions, type ModelOutput,
+} from './model/classifier.js';
+export { buildZooModel, ZOO_NAMES, type ZooName, type ZooSpec } from './model/zoo.js';
+export { saveModel, loadModel, fileHandler, type ModelMetadata, type LoadedModel, type LoadModelOptions } from './model/io.js';
+export { loadOnnxClassifier, type OnnxOptions, type OnnxClassifier } from './model/onnx.js';
+export { evaluateClean, type CleanMetrics } from './model/accuracy.js';
+
+// Threats: what an attacker may change.
+export { parseAnyThreat } from './threat/parse.js';
+export { parseThreat, lpThreat, type ThreatModel, type Norm } from './threat/threat-model.js';
+export { spatialThreat, type SpatialThreat, type SpatialThreatSpec } from './threat/spatial.js';
+export type { AnyThreat, Threat } from './threat/threat.js';
+
+// Attacks: every attack with its parameters, and the registry of names.
+export type { Attack, AttackOptions, AttackResult } from './attacks/attack.js';
+export type { MinimalNormResult } from './attacks/minimal-norm.js';
+export { Fgsm, type FgsmParams } from './attacks/fgsm.js';
+export { Pgd, type PgdParams } from './attacks/pgd.js';
+export { Apgd, ApgdTargeted, type ApgdParams, type ApgdTargetedParams } from './attacks/apgd.js';
+export { Fab, type FabParams } from './attacks/fab.js';
+export { DeepFool, type DeepFoolParams } from './attacks/deepfool.js';
+export { CwL2, type CwL2Params } from './attacks/cw-l2.js';
+export { Jsma, type JsmaParams } from './attacks/jsma.js';
+export { SquareAttack, type SquareParams } from './attacks/square.js';
+export { HopSkipJump, type HopSkipJumpParams } from './attacks/hopskipjump.js';
+export { GenAttack, type GenAttackParams } from './attacks/genattack.js';
+export { DifferentialEvolution, type DifferentialEvolutionParams } from './attacks/differential-evolution.js';
+export { Spatial, type SpatialParams, type SpatialAttackResult } from './attacks/spatial.js';
+export { createAttack, attackNames } from './attacks/registry.js';
+
+// Training: the loop, its configuration, strategies, schedules, recipes and callbacks.
+export { train } from './training/trainer.js';
+export type { TrainConfig, TrainResult, EpochMetrics } from './training/train-config.js';
+export type { TrainingStrategy } from './training/strategy.js';
+export { makeStrategy, METHODS, type Method, type MethodOptions } from './training/strategies/index.js';
+export { makeSchedule, parseSchedule, type ScheduleSpec, type LrSchedule } from './training/schedules.js';
+export { recipeFor, type Recipe } from './training/recipes.js';
+export type { TrainCallback, TrainLoop, EpochProgress, EpochVerdict, CallbackState } from './training/callbacks/callback.js';
+
+// Evaluation: one attack, the worst case over an ensemble, all of it, and transfer.
+export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
+export { runAttack, type AttackRunOptions, type AttackRunResult } from './eval/attack-run.js';
+export { evaluateEnsemble, type ProtocolOptions, type ProtocolResult } from './eval/protocol.js';
+export { PRESETS, presetMembers, type PresetName, type Member } from './eval/presets.js';
+export { transferAttack, transferMatrix, type TransferAttackResult } from './eval/transfer.js';
+export {
+  validateEvalResult,
+  type EvalResultV2, type AttackFileResult, type TransferFileResult, type AttackRow,
+} from './eval/schema.js';
+
+// Report: the HTML report of an eval result.
+export { renderReport, writeReport } from './report/html.js';
+
+// Errors: bad input the user can fix.
+export { UserError } from './errors.js';

@@ -10,7 +10,15 @@ import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
 
-/** Hyperparameters of {@link Apgd}. */
+/**
+ * Hyperparameters of {@link Apgd}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<ApgdParams> = { steps: 100, loss: 'dlr' };
+ * const apgd = new Apgd(params);
+ * ```
+ */
 export type ApgdParams = {
   /** Iterations (gradient evaluations after the start) per restart. Default 100. */
   steps: number;
@@ -273,7 +281,15 @@ export async function runTopKTargeted(
   return { xAdv: tf.tensor(best, x.shape), success, distance, queries, iterations };
 }
 
-/** Hyperparameters of {@link ApgdTargeted}: those of {@link Apgd} plus the number of target classes. */
+/**
+ * Hyperparameters of {@link ApgdTargeted}: those of {@link Apgd} plus the number of target classes.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<ApgdTargetedParams> = { steps: 100, targetClasses: 3 };
+ * const apgdT = new ApgdTargeted(params);
+ * ```
+ */
 export type ApgdTargetedParams = ApgdParams & {
   /** Target classes tried per example, by clean-logit rank. Default 9. */
   targetClasses: number;

@@ -6,7 +6,15 @@ import type { AttackSupport } from './support.js';
 
 export type { AnyThreat } from '../threat/threat.js';
 
-/** How an attack is run on one batch. */
+/**
+ * How an attack is run on one batch.
+ *
+ * @example
+ * ```ts
+ * const opts: AttackOptions = { threat: parseThreat('linf:0.3'), seed: 0 };
+ * const r = await new Pgd().run(clf, x, y, opts);
+ * ```
+ */
 export interface AttackOptions<T extends AnyThreat = ThreatModel> {
   /** The perturbation set (norm and budget, or transform box). Minimal-norm attacks use its norm and report the distance they need. */
   threat: T;
@@ -29,6 +37,13 @@ export interface AttackOptions<T extends AnyThreat = ThreatModel> {
 /**
  * What every attack returns. `xAdv` always lies inside the threat's ball and the domain, also for
  * examples where the attack failed (then it is the best attempt, or x itself).
+ *
+ * @example
+ * ```ts
+ * const r: AttackResult = await new Pgd().run(clf, x, y, { threat: parseThreat('linf:0.3') });
+ * const broken = r.success.reduce((a, s) => a + s, 0);
+ * r.xAdv.dispose();
+ * ```
  */
 export interface AttackResult {
   /** Adversarial inputs, same shape as x. The caller disposes it. */

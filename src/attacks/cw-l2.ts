@@ -12,7 +12,15 @@ import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { enforceBudget, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 
-/** Hyperparameters of {@link CwL2}. */
+/**
+ * Hyperparameters of {@link CwL2}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<CwL2Params> = { binarySteps: 9, steps: 1000, c0: 1e-3, lr: 1e-2 };
+ * const cw = new CwL2(params);
+ * ```
+ */
 export type CwL2Params = {
   /** Outer binary-search steps over the trade-off constant c (per example). Default 5. */
   binarySteps: number;
@@ -75,7 +83,7 @@ export const CW_L2_SUPPORT: AttackSupport = { norms: ['l2'], access: 'gradient',
  * ```ts
  * const r = await new CwL2({ binarySteps: 5, steps: 100 }).run(clf, x, y, { threat: parseThreat('l2:100') });
  * console.log(r.minDistance);
- * const paper = new CwL2(CW_L2_PAPER); // 9 × 10,000 iterations
+ * const paper = new CwL2({ binarySteps: 9, steps: 10000, c0: 1e-3, lr: 1e-2 }); // the paper's settings: 9 × 10,000 iterations
  * ```
  */
 export class CwL2 extends CheckedAttack<CwL2Params, ThreatModel, MinimalNormResult> {

@@ -13,7 +13,15 @@ import { classGradients, dualNorm, enforceBudget, shrinkToBoundary, topOtherClas
 
 export type { MinimalNormResult } from './minimal-norm.js';
 
-/** Hyperparameters of {@link DeepFool}. */
+/**
+ * Hyperparameters of {@link DeepFool}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<DeepFoolParams> = { steps: 50, overshoot: 0.02 };
+ * const deepfool = new DeepFool(params);
+ * ```
+ */
 export type DeepFoolParams = {
   /** Maximum linearisation steps. Default 50. */
   steps: number;

@@ -9,7 +9,15 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
-/** Hyperparameters of {@link DifferentialEvolution}. */
+/**
+ * Hyperparameters of {@link DifferentialEvolution}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<DifferentialEvolutionParams> = { population: 400, iterations: 100 };
+ * const de = new DifferentialEvolution(params);
+ * ```
+ */
 export type DifferentialEvolutionParams = {
   /** Candidates per example. Default 40 (the paper used 400; 40 keeps a CLI run short). */
   population: number;

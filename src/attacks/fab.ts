@@ -97,7 +97,15 @@ export function projectBoxHyperplane(
   return norm === 'l2' ? Math.sqrt(n) : n;
 }
 
-/** Hyperparameters of {@link Fab}. */
+/**
+ * Hyperparameters of {@link Fab}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<FabParams> = { steps: 100, restarts: 5 };
+ * const fab = new Fab(params);
+ * ```
+ */
 export type FabParams = {
   /** Iterations per restart. Default 100. */
   steps: number;

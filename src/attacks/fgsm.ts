@@ -10,7 +10,15 @@ import { AttackTracker } from './tracker.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
 
-/** Hyperparameters of {@link Fgsm}. */
+/**
+ * Hyperparameters of {@link Fgsm}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<FgsmParams> = { randomStart: true, stepSize: 0.375 };
+ * const fgsmRs = new Fgsm(params);
+ * ```
+ */
 export type FgsmParams = {
   /** Step length in the threat's norm. Default ε (the classic one-step attack). */
   stepSize?: number;

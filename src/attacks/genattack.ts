@@ -8,7 +8,15 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
-/** Hyperparameters of {@link GenAttack}. */
+/**
+ * Hyperparameters of {@link GenAttack}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<GenAttackParams> = { maxQueries: 1000, population: 6 };
+ * const gen = new GenAttack(params);
+ * ```
+ */
 export type GenAttackParams = {
   /** Query budget per example (the initial population included). Default 5000. */
   maxQueries: number;

@@ -10,7 +10,15 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
-/** Hyperparameters of {@link HopSkipJump}. */
+/**
+ * Hyperparameters of {@link HopSkipJump}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<HopSkipJumpParams> = { maxQueries: 1000 };
+ * const hsj = new HopSkipJump(params);
+ * ```
+ */
 export type HopSkipJumpParams = {
   /** Query budget per example, everything included (start search, binary searches, estimates). Default 5000. */
   maxQueries: number;

@@ -11,7 +11,15 @@ import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { UserError } from '../errors.js';
 
-/** Hyperparameters of {@link Jsma}. */
+/**
+ * Hyperparameters of {@link Jsma}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<JsmaParams> = { theta: 1, gamma: 0.1 };
+ * const jsma = new Jsma(params);
+ * ```
+ */
 export type JsmaParams = {
   /**
    * Change applied to each chosen feature, as a fraction of its range (upper − lower); the sign

@@ -11,6 +11,13 @@ import { UserError } from '../errors.js';
  * The result of a minimal-norm attack (DeepFool, FAB, CW-L2): an {@link AttackResult} whose
  * `success`, `distance` and `xAdv` honour the threat's budget, plus the smallest distance the
  * attack found to an adversarial point regardless of the budget.
+ *
+ * @example
+ * ```ts
+ * const r: MinimalNormResult = await new DeepFool().run(clf, x, y, { threat: parseThreat('l2:1') });
+ * console.log(r.minDistance); // per example, Infinity where no adversarial point was found
+ * r.xAdv.dispose();
+ * ```
  */
 export interface MinimalNormResult extends AttackResult {
   /** Per-example distance (threat's norm) of the closest adversarial point found; Infinity where none. */

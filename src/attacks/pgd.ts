@@ -14,7 +14,15 @@ import type { Domain } from '../data/domain.js';
 
 const UNBOUNDED: Domain = { lower: -Infinity, upper: Infinity };
 
-/** Hyperparameters of {@link Pgd}. */
+/**
+ * Hyperparameters of {@link Pgd}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<PgdParams> = { steps: 50, restarts: 10, stepSize: 0.01 };
+ * const pgd = new Pgd(params);
+ * ```
+ */
 export type PgdParams = {
   /** Gradient steps per restart. Default 40. */
   steps: number;

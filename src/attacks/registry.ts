@@ -58,7 +58,14 @@ export function registerAttack(name: string, entry: Entry): void {
   REGISTRY.set(name, entry);
 }
 
-/** Names of all registered attacks. */
+/**
+ * Names of all registered attacks.
+ *
+ * @example
+ * ```ts
+ * console.log(attackNames().join(', ')); // fgsm, pgd, mifgsm, apgd-ce, …
+ * ```
+ */
 export function attackNames(): string[] {
   return [...REGISTRY.keys()];
 }

@@ -14,7 +14,15 @@ import { deriveSeed } from '../data/rng.js';
 export type SpatialMode = 'grid' | 'random' | 'first-order';
 export const SPATIAL_MODES: SpatialMode[] = ['grid', 'random', 'first-order'];
 
-/** Hyperparameters of {@link Spatial}. */
+/**
+ * Hyperparameters of {@link Spatial}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<SpatialParams> = { mode: 'random', samples: 10 };
+ * const spatial = new Spatial(params);
+ * ```
+ */
 export type SpatialParams = {
   /** 'grid': exhaustive grid; 'random': worst-of-k random transforms; 'first-order': projected gradient ascent on the parameters. Default 'grid'. */
   mode: SpatialMode;
@@ -54,7 +62,16 @@ export const SPATIAL_DEFAULTS: SpatialParams = {
 /** The options of a spatial attack run: those of every attack, with a spatial threat. */
 export type SpatialAttackOptions = AttackOptions<SpatialThreat>;
 
-/** An AttackResult plus the transform found for each example. */
+/**
+ * An AttackResult plus the transform found for each example.
+ *
+ * @example
+ * ```ts
+ * const r: SpatialAttackResult = await new Spatial().run(clf, x, y, { threat: spatialThreat({ rotation: 30, translation: 3 }) });
+ * const [rotation, tx, ty, scale] = r.params.subarray(0, 4); // the first example's transform
+ * r.xAdv.dispose();
+ * ```
+ */
 export interface SpatialAttackResult extends AttackResult {
   /** Per-example transform parameters `[n * 4]` (rotation°, tx, ty, scale); the identity where nothing was tried. */
   params: Float32Array;
@@ -123,7 +140,7 @@ export const SPATIAL_SUPPORT: AttackSupport = { norms: [], spatial: true, access
  *
  * @example
  * ```ts
- * const threat = parseSpatialThreat('spatial:rot=30,trans=3');
+ * const threat = spatialThreat({ rotation: 30, translation: 3 });
  * const r = await new Spatial({ mode: 'grid' }).run(clf, x, y, { threat, seed: 0 });
  * console.log(r.success, r.params); // per example: broken?, (rotation°, tx, ty, scale)
  * r.xAdv.dispose();

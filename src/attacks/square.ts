@@ -10,7 +10,15 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
 
-/** Hyperparameters of {@link SquareAttack}. */
+/**
+ * Hyperparameters of {@link SquareAttack}.
+ *
+ * @example
+ * ```ts
+ * const params: Partial<SquareParams> = { maxQueries: 1000, pInit: 0.8 };
+ * const square = new SquareAttack(params);
+ * ```
+ */
 export type SquareParams = {
   /** Query budget per example, the initial point included. Default 5000 (as in AutoAttack). */
   maxQueries: number;

@@ -169,7 +169,7 @@ export function toTensors(batch: Batch, shape: number[], numClasses: number): Ba
  *
  * @example
  * ```ts
- * const { train: fit, val } = splitValidation(train, 0.1, 0); // for robust early stopping
+ * const { train: fit, val } = splitValidation(data.train, 0.1, 0); // for robust early stopping
  * ```
  */
 export function splitValidation(ds: Dataset, fraction: number, seed = 0): { train: Dataset; val: Dataset } {

@@ -28,7 +28,15 @@ export interface Dataset {
   domain: Domain;
 }
 
-/** The train/test pair a loader returns. */
+/**
+ * The train/test pair a loader returns.
+ *
+ * @example
+ * ```ts
+ * const { train, test }: DataSplits = await loadDataset('mnist');
+ * console.log(train.n, test.n); // 60000 10000
+ * ```
+ */
 export interface DataSplits {
   train: Dataset;
   test: Dataset;

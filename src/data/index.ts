@@ -16,7 +16,15 @@ export * from './idx.js';
 export * from './mnist.js';
 export * from './rng.js';
 
-/** Options every loader accepts (each uses the ones that apply to it). */
+/**
+ * Options every loader accepts (each uses the ones that apply to it).
+ *
+ * @example
+ * ```ts
+ * const opts: LoadOptions = { seed: 1, testFraction: 0.25, labelColumn: 'class' };
+ * const { train, test } = await loadDataset('data/flows.csv', opts);
+ * ```
+ */
 export interface LoadOptions {
   /** Seed of any split the loader makes (fashion-mnist, csv, idx without test files); default 0. */
   seed?: number;

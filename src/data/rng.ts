@@ -208,7 +208,7 @@ function wordsOf(p: number | string): number[] {
  *
  * @example
  * ```ts
- * const start = new Rng(deriveSeed(seed, 'pgd-start', restart, exampleIndex));
+ * const restartSeed = deriveSeed(0, 'pgd-start', 1); // the same seed and path always give the same number
  * ```
  */
 export function deriveSeed(seed: number, ...path: (number | string)[]): number {

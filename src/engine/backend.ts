@@ -8,10 +8,27 @@ import { loadNativeAddon, registerNativeKernels, unregisterNativeKernels } from 
 import { UserError } from '../errors.js';
 import { loadedTfjsPinMismatch } from './tfjs-pin.js';
 
-/** What the user may ask for; `auto` picks the fastest engine that works here. */
+/**
+ * What the user may ask for; `auto` picks the fastest engine that works here.
+ *
+ * @example
+ * ```ts
+ * const choice: BackendChoice = 'wasm';
+ * await selectBackend(choice);
+ * ```
+ */
 export type BackendChoice = 'auto' | 'native' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'native', 'wasm', 'cpu'];
 
+/**
+ * The engine {@link selectBackend} started, and why.
+ *
+ * @example
+ * ```ts
+ * const info: BackendInfo = await selectBackend('auto');
+ * console.log(`${info.name}: ${info.reason}`);
+ * ```
+ */
 export interface BackendInfo {
   /** The engine running: 'native' is the wasm backend with advtrain's oneDNN kernels registered. */
   name: 'native' | 'wasm' | 'cpu';

@@ -9,7 +9,15 @@ import type { Attack } from '../attacks/attack.js';
 import { requireThreat } from '../attacks/support.js';
 import type { AnyThreat } from '../threat/threat.js';
 
-/** Options of {@link runAttack}. */
+/**
+ * Options of {@link runAttack}.
+ *
+ * @example
+ * ```ts
+ * const opts: AttackRunOptions = { threat: parseThreat('linf:0.3'), batchSize: 100, seed: 0 };
+ * const r = await runAttack(clf, subset(test, 500), new Pgd(), opts);
+ * ```
+ */
 export interface AttackRunOptions {
   /** Any threat; each adversarial input is verified with its `check` (a norm ball re-measures distances, a spatial box checks the attack's transform sizes). */
   threat: AnyThreat;
@@ -57,7 +65,15 @@ export interface KeptExample {
   confAdv: number;
 }
 
-/** What an attack did to a data set. Accuracies and rates are fractions. */
+/**
+ * What an attack did to a data set. Accuracies and rates are fractions.
+ *
+ * @example
+ * ```ts
+ * const r: AttackRunResult = await runAttack(clf, subset(test, 500), new Pgd(), { threat: parseThreat('linf:0.3') });
+ * console.log(r.clean_accuracy, r.robust_accuracy, r.success_rate);
+ * ```
+ */
 export interface AttackRunResult {
   n: number;
   clean_accuracy: number;

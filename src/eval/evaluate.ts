@@ -22,7 +22,15 @@ import { runtimeVersions } from '../version.js';
 import { nativeKernelsRegistered } from '../engine/native/index.js';
 import { QUERY_ONLY_ATTACKS } from '../model/onnx.js';
 
-/** Options of {@link evaluate}. */
+/**
+ * Options of {@link evaluate}.
+ *
+ * @example
+ * ```ts
+ * const opts: EvaluateOptions = { threat: parseThreat('linf:0.3'), preset: 'quick', seed: 0 };
+ * const result = await evaluate(clf, subset(test, 200), opts);
+ * ```
+ */
 export interface EvaluateOptions {
   threat: AnyThreat;
   preset: Preset;

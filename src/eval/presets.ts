@@ -9,14 +9,38 @@ import { Apgd, ApgdTargeted, runTopKTargeted } from '../attacks/apgd.js';
 import { Fab } from '../attacks/fab.js';
 import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
 
-/** Evaluation presets (AutoAttack's standard version is `standard`). */
+/**
+ * Evaluation presets (AutoAttack's standard version is `standard`).
+ *
+ * @example
+ * ```ts
+ * const preset: PresetName = 'standard';
+ * const members = presetMembers(preset, parseThreat('linf:0.3'));
+ * ```
+ */
 export type PresetName = 'quick' | 'standard' | 'thorough';
+/**
+ * Every preset, from the fastest to the most thorough.
+ *
+ * @example
+ * ```ts
+ * for (const preset of PRESETS) console.log(preset, presetMembers(preset, parseThreat('linf:0.3')).length);
+ * ```
+ */
 export const PRESETS: PresetName[] = ['quick', 'standard', 'thorough'];
 
 /** How an ensemble member may access the model (for the white-box vs black-box check). */
 export type Access = 'white-box' | 'black-box';
 
-/** One attack of an evaluation ensemble. */
+/**
+ * One attack of an evaluation ensemble.
+ *
+ * @example
+ * ```ts
+ * const members: Member[] = [{ attack: new Pgd({ steps: 50 }), access: 'white-box' }, { attack: new SquareAttack(), access: 'black-box' }];
+ * const result = await evaluateEnsemble(clf, subset(test, 200), { threat: parseThreat('linf:0.3'), members });
+ * ```
+ */
 export interface Member {
   attack: Attack;
   access: Access;

@@ -29,7 +29,15 @@ export interface MemberResult {
   time_s: number;
 }
 
-/** The worst case over an ensemble, per example and in total. */
+/**
+ * The worst case over an ensemble, per example and in total.
+ *
+ * @example
+ * ```ts
+ * const r: ProtocolResult = await evaluateEnsemble(clf, subset(test, 200), { threat, members: presetMembers('quick', threat) });
+ * console.log(r.clean_accuracy, r.robust_accuracy);
+ * ```
+ */
 export interface ProtocolResult {
   n: number;
   clean_accuracy: number;
@@ -46,7 +54,15 @@ export interface ProtocolResult {
   time_s: number;
 }
 
-/** Options of {@link evaluateEnsemble}. */
+/**
+ * Options of {@link evaluateEnsemble}.
+ *
+ * @example
+ * ```ts
+ * const opts: ProtocolOptions = { threat: parseThreat('linf:0.3'), members: presetMembers('quick', parseThreat('linf:0.3')), seed: 0 };
+ * const r = await evaluateEnsemble(clf, subset(test, 200), opts);
+ * ```
+ */
 export interface ProtocolOptions {
   threat: AnyThreat;
   members: Member[];

@@ -63,7 +63,16 @@ export interface MarginResult {
   gap: { confidence: number; margin: number };
 }
 
-/** One attack of the ensemble, in the order it ran. */
+/**
+ * One attack of the ensemble, in the order it ran.
+ *
+ * @example
+ * ```ts
+ * const result = await evaluate(clf, subset(test, 200), { threat: parseThreat('linf:0.3'), preset: 'quick' });
+ * const rows: AttackRow[] = result.attacks;
+ * for (const row of rows) console.log(row.name, row.robust_accuracy);
+ * ```
+ */
 export interface AttackRow {
   /** Attack name as the CLI spells it, e.g. `apgd-ce`, `apgd-t-dlr`, `fab-t`, `square`. */
   name: string;
@@ -145,7 +154,15 @@ export interface TransferResult {
 /** The value of {@link TransferFileResult.schema}. */
 export const TRANSFER_SCHEMA = 'advtrain/transfer@1';
 
-/** The result file of `advtrain transfer --json` (schema `advtrain/transfer@1`): the matrix and how it was made. */
+/**
+ * The result file of `advtrain transfer --json` (schema `advtrain/transfer@1`): the matrix and how it was made.
+ *
+ * @example
+ * ```ts
+ * const r = JSON.parse(readFileSync('transfer.json', 'utf8')) as TransferFileResult; // from `advtrain transfer --json`
+ * console.log(r.paths, r.n);
+ * ```
+ */
 export interface TransferFileResult extends TransferResult {
   schema: typeof TRANSFER_SCHEMA;
   /** The model directories, in row/column order. */
@@ -162,7 +179,15 @@ export interface TransferFileResult extends TransferResult {
 /** The value of {@link AttackFileResult.schema}. */
 export const ATTACK_SCHEMA = 'advtrain/attack@1';
 
-/** The result file of `advtrain attack --json` (schema `advtrain/attack@1`). Fractions, not percentages. */
+/**
+ * The result file of `advtrain attack --json` (schema `advtrain/attack@1`). Fractions, not percentages.
+ *
+ * @example
+ * ```ts
+ * const r = JSON.parse(readFileSync('attack.json', 'utf8')) as AttackFileResult; // from `advtrain attack --json attack.json`
+ * console.log(r.attack.name, r.robust_accuracy);
+ * ```
+ */
 export interface AttackFileResult {
   schema: typeof ATTACK_SCHEMA;
   model: { path: string; architecture?: string };
@@ -284,7 +309,15 @@ export interface EvalCommand {
   call?: string;
 }
 
-/** A result file of schema `advtrain/eval@2`. */
+/**
+ * A result file of schema `advtrain/eval@2`.
+ *
+ * @example
+ * ```ts
+ * const result: EvalResultV2 = validateEvalResult(JSON.parse(readFileSync('eval.json', 'utf8')));
+ * console.log(result.robust_accuracy);
+ * ```
+ */
 export interface EvalResultV2 {
   /** Always `advtrain/eval@2`. */
   schema: typeof EVAL_SCHEMA;

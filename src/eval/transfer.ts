@@ -54,7 +54,15 @@ export interface SurrogateSide {
   time_s: number;
 }
 
-/** A transfer attack's result: every figure of {@link AttackRunResult} is the target's. */
+/**
+ * A transfer attack's result: every figure of {@link AttackRunResult} is the target's.
+ *
+ * @example
+ * ```ts
+ * const r: TransferAttackResult = await transferAttack(target, surrogate, subset(test, 500), new Pgd(), { threat: parseThreat('linf:0.3') });
+ * console.log(r.robust_accuracy, r.surrogate);
+ * ```
+ */
 export interface TransferAttackResult extends AttackRunResult {
   surrogate: SurrogateSide;
 }

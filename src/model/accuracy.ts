@@ -3,7 +3,15 @@ import type { Classifier } from './classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 
-/** Clean accuracy and mean cross-entropy of a classifier on a data set. */
+/**
+ * Clean accuracy and mean cross-entropy of a classifier on a data set.
+ *
+ * @example
+ * ```ts
+ * const m: CleanMetrics = evaluateClean(clf, data.test);
+ * console.log(m.accuracy, m.loss, m.n);
+ * ```
+ */
 export interface CleanMetrics {
   accuracy: number;
   loss: number;

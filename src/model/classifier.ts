@@ -11,7 +11,7 @@ import type { Domain } from '../data/domain.js';
  *
  * @example
  * ```ts
- * const clf = fromLayersModel(model, { domain: UNIT_BOX });
+ * const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 } });
  * const logits = clf.logits(tf.zeros([1, 28, 28, 1])); // [1, 10]
  * ```
  */
@@ -27,16 +27,41 @@ export interface Classifier {
   readonly queryOnly?: boolean;
 }
 
-/** A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs). */
+/**
+ * A Classifier backed by a trainable tfjs LayersModel (what the Trainer needs).
+ *
+ * @example
+ * ```ts
+ * const clf: LayersClassifier = fromLayersModel(buildZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10 }), { domain: { lower: 0, upper: 1 } });
+ * clf.model.summary();
+ * ```
+ */
 export interface LayersClassifier extends Classifier {
   readonly model: tfl.LayersModel;
   /** Logits with dropout etc. in training mode. */
   trainingLogits(x: tf.Tensor): tf.Tensor2D;
 }
 
-/** What the model's last layer outputs. */
+/**
+ * What the model's last layer outputs.
+ *
+ * @example
+ * ```ts
+ * const output: ModelOutput = 'probabilities'; // the model ends in a softmax
+ * const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 }, output });
+ * ```
+ */
 export type ModelOutput = 'logits' | 'probabilities';
 
+/**
+ * Options of the adapters ({@link fromLayersModel}, {@link fromGraphModel}, {@link fromFunction}): the valid inputs and what the model outputs.
+ *
+ * @example
+ * ```ts
+ * const opts: AdapterOptions = { domain: { lower: 0, upper: 1 }, output: 'probabilities' };
+ * const clf = fromLayersModel(model, opts);
+ * ```
+ */
 export interface AdapterOptions {
   domain: Domain;
   /** Default 'logits'. With 'probabilities', logits are log(p), clamped away from log(0). */
@@ -55,7 +80,7 @@ function toLogits(run: () => tf.Tensor, output: ModelOutput): tf.Tensor2D {
  *
  * @example
  * ```ts
- * const clf = fromLayersModel(buildZooModel('mlp', { inputShape: [41], numClasses: 2 }), { domain: UNIT_BOX });
+ * const clf = fromLayersModel(buildZooModel('mlp', { inputShape: [41], numClasses: 2 }), { domain: { lower: 0, upper: 1 } });
  * ```
  */
 export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): LayersClassifier {
@@ -79,7 +104,7 @@ export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): L
  * @example
  * ```ts
  * const graph = await tfc.loadGraphModel(fileHandler('model/'));
- * const clf = fromGraphModel(graph, { domain: UNIT_BOX, inputShape: [28, 28, 1], numClasses: 10 });
+ * const clf = fromGraphModel(graph, { domain: { lower: 0, upper: 1 }, inputShape: [28, 28, 1], numClasses: 10 });
  * ```
  */
 export function fromGraphModel(

@@ -11,7 +11,15 @@ import { fromGraphModel, fromLayersModel, type Classifier, type LayersClassifier
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 
-/** What advtrain stores beside a model (in model.json's `userDefinedMetadata.advtrain`). */
+/**
+ * What advtrain stores beside a model (in model.json's `userDefinedMetadata.advtrain`).
+ *
+ * @example
+ * ```ts
+ * const metadata: ModelMetadata = { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, output: 'logits', dataset: 'mnist' };
+ * await saveModel('runs/m', model, metadata);
+ * ```
+ */
 export interface ModelMetadata {
   inputShape: number[];
   numClasses: number;
@@ -198,7 +206,16 @@ export async function saveModel(dir: string, model: tfl.LayersModel, metadata: M
   await model.save(fileHandler(dir, metadata));
 }
 
-/** A loaded model and the metadata that came with it. */
+/**
+ * A loaded model and the metadata that came with it.
+ *
+ * @example
+ * ```ts
+ * const loaded: LoadedModel = await loadModel('runs/m');
+ * for (const note of loaded.notes) console.log(note);
+ * if (loaded.layers) await train(loaded.layers, data.train, data.test, config);
+ * ```
+ */
 export interface LoadedModel {
   classifier: Classifier;
   /** Present when the directory holds a trainable layers model. */
@@ -210,7 +227,15 @@ export interface LoadedModel {
   notes: string[];
 }
 
-/** Options of {@link loadModel}. */
+/**
+ * Options of {@link loadModel}.
+ *
+ * @example
+ * ```ts
+ * const opts: LoadModelOptions = { onNote: (note) => console.error(note) };
+ * const { classifier } = await loadModel('my-model', undefined, opts);
+ * ```
+ */
 export interface LoadModelOptions {
   /** Said when the path is an ONNX file, e.g. which commands or attacks can use it. */
   onnxHint?: string;

@@ -5,7 +5,15 @@ import type { Domain } from '../data/domain.js';
 import { UserError } from '../errors.js';
 import { fromFunction, type Classifier, type ModelOutput } from './classifier.js';
 
-/** How to read an ONNX model as a {@link Classifier}. */
+/**
+ * How to read an ONNX model as a {@link Classifier}.
+ *
+ * @example
+ * ```ts
+ * const opts: OnnxOptions = { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, layout: 'nchw', output: 'probabilities' };
+ * const clf = await loadOnnxClassifier('net.onnx', opts);
+ * ```
+ */
 export interface OnnxOptions {
   /** Shape of one input in advtrain's layout (NHWC for images: [h, w, c]), without the batch dimension. */
   inputShape: number[];
@@ -28,7 +36,15 @@ export interface OnnxOptions {
   threads?: number;
 }
 
-/** A Classifier backed by an ONNX model; query-only (no gradients). */
+/**
+ * A Classifier backed by an ONNX model; query-only (no gradients).
+ *
+ * @example
+ * ```ts
+ * const clf: OnnxClassifier = await loadOnnxClassifier('net.onnx', { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, layout: 'nchw' });
+ * try { console.log(evaluateClean(clf, data.test).accuracy); } finally { clf.dispose(); }
+ * ```
+ */
 export interface OnnxClassifier extends Classifier {
   readonly inputName: string;
   readonly outputName: string;
@@ -120,7 +136,7 @@ const fmt = (s: (number | string)[]) => `[${s.join(', ')}]`;
  * @example
  * ```ts
  * const clf = await loadOnnxClassifier('resnet.onnx', {
- *   inputShape: [32, 32, 3], numClasses: 10, domain: UNIT_BOX, layout: 'nchw', output: 'logits',
+ *   inputShape: [32, 32, 3], numClasses: 10, domain: { lower: 0, upper: 1 }, layout: 'nchw', output: 'logits',
  * });
  * const r = await new SquareAttack({ maxQueries: 1000 }).run(clf, x, y, { threat: parseThreat('linf:0.03'), seed: 0 });
  * clf.dispose();

@@ -3,10 +3,26 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
 
-/** Names of the built-in architectures. */
+/**
+ * Names of the built-in architectures.
+ *
+ * @example
+ * ```ts
+ * const arch: ZooName = 'madry-cnn';
+ * const model = buildZooModel(arch, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+ * ```
+ */
 export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp' | 'text-cnn';
 
-/** What every zoo builder needs: the input shape (without batch) and the number of classes. */
+/**
+ * What every zoo builder needs: the input shape (without batch) and the number of classes.
+ *
+ * @example
+ * ```ts
+ * const spec: ZooSpec = { inputShape: [28, 28, 1], numClasses: 10, seed: 0, init: 'torch' };
+ * const model = buildZooModel('mnist-small', spec);
+ * ```
+ */
 export interface ZooSpec {
   inputShape: number[];
   numClasses: number;
@@ -138,7 +154,14 @@ const BUILDERS: Record<ZooName, (spec: ZooSpec) => tfl.Sequential> = {
   'text-cnn': textCnn,
 };
 
-/** All zoo names, in a stable order. */
+/**
+ * All zoo names, in a stable order.
+ *
+ * @example
+ * ```ts
+ * for (const name of ZOO_NAMES) console.log(name); // mnist-small, madry-cnn, trades-smallcnn, mlp, text-cnn
+ * ```
+ */
 export const ZOO_NAMES = Object.keys(BUILDERS) as ZooName[];
 
 /** Zoo models that read token ids ([length]) rather than images or feature rows. */

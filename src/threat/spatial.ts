@@ -20,7 +20,15 @@ export const SPATIAL_COLUMNS = ['rotation', 'tx', 'ty', 'scale'] as const;
 export const SPATIAL_DIMS = 4;
 const IDENTITY = [0, 0, 0, 1] as const;
 
-/** The settings of a {@link SpatialThreat}. */
+/**
+ * The settings of a {@link SpatialThreat}.
+ *
+ * @example
+ * ```ts
+ * const spec: SpatialThreatSpec = { rotation: 30, translation: 3, scale: [0.9, 1.1] };
+ * const threat = spatialThreat(spec);
+ * ```
+ */
 export interface SpatialThreatSpec {
   /** Largest rotation, degrees: θ ∈ [−rotation, rotation]. */
   rotation: number;
@@ -49,9 +57,9 @@ export interface SpatialThreatSpec {
  *
  * @example
  * ```ts
- * const threat = parseSpatialThreat('spatial:rot=30,trans=3');
+ * const threat = spatialThreat({ rotation: 30, translation: 3 });
  * const p = threat.random(x.shape[0], 1);              // [b, 4] inside the box
- * const xt = threat.transform(x, p, UNIT_BOX);         // rotated and shifted images
+ * const xt = threat.transform(x, p, { lower: 0, upper: 1 }); // rotated and shifted images
  * const d = threat.transformSize(p);                   // [b] in [0, 1]
  * ```
  */

@@ -5,7 +5,15 @@ import { clipToDomain } from './domain-clip.js';
 import { deriveSeed, Rng } from '../data/rng.js';
 import { BUDGET_SLACK, type Threat, type ThreatCheck } from './threat.js';
 
-/** The perturbation norms a ThreatModel can bound. */
+/**
+ * The perturbation norms a ThreatModel can bound.
+ *
+ * @example
+ * ```ts
+ * const norm: Norm = 'l2';
+ * const threat = lpThreat(norm, 1.5);
+ * ```
+ */
 export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
 export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
 
@@ -18,8 +26,8 @@ export const NORMS: Norm[] = ['linf', 'l2', 'l1', 'l0'];
  * @example
  * ```ts
  * const threat = parseThreat('linf:0.3');
- * const x0 = threat.randomStart(x, UNIT_BOX, 1);
- * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, UNIT_BOX);
+ * const x0 = threat.randomStart(x, { lower: 0, upper: 1 }, 1);
+ * const x1 = threat.project(tf.add(x0, threat.ascentStep(grad, 0.01)), x, { lower: 0, upper: 1 });
  * ```
  */
 export interface ThreatModel extends Threat<ThreatModel> {

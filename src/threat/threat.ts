@@ -23,6 +23,12 @@ export const BUDGET_SLACK = 1e-5;
  * What every threat offers, whatever its kind: the contract the eval protocol, the checks, the
  * trainer and the CLI rely on. Kind-specific operations (projection, transforms, …) live on the
  * kind's own type; narrow on `kind` only where such an operation is needed.
+ *
+ * @example
+ * ```ts
+ * const threat: Threat<ThreatModel> = lpThreat('l2', 1.5);
+ * console.log(threat.kind, threat.budget, threat.toString()); // norm 1.5 l2:1.5
+ * ```
  */
 export interface Threat<Self> {
   readonly kind: ThreatKind;
@@ -44,5 +50,13 @@ export interface Threat<Self> {
   scaled(factor: number): Self;
 }
 
-/** Every kind of threat model: norm-bounded, or a box of spatial transforms. */
+/**
+ * Every kind of threat model: norm-bounded, or a box of spatial transforms.
+ *
+ * @example
+ * ```ts
+ * const threat: AnyThreat = parseAnyThreat('spatial:rot=30,trans=3');
+ * if (threat.kind === 'norm') console.log(threat.norm, threat.eps);
+ * ```
+ */
 export type AnyThreat = ThreatModel | SpatialThreat;

@@ -1,6 +1,14 @@
 import type { Method } from './strategies/index.js';
 
-/** The settings a training recipe fixes, beyond the method and threat. */
+/**
+ * The settings a training recipe fixes, beyond the method and threat.
+ *
+ * @example
+ * ```ts
+ * const r: Recipe = recipeFor('fgsm-rs');
+ * const schedule = parseSchedule(r.lrSchedule, r.lr); // { kind: 'cyclic', lr: 0.005, peakAt: 0.4 }
+ * ```
+ */
 export interface Recipe {
   batchSize: number;
   lr: number;
@@ -39,7 +47,14 @@ export const METHOD_RECIPES: Partial<Record<Method, Recipe>> = {
   },
 };
 
-/** The recipe of a method (its own, or the generic defaults). */
+/**
+ * The recipe of a method (its own, or the generic defaults).
+ *
+ * @example
+ * ```ts
+ * const { batchSize, lr, lrSchedule } = recipeFor('pgd-at'); // 100, 5e-3, 'cyclic:0.4'
+ * ```
+ */
 export function recipeFor(method: string): Recipe {
   return METHOD_RECIPES[method as Method] ?? GENERIC_RECIPE;
 }

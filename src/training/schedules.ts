@@ -1,9 +1,25 @@
 import { UserError } from '../errors.js';
 
-/** Learning rate as a function of the (fractional) epoch, 0 ≤ t < epochs. */
+/**
+ * Learning rate as a function of the (fractional) epoch, 0 ≤ t < epochs.
+ *
+ * @example
+ * ```ts
+ * const lr: LrSchedule = makeSchedule({ kind: 'cyclic', lr: 5e-3, peakAt: 0.4 }, 10);
+ * console.log(lr(4)); // 0.005, the peak
+ * ```
+ */
 export type LrSchedule = (epoch: number) => number;
 
-/** The learning-rate schedules a Trainer accepts. */
+/**
+ * The learning-rate schedules a Trainer accepts.
+ *
+ * @example
+ * ```ts
+ * const schedule: ScheduleSpec = { kind: 'step', lr: 0.1, milestones: [50, 75], gamma: 0.1 };
+ * await train(clf, data.train, data.test, { epochs: 100, batchSize: 128, optimizer: 'sgd', schedule, seed: 0 });
+ * ```
+ */
 export type ScheduleSpec =
   | { kind: 'constant'; lr: number }
   /** Multiply by `gamma` at each epoch listed in `milestones` (e.g. 0.1 at [50, 75]). */

@@ -9,7 +9,16 @@ import type { LoadedCheckpoint } from './checkpoint.js';
 import type { RobustCheckSpec } from './robust-check.js';
 import type { TrainCallback } from './callbacks/callback.js';
 
-/** Settings of one training run. */
+/**
+ * Settings of one training run.
+ *
+ * @example
+ * ```ts
+ * const config: TrainConfig = { epochs: 10, batchSize: 100, optimizer: 'adam', schedule: { kind: 'cyclic', lr: 5e-3, peakAt: 0.4 }, seed: 0,
+ *   threat: parseThreat('linf:0.3'), strategy: makeStrategy('fgsm-rs', { eps: 0.3 }), epsWarmup: 2 };
+ * await train(clf, data.train, data.test, config);
+ * ```
+ */
 export interface TrainConfig {
   epochs: number;
   batchSize: number;
@@ -56,7 +65,16 @@ export interface TrainConfig {
   callbacks?: TrainCallback[];
 }
 
-/** One line of metrics.jsonl. Losses are means over the epoch; accuracies are fractions. */
+/**
+ * One line of metrics.jsonl. Losses are means over the epoch; accuracies are fractions.
+ *
+ * @example
+ * ```ts
+ * const { history } = await train(clf, data.train, data.test, config);
+ * const last: EpochMetrics = history[history.length - 1];
+ * console.log(last.epoch, last.loss, last.val_accuracy);
+ * ```
+ */
 export interface EpochMetrics {
   epoch: number;
   /** The strategy's training objective. */
@@ -77,6 +95,16 @@ export interface EpochMetrics {
   event?: string;
 }
 
+/**
+ * What {@link train} returns.
+ *
+ * @example
+ * ```ts
+ * const r: TrainResult = await train(clf, data.train, data.test, config);
+ * if (r.stopped) console.log(r.stopped);
+ * console.log(r.history.length, r.seconds);
+ * ```
+ */
 export interface TrainResult {
   history: EpochMetrics[];
   /** Best epoch by robust validation accuracy (when robustValidation is on). */

@@ -65,7 +65,7 @@ function tensorsOf(all: tf.NamedTensorMap, name: string): tf.NamedTensorMap {
  *
  * @example
  * ```ts
- * const clf = fromLayersModel(buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 }), { domain: UNIT_BOX });
+ * const clf = fromLayersModel(buildZooModel('mnist-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 }), { domain: { lower: 0, upper: 1 } });
  * const { history } = await train(clf, data.train, data.test, {
  *   epochs: 2, batchSize: 64, optimizer: 'adam', schedule: { kind: 'constant', lr: 1e-3 }, seed: 0,
  * });

@@ -6,7 +6,14 @@ import type { TrainingStrategy } from '../strategy.js';
 import type { EpochSums } from '../epoch-sums.js';
 import type { EpochMetrics, TrainConfig } from '../train-config.js';
 
-/** What the training loop shows its callbacks. */
+/**
+ * What the training loop shows its callbacks.
+ *
+ * @example
+ * ```ts
+ * const stepper: TrainCallback = { name: 'stepper', onEpochEnd: (loop: TrainLoop) => console.log(`${loop.step} steps, eps ${loop.threatAt(loop.history.length)?.eps}`) };
+ * ```
+ */
 export interface TrainLoop {
   readonly clf: LayersClassifier;
   readonly optimizer: tf.Optimizer;
@@ -25,7 +32,14 @@ export interface TrainLoop {
   log(line: string): void;
 }
 
-/** How far an epoch has got: what a mid-epoch checkpoint saves besides weights and optimizer. */
+/**
+ * How far an epoch has got: what a mid-epoch checkpoint saves besides weights and optimizer.
+ *
+ * @example
+ * ```ts
+ * const ticker: TrainCallback = { name: 'ticker', onBatchEnd: (loop, p: EpochProgress) => console.log(p.epoch, p.batch, p.lr) };
+ * ```
+ */
 export interface EpochProgress {
   /** 0-based epoch. */
   epoch: number;
@@ -40,13 +54,38 @@ export interface EpochProgress {
   seconds: number;
 }
 
-/** A callback's checkpointed state: JSON values and named tensors (the callback keeps owning them). */
+/**
+ * A callback's checkpointed state: JSON values and named tensors (the callback keeps owning them).
+ *
+ * @example
+ * ```ts
+ * let seen = 0;
+ * const counter: TrainCallback = {
+ *   name: 'counter',
+ *   onEpochEnd: () => { seen++; },
+ *   saveState: (): CallbackState => ({ json: { seen } }),
+ *   loadState: (s) => { seen = Number(s.json?.seen ?? 0); },
+ * };
+ * ```
+ */
 export interface CallbackState {
   json?: Record<string, unknown>;
   tensors?: tf.NamedTensorMap;
 }
 
-/** A guard's verdict on a trained epoch: keep it, or roll it back and retry it or stop training. */
+/**
+ * A guard's verdict on a trained epoch: keep it, or roll it back and retry it or stop training.
+ *
+ * @example
+ * ```ts
+ * // stop when, five epochs in, the last recorded epoch's validation accuracy is below 20%
+ * const giveUp: TrainCallback = {
+ *   name: 'give-up',
+ *   checkEpoch: (loop, p): EpochVerdict =>
+ *     p.epoch >= 5 && (loop.history.at(-1)?.val_accuracy ?? 1) < 0.2 ? { kind: 'stop', line: 'validation accuracy below 20% after 5 epochs' } : { kind: 'keep' },
+ * };
+ * ```
+ */
 export type EpochVerdict = { kind: 'keep' } | { kind: 'retry' | 'stop'; line: string };
 
 /**
@@ -57,7 +96,7 @@ export type EpochVerdict = { kind: 'keep' } | { kind: 'retry' | 'stop'; line: st
  * @example
  * ```ts
  * const printer: TrainCallback = { name: 'printer', onEpochEnd: (loop, m) => console.log(m.epoch, m.loss) };
- * await train(clf, data, undefined, { ...config, callbacks: [printer] });
+ * await train(clf, data.train, undefined, { ...config, callbacks: [printer] });
  * ```
  */
 export interface TrainCallback {

@@ -17,14 +17,38 @@ export { trades, tradesLoss } from './trades.js';
 export { mart, martLoss } from './mart.js';
 export { ensemble } from './ensemble.js';
 
-/** Training methods by CLI name. */
+/**
+ * Training methods by CLI name.
+ *
+ * @example
+ * ```ts
+ * const method: Method = 'trades';
+ * const strategy = makeStrategy(method, { eps: 0.3 });
+ * ```
+ */
 export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble';
+/**
+ * Every training method by its CLI name.
+ *
+ * @example
+ * ```ts
+ * if (!METHODS.includes(name as Method)) throw new Error(`choose one of ${METHODS.join(', ')}`);
+ * ```
+ */
 export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble'];
 
 /** Methods whose adversarial examples come from a single gradient step (prone to catastrophic overfitting). */
 export const SINGLE_STEP_METHODS: Method[] = ['fgsm-rs', 'free', 'mixed', 'ensemble'];
 
-/** Options of {@link makeStrategy}; unset values take each method's published default. */
+/**
+ * Options of {@link makeStrategy}; unset values take each method's published default.
+ *
+ * @example
+ * ```ts
+ * const opts: MethodOptions = { eps: 0.3, attackSteps: 10 };
+ * const strategy = makeStrategy('pgd-at', opts);
+ * ```
+ */
 export interface MethodOptions {
   /** Budget ε, to turn an absolute --step-size into a multiple of ε. */
   eps: number;
