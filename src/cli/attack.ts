@@ -160,15 +160,16 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +
       `${threat.measure} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
   );
+  // The JSON first: a run killed before the examples are written resumes from its (finished) state and writes both.
+  if (o.json) {
+    writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
+    log(`results written to ${o.json}`);
+  }
   if (o.saveExamples) {
     await writeExamples(o.saveExamples, r.kept, test.shape, test.classNames);
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
-  if (o.json) {
-    writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
-    log(`results written to ${o.json}`);
-    if (statePath) rmSync(statePath, { force: true });
-  }
+  if (statePath) rmSync(statePath, { force: true });
   return result;
 }
 
