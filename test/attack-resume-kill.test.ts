@@ -3,7 +3,8 @@
  * after its first chunk's state is saved (OUT.state), then rerun, writes the same JSON (apart
  * from wall-clock fields and the creation date) and the same --save-examples files, byte for
  * byte, as a run never killed — which saved its state only at the end, so chunking changes
- * nothing either. A state made with other settings, or damaged, is refused in one line.
+ * nothing either — on wasm, and on native where the addon is built. A state made with other
+ * settings, or damaged, is refused in one line.
  */
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from '../src/engine/native/addon.js';
 
 const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 
@@ -41,9 +43,15 @@ function files(dir: string): Map<string, Buffer> {
 let root: string;
 let model: string;
 /** 60 examples in batches of 10: with --checkpoint-every 2, three chunks of 20. */
-const attackArgs = (json: string, extra: string[] = []) => [
+const attackArgs = (json: string, extra: string[] = [], backend = 'wasm') => [
   'attack', '--model', model, '--dataset', 'mnist', '--attack', 'pgd', '--steps', '5', '--restarts', '2', '--threat', 'linf:0.1',
-  '--n', '60', '--batch-size', '10', '--seed', '4', '--backend', 'wasm', '--json', json, ...extra,
+  '--n', '60', '--batch-size', '10', '--seed', '4', '--backend', backend, '--json', json, ...extra,
+];
+
+const loaded = loadNativeAddon();
+const engines: [string, boolean | string][] = [
+  ['wasm', false],
+  ['native', loaded.ok || process.env.ADVTRAIN_REQUIRE_NATIVE === '1' ? false : `native engine unavailable: ${loaded.reason}`],
 ];
 
 before(() => {
@@ -55,33 +63,35 @@ before(() => {
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
-test('attack killed after its first chunk resumes to the same JSON and saved examples as an uninterrupted run', () => {
-  const ref = join(root, 'ref.json');
-  const refEx = join(root, 'ref-examples');
-  const r = cli(attackArgs(ref, ['--save-examples', refEx, '--keep', '30']));
-  assert.equal(r.status, 0, r.stderr);
-  assert.ok(!existsSync(`${ref}.state`), 'the state is removed once the result is written');
+for (const [backend, skip] of engines) {
+  test(`attack on ${backend} killed after its first chunk resumes to the same JSON and saved examples as an uninterrupted run`, { skip }, () => {
+    const ref = join(root, `ref-${backend}.json`);
+    const refEx = join(root, `ref-${backend}-examples`);
+    const r = cli(attackArgs(ref, ['--save-examples', refEx, '--keep', '30'], backend));
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(`${ref}.state`), 'the state is removed once the result is written');
 
-  const out = join(root, 'b.json');
-  const ex = join(root, 'b-examples');
-  const args = attackArgs(out, ['--save-examples', ex, '--keep', '30', '--checkpoint-every', '2']);
-  const k = cli(args, 'attack-chunk:1');
-  assert.equal(k.signal, 'SIGKILL', k.stderr);
-  assert.ok(existsSync(`${out}.state`) && !existsSync(out) && !existsSync(ex), 'a killed attack keeps its state and writes no result');
-  const again = cli(args);
-  assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stderr, /resuming the attack saved in .* after 20 of 60 examples/);
-  assert.equal(withoutClock(out), withoutClock(ref));
-  const want = files(refEx);
-  const got = files(ex);
-  assert.deepEqual([...got.keys()], [...want.keys()]);
-  assert.ok(want.size > 3, 'examples were saved');
-  for (const [f, bytes] of want) assert.ok(got.get(f)!.equals(bytes), `${f} differs from the uninterrupted run's`);
-  // The kept examples span more than the first chunk, so the resumed run had to restore and extend them.
-  const kept = JSON.parse(readFileSync(join(ex, 'examples.json'), 'utf8')) as { index: number }[];
-  assert.ok(kept.some((e) => e.index >= 20), 'kept examples come from after the kill too');
-  assert.ok(!existsSync(`${out}.state`), 'the state is removed once the result is written');
-});
+    const out = join(root, `b-${backend}.json`);
+    const ex = join(root, `b-${backend}-examples`);
+    const args = attackArgs(out, ['--save-examples', ex, '--keep', '30', '--checkpoint-every', '2'], backend);
+    const k = cli(args, 'attack-chunk:1');
+    assert.equal(k.signal, 'SIGKILL', k.stderr);
+    assert.ok(existsSync(`${out}.state`) && !existsSync(out) && !existsSync(ex), 'a killed attack keeps its state and writes no result');
+    const again = cli(args);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /resuming the attack saved in .* after 20 of 60 examples/);
+    assert.equal(withoutClock(out), withoutClock(ref));
+    const want = files(refEx);
+    const got = files(ex);
+    assert.deepEqual([...got.keys()], [...want.keys()]);
+    assert.ok(want.size > 3, 'examples were saved');
+    for (const [f, bytes] of want) assert.ok(got.get(f)!.equals(bytes), `${f} differs from the uninterrupted run's`);
+    // The kept examples span more than the first chunk, so the resumed run had to restore and extend them.
+    const kept = JSON.parse(readFileSync(join(ex, 'examples.json'), 'utf8')) as { index: number }[];
+    assert.ok(kept.some((e) => e.index >= 20), 'kept examples come from after the kill too');
+    assert.ok(!existsSync(`${out}.state`), 'the state is removed once the result is written');
+  });
+}
 
 test('a state saved with other settings is refused in one line naming the option; --fresh starts over', () => {
   const out = join(root, 'c.json');
