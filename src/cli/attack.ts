@@ -12,6 +12,9 @@ import type { ModelMetadata } from '../model/io.js';
 import type { Dataset } from '../data/dataset.js';
 import { isBox } from '../data/domain.js';
 import { runAttack, type AttackRunResult } from '../eval/attack-run.js';
+import { runAttackResumable } from '../eval/attack-resume.js';
+import { modelDigest, type StateSettings } from '../eval/run-state.js';
+import { rmSync } from 'node:fs';
 import { writeFileAtomic } from '../fsutil.js';
 import { writeExamples } from '../eval/examples-writer.js';
 import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
@@ -39,6 +42,8 @@ interface AttackCliOptions extends AttackFlags {
   output?: 'logits' | 'probabilities';
   backend: string;
   threads?: number;
+  checkpointEvery?: number;
+  fresh?: boolean;
 }
 
 function parseParams(v: string): Record<string, unknown> {
@@ -106,8 +111,23 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     keepExamples: o.saveExamples ? o.keep : 0,
     onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   };
+  // With --json (and no --surrogate: transfer runs are not resumable), the run keeps its state in JSON.state.
+  const statePath = o.json && !surrogate ? `${o.json}.state` : undefined;
+  if (statePath && o.fresh) rmSync(statePath, { force: true });
   const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
-  const r: AttackRunResult = transfer ?? (await runAttack(classifier, test, attack, runOpts));
+  const r: AttackRunResult =
+    transfer ??
+    (statePath
+      ? await runAttackResumable(classifier, test, attack, {
+          ...runOpts,
+          keepExamples: o.keep,
+          statePath,
+          settings: attackSettings(o, attack, threat, engine),
+          labels: { what: 'attack', startOver: 'add --fresh (or delete it)' },
+          saveEveryBatches: o.checkpointEvery,
+          onResume: (done) => log(`resuming the attack saved in ${statePath} after ${done} of ${test.n} examples`),
+        })
+      : await runAttack(classifier, test, attack, runOpts));
   bar?.stop();
   if (transfer) {
     const s = transfer.surrogate;
@@ -140,6 +160,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +
       `${threat.measure} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
   );
+  // The JSON first: a run killed before the examples are written resumes from its (finished) state and writes both.
   if (o.json) {
     writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
     log(`results written to ${o.json}`);
@@ -148,7 +169,27 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     await writeExamples(o.saveExamples, r.kept, test.shape, test.classNames);
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
+  if (statePath) rmSync(statePath, { force: true });
   return result;
+}
+
+/** What an attack run's result depends on, keyed by option: a saved state made with other values is refused. */
+function attackSettings(o: AttackCliOptions, attack: { name: string; params: Readonly<Record<string, unknown>> }, threat: { toString(): string }, engine: { backend: string; threads?: number }): StateSettings {
+  return {
+    '--model': modelDigest(o.model),
+    '--dataset': o.dataset,
+    '--n': o.n,
+    '--attack': attack.name,
+    '--steps/--restarts/--step-size/--loss/--queries/--params': JSON.stringify(attack.params),
+    '--threat': threat.toString(),
+    '--targeted': !!o.targeted,
+    '--seed': o.seed,
+    '--batch-size': o.batchSize,
+    '--keep': o.keep,
+    '--backend': engine.backend,
+    '--threads': engine.threads ?? null,
+    ...(o.model.endsWith('.onnx') ? { '--layout': o.layout ?? 'nhwc', '--output': o.output ?? 'logits' } : {}),
+  };
 }
 
 /** The `attack` command. */
@@ -169,7 +210,9 @@ export function attackCommand(): Command {
     .addOption(new Option('--n <count>', 'attack the first N test examples').argParser(positiveInt).default(1000))
     .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
-    .option('--json <file>', 'write the results as JSON')
+    .option('--json <file>', 'write the results as JSON; while it runs, the state is kept in FILE.state and a rerun of the same command resumes it (without --json, or with --surrogate, nothing is saved and a killed run starts over)')
+    .addOption(new Option('--checkpoint-every <batches>', 'with --json: save the state every this many batches (default: every 30 s of work; never changes the results)').argParser(positiveInt))
+    .option('--fresh', 'with --json: ignore and replace a saved state instead of resuming it')
     .option('--save-examples <dir>', 'write adversarial examples (IDX), PNGs and predictions')
     .addOption(new Option('--keep <n>', 'examples to save with --save-examples').argParser(positiveInt).default(16))
     .option('--surrogate <dir>', 'transfer attack: craft the examples on this TF.js model, then measure --model on them')

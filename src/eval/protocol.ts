@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
@@ -8,7 +7,7 @@ import type { AnyThreat } from '../threat/threat.js';
 import { requireThreat } from '../attacks/support.js';
 import { runAttack } from './attack-run.js';
 import type { Member } from './presets.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { loadRunState, saveRunState, type StateSettings } from './run-state.js';
 import { summarize } from './stats.js';
 import { UserError } from '../errors.js';
 import { killPoint } from '../training/kill-point.js';
@@ -70,7 +69,7 @@ export interface ProtocolOptions {
   batchSize?: number;
   /** Examples per resumable chunk. Default 500. */
   chunk?: number;
-  /** Where the state is saved as it goes (JSON + a binary file beside it); an existing state with the same settings is resumed. */
+  /** Where the state is saved as it goes (one file, see run-state.ts); an existing state with the same settings is resumed. */
   statePath?: string;
   /** Progress: (member index, examples done, examples to do for this member). */
   onProgress?: (member: number, done: number, total: number) => void;
@@ -79,7 +78,6 @@ export interface ProtocolOptions {
 }
 
 interface State {
-  fingerprint: string;
   member: number;
   chunk: number;
   /** Indices still robust when the current member started. */
@@ -91,26 +89,18 @@ interface State {
   time_s: number;
 }
 
-function saveState(path: string, s: State, adv: Float32Array): void {
-  writeFileAtomic(`${path}.adv`, new Uint8Array(adv.buffer, adv.byteOffset, adv.byteLength));
-  writeFileAtomic(path, JSON.stringify(s));
+const STATE_LABELS = { what: 'evaluation', startOver: 'delete it (or choose another --json path)' };
+
+function saveState(path: string, settings: StateSettings, s: State, adv: Float32Array): void {
+  saveRunState(path, settings, s, new Uint8Array(adv.buffer, adv.byteOffset, adv.byteLength));
 }
 
-function loadState(path: string, fingerprint: string, adv: Float32Array): State | undefined {
-  if (!existsSync(path) || !existsSync(`${path}.adv`)) return undefined;
-  let s: State;
-  try {
-    s = JSON.parse(readFileSync(path, 'utf8')) as State;
-  } catch {
-    throw new UserError(`evaluation state ${path} is unreadable: delete it to start over`);
-  }
-  if (s.fingerprint !== fingerprint) {
-    throw new UserError(`evaluation state ${path} belongs to other settings: delete it or choose another --json path`);
-  }
-  const bytes = readFileSync(`${path}.adv`);
-  if (bytes.byteLength !== adv.byteLength) throw new UserError(`evaluation state ${path}.adv has the wrong size: delete both state files to start over`);
-  adv.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
-  return s;
+function loadState(path: string, settings: StateSettings, adv: Float32Array): State | undefined {
+  const loaded = loadRunState<State>(path, settings, STATE_LABELS);
+  if (!loaded) return undefined;
+  if (loaded.blob.byteLength !== adv.byteLength) throw new UserError(`evaluation state ${path} holds ${loaded.blob.byteLength} bytes of adversarial inputs, not ${adv.byteLength}: delete it to start over`);
+  adv.set(new Float32Array(loaded.blob.buffer, loaded.blob.byteOffset, adv.length));
+  return loaded.data;
 }
 
 function qstats(q: number[]): MemberResult['queries'] {
@@ -137,13 +127,19 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
   const adv = new Float32Array(ds.n * size);
   const clean = evaluateClean(clf, ds, { batchSize: o.batchSize ?? 256 });
   const chunk = o.chunk ?? 500;
-  const fingerprint = JSON.stringify({ n: ds.n, ds: ds.name, threat: o.threat.toString(), seed: o.seed ?? 0, chunk, members: o.members.map((m) => [m.attack.name, m.attack.params]) });
-  let s = o.statePath ? loadState(o.statePath, fingerprint, adv) : undefined;
+  const settings: StateSettings = {
+    '--dataset': ds.name,
+    '--n': ds.n,
+    '--threat': o.threat.toString(),
+    '--seed': o.seed ?? 0,
+    '--preset': JSON.stringify(o.members.map((m) => [m.attack.name, m.attack.params])),
+    chunk,
+  };
+  let s = o.statePath ? loadState(o.statePath, settings, adv) : undefined;
   if (!s) {
     adv.set(ds.x.subarray(0, ds.n * size));
     const robust = Array.from(clean.correct);
     s = {
-      fingerprint,
       member: 0,
       chunk: 0,
       todo: robust.flatMap((r, i) => (r ? [i] : [])),
@@ -185,7 +181,7 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       o.onProgress?.(s.member, Math.min((s.chunk + 1) * chunk, s.todo.length), s.todo.length);
       if (o.statePath) {
         s.time_s = elapsedBefore + (performance.now() - tStart) / 1000;
-        saveState(o.statePath, { ...s, chunk: s.chunk + 1 }, adv);
+        saveState(o.statePath, settings, { ...s, chunk: s.chunk + 1 }, adv);
         killPoint('eval-chunk');
       }
       o.afterChunk?.(s.member, s.chunk);
@@ -206,7 +202,7 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
     s.pending = { attacked: 0, broken: 0, queries: [], time_s: 0 };
     if (o.statePath) {
       s.time_s = elapsedBefore + (performance.now() - tStart) / 1000;
-      saveState(o.statePath, { ...s, member: s.member + 1 }, adv);
+      saveState(o.statePath, settings, { ...s, member: s.member + 1 }, adv);
     }
   }
   const robust = Uint8Array.from(s.robust);

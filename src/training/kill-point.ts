@@ -5,7 +5,8 @@
  * Points: `step` (after an optimizer step), `checkpoint-write` (model files written, the rest of
  * the checkpoint not), `checkpoint-manifest` (all files but the manifest written),
  * `checkpoint-rename` (the old checkpoint moved to checkpoint.prev, the new one not yet in place),
- * `epoch` (after an epoch's checkpoint), `eval-chunk` (after an evaluation chunk's state is saved).
+ * `epoch` (after an epoch's checkpoint), `eval-chunk` (after an evaluation chunk's state is saved),
+ * `attack-chunk` (after an attack run's chunk is saved in its state).
  * Without the variable each point costs one comparison.
  */
 const spec = parse(process.env.ADVTRAIN_TEST_KILL_AT);
