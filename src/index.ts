@@ -74,10 +74,8 @@ export { runAttack, type AttackRunOptions, type AttackRunResult } from './eval/a
 export { evaluateEnsemble, type ProtocolOptions, type ProtocolResult } from './eval/protocol.js';
 export { PRESETS, presetMembers, type PresetName, type Member } from './eval/presets.js';
 export { transferAttack, transferMatrix, type TransferAttackResult } from './eval/transfer.js';
-export {
-  validateEvalResult,
-  type EvalResultV2, type AttackFileResult, type TransferFileResult, type AttackRow,
-} from './eval/schema.js';
+export type { EvalResultV2, AttackFileResult, TransferFileResult, AttackRow } from './eval/schema.js';
+export { validateEvalResult } from './eval/validate-result.js';
 
 // Report: the HTML report of an eval result.
 export { renderReport, writeReport } from './report/html.js';

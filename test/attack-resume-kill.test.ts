@@ -8,21 +8,11 @@
  */
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadNativeAddon } from '../src/engine/native/addon.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-
-function cli(args: string[], killAt?: string) {
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env.ADVTRAIN_TEST_KILL_AT;
-  if (killAt) env.ADVTRAIN_TEST_KILL_AT = killAt;
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
-}
+import { cli } from './kill-cli.js';
 
 /** The attack JSON without what measures the clock. */
 function withoutClock(path: string): string {

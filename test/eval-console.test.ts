@@ -18,7 +18,7 @@ import type { Dataset } from '../src/data/dataset.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
 import { parseThreat } from '../src/threat/threat-model.js';
 import { evaluate, galleryPicks, type EvaluateOptions } from '../src/eval/evaluate.js';
-import { validateEvalResult } from '../src/eval/schema.js';
+import { validateEvalResult } from '../src/eval/validate-result.js';
 import { summarise } from '../src/cli/eval.js';
 import { renderReport } from '../src/report/html.js';
 import { saveModel } from '../src/model/io.js';

@@ -5,20 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-
-function cli(args: string[], killAt?: string) {
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env.ADVTRAIN_TEST_KILL_AT;
-  if (killAt) env.ADVTRAIN_TEST_KILL_AT = killAt;
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
-}
+import { cli } from './kill-cli.js';
 
 /** The eval JSON without what measures the clock, and without the recorded command line (its --json path differs). */
 function withoutClock(path: string): string {

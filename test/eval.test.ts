@@ -16,7 +16,7 @@ import { evaluateEnsemble } from '../src/eval/protocol.js';
 import { presetMembers } from '../src/eval/presets.js';
 import { reliabilityChecks } from '../src/eval/checks.js';
 import { evaluate } from '../src/eval/evaluate.js';
-import { validateEvalResult } from '../src/eval/schema.js';
+import { validateEvalResult } from '../src/eval/validate-result.js';
 import { parseEpsRange } from '../src/eval/eps-curve.js';
 import { Pgd } from '../src/attacks/pgd.js';
 import { Fgsm } from '../src/attacks/fgsm.js';

@@ -9,7 +9,8 @@ import { UserError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/fsutil.js';
 import { renderReport, writeReport } from '../src/report/html.js';
 import { amplifiedPerturbation, encodePng } from '../src/report/png.js';
-import { validateEvalResult, type EvalResultV2, type Histogram } from '../src/eval/schema.js';
+import { validateEvalResult } from '../src/eval/validate-result.js';
+import type { EvalResultV2, Histogram } from '../src/eval/schema.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/eval-result.json', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';

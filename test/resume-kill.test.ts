@@ -6,16 +6,13 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadNativeAddon } from '../src/engine/native/addon.js';
 import { loadCheckpoint } from '../src/training/checkpoint.js';
 import { UserError } from '../src/errors.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+import { cli } from './kill-cli.js';
 
 /** A small FGSM-RS run with the guard on (its snapshot and the strategy's state are checkpointed too) and checkpoints every 2 batches. */
 const ARGS = (backend: string, out: string) => [
@@ -23,13 +20,6 @@ const ARGS = (backend: string, out: string) => [
   '--epochs', '2', '--batch-size', '50', '--n', '300', '--seed', '5', '--checkpoint-every', '2',
   '--backend', backend, '--threads', '2', '--out', out,
 ];
-
-function cli(args: string[], killAt?: string) {
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env.ADVTRAIN_TEST_KILL_AT;
-  if (killAt) env.ADVTRAIN_TEST_KILL_AT = killAt;
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
-}
 
 /** metrics.jsonl with its wall-clock fields blanked: everything else must match byte for byte. */
 export const metricsWithoutClock = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"examples_per_s":[^,}]*/g, '"seconds":_,"examples_per_s":_');

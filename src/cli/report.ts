@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { validateEvalResult } from '../eval/schema.js';
+import { validateEvalResult } from '../eval/validate-result.js';
 import { writeReport } from '../report/html.js';
 import { UserError } from '../errors.js';
 import { checkOutputPaths } from '../fsutil.js';

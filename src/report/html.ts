@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '../fsutil.js';
 import type { Check, EvalResultV2, Verdict } from '../eval/schema.js';
-import { validateEvalResult } from '../eval/schema.js';
+import { validateEvalResult } from '../eval/validate-result.js';
 import { className, escapeHtml, gallerySection, pct } from './gallery.js';
 import { shellLine } from '../eval/command.js';
 import {
