@@ -191,3 +191,16 @@ registerAttack('jsma', {
 export function defaultThreatFor(name: string, features: number): string {
   return REGISTRY.get(name)?.defaultThreat?.(features) ?? 'linf:0.3';
 }
+
+/**
+ * The attacks that only query the model (scores or decisions), so can attack a model without
+ * gradients such as an ONNX file.
+ *
+ * @example
+ * ```ts
+ * queryOnlyAttacks(); // ['square', 'hopskipjump', 'genattack', 'de']
+ * ```
+ */
+export function queryOnlyAttacks(): string[] {
+  return attackNames().filter((n) => attackAccess(n) !== 'gradient');
+}

@@ -4,7 +4,7 @@ import { loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
-import { attackAccess, attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
+import { attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
 import { transferAttack } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
@@ -91,10 +91,6 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const onData = (c: Classifier): Classifier => (isBox(test.domain) ? c : { ...c, domain: test.domain });
   const classifier = onData(loaded.classifier);
   const surrogate = o.surrogate ? onData((await loadModel(o.surrogate)).classifier) : undefined;
-  const queryOnly = o.model.endsWith('.onnx');
-  if (queryOnly && !surrogate && attackAccess(o.attack) === 'gradient') {
-    throw new UserError(`${o.model} is query-only (ONNX): use square, hopskipjump, genattack or de, or craft ${o.attack} on a TF.js model with --surrogate DIR`);
-  }
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
     throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: attack it on the data set it was trained for`);
   }

@@ -1,16 +1,12 @@
 import { checkOutputPaths } from '../fsutil.js';
 import { checkModelPath, locateModel } from '../model/io.js';
-import { attackAccess, attackNames } from '../attacks/registry.js';
+import { attackAccess, queryOnlyAttacks } from '../attacks/registry.js';
 import { UserError } from '../errors.js';
 import { CHECKPOINT_TEMP } from '../training/checkpoint.js';
 
 // Each command checks what the user named before it loads data, starts an engine or attacks:
 // a bad path or a combination that cannot work fails in one line, with nothing written.
 
-/** The attacks that only query the model, so can target an ONNX file. */
-export function queryOnlyAttacks(): string[] {
-  return attackNames().filter((n) => attackAccess(n) !== 'gradient');
-}
 
 /** 'a, b or c'. */
 export function orList(names: string[]): string {

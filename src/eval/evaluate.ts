@@ -20,7 +20,7 @@ import { perClass } from './per-class.js';
 import { UserError } from '../errors.js';
 import { runtimeVersions } from '../version.js';
 import { nativeKernelsRegistered } from '../engine/native/index.js';
-import { QUERY_ONLY_ATTACKS } from '../model/onnx.js';
+import { queryOnlyAttacks } from '../attacks/registry.js';
 
 /**
  * Options of {@link evaluate}.
@@ -75,7 +75,7 @@ export function runningEngine(): EvalResultV2['engine'] {
 /** A query-only model (ONNX) can only be evaluated by black-box members, without the gradient-based checks. */
 function checkQueryOnly(members: Member[], o: EvaluateOptions): void {
   const white = members.filter((m) => m.access === 'white-box').map((m) => m.attack.name);
-  const fix = `use preset 'custom' with black-box members (${QUERY_ONLY_ATTACKS.join(', ')}) and checks: false, or evaluate a TF.js model`;
+  const fix = `use preset 'custom' with black-box members (${queryOnlyAttacks().join(', ')}) and checks: false, or evaluate a TF.js model`;
   if (white.length) throw new UserError(`the classifier is query-only (ONNX: no gradients), but preset '${o.preset}' runs ${white.join(', ')}, which need gradients: ${fix}`);
   if (o.checks ?? true) throw new UserError(`the classifier is query-only (ONNX: no gradients), but the reliability checks need gradients: pass checks: false`);
 }
