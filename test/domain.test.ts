@@ -87,7 +87,13 @@ test('infeasibility names what is wrong', () => {
   assert.match(infeasibility(TYPED, Float32Array.from([0.5, 0.5, 0.5, 0, 0.3]))!, /one-hot group proto has a fractional entry/);
   assert.match(infeasibility(TYPED, Float32Array.from([0.5, 1, 1, 0, 0.3]))!, /proto has 2 categories set/);
   assert.match(infeasibility(TYPED, Float32Array.from([0.5, 0, 1, 0, 1.3]))!, /feature 4 .* outside \[0, 1\]/);
-  const rel: Domain = { ...TYPED, relations: [{ name: 'size ≥ count', holds: (x) => x[4]! >= x[0]! }] };
+  const rel: Domain = { ...TYPED, relations: [
+    {
+      name: 'size ≥ count',
+      holds: (x) => x[4]! >= x[0]!,
+      violation: (b) => tf.tidy(() => tf.reshape(tf.relu(tf.sub(tf.slice(b, [0, 0], [-1, 1]), tf.slice(b, [0, 4], [-1, 1]))), [-1]) as tf.Tensor1D),
+    },
+  ] };
   assert.match(infeasibility(rel, ok)!, /relation size ≥ count does not hold/);
   assert.equal(infeasibility({ ...TYPED, immutable: [4] }, ok, Float32Array.from([0.5, 0, 1, 0, 0.2]))!.startsWith('immutable feature 4'), true);
 });

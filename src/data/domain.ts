@@ -22,15 +22,27 @@ export interface OneHotGroup {
 }
 
 /**
- * A constraint between features (e.g. `bytes ≥ packets · 20` in network flows). Only the
- * contract lives here; no relation is built in yet. A relation reads one example (flat
- * features in the domain's units).
+ * A constraint between features (e.g. `bytes ≥ packets · 20` in network flows). A relation
+ * reads examples in the domain's units (the model's input space: flat, scaled features); one
+ * compiled from a tabular schema decodes to raw units itself.
  */
 export interface Relation {
   /** Short name, for messages. */
   name: string;
-  /** Whether one example satisfies it. */
+  /** Whether one example satisfies it (within the relation's own tolerance). */
   holds(x: Float32Array): boolean;
+  /**
+   * How much each example of a `[b, d]` batch violates it: ≥ 0, and 0 exactly where it holds
+   * (`a ≤ b` → max(0, a − b); OR → min of its parts; AND → sum). Differentiable, so a
+   * constrained attack can subtract it from its loss. The caller disposes the result.
+   */
+  violation(x: tf.Tensor2D): tf.Tensor1D;
+  /**
+   * Makes one example satisfy the relation in place where a closed form exists (e.g. sets an
+   * equality's dependent feature), touching only features that are not immutable. Returns
+   * whether the example now satisfies it. Absent when the relation has no repair.
+   */
+  repair?(x: Float32Array, clean?: Float32Array): boolean;
 }
 
 /**
