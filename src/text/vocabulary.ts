@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import { isModelToken, tokenKey, type Tokenizer } from './tokenizer.js';
 
 /** Id of padding (positions after the end of a short text). */
@@ -97,8 +98,8 @@ export class Vocabulary {
 export function buildVocabulary(texts: readonly string[], tokenizer: Tokenizer, opts: VocabularyOptions = {}): Vocabulary {
   const minCount = opts.minCount ?? 2;
   const maxSize = opts.maxSize ?? 20000;
-  if (!(Number.isInteger(minCount) && minCount >= 1)) throw new Error(`minCount must be an integer ≥ 1 (got ${minCount})`);
-  if (!(Number.isInteger(maxSize) && maxSize >= 3)) throw new Error(`maxSize must be an integer ≥ 3 (got ${maxSize})`);
+  if (!(Number.isInteger(minCount) && minCount >= 1)) throw new UserError(`minCount must be an integer ≥ 1 (got ${minCount})`);
+  if (!(Number.isInteger(maxSize) && maxSize >= 3)) throw new UserError(`maxSize must be an integer ≥ 3 (got ${maxSize})`);
   const counts = new Map<string, number>();
   for (const text of texts) {
     for (const t of tokenizer.tokenize(text)) {
