@@ -72,13 +72,21 @@ export interface TextThreat extends ThreatOver<TextThreat, readonly string[]> {
 
 const SLACK = 1e-9;
 
-/** Edit operations of a minimal alignment of a → b (Levenshtein, unit costs). */
-function align(a: readonly Token[], b: readonly Token[]): { i: number; j: number }[] {
-  // Common prefix and suffix first: attacks change few tokens, so the table is usually small.
+/**
+ * The edit operations of a minimal alignment of `a` into `b` (Levenshtein, unit costs), in
+ * order: `{i, j}` substitutes a[i] by b[j]; `j = −1` deletes a[i]; `i = −1` inserts b[j].
+ * Attacks change few tokens, so the common prefix and suffix are skipped first.
+ *
+ * @example
+ * ```ts
+ * alignTokens(['buy', 'cheap', 'pills'], ['buy', 'inexpensive', 'pills']); // [{ i: 1, j: 1 }]
+ * ```
+ */
+export function alignTokens(a: readonly string[], b: readonly string[]): { i: number; j: number }[] {
   let p = 0;
-  while (p < a.length && p < b.length && a[p]!.text === b[p]!.text) p++;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
   let s = 0;
-  while (s < a.length - p && s < b.length - p && a[a.length - 1 - s]!.text === b[b.length - 1 - s]!.text) s++;
+  while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
   const n = a.length - p - s;
   const m = b.length - p - s;
   const w = m + 1;
@@ -86,20 +94,20 @@ function align(a: readonly Token[], b: readonly Token[]): { i: number; j: number
   for (let j = 0; j <= m; j++) d[j] = j;
   for (let i = 1; i <= n; i++) {
     d[i * w] = i;
-    const ai = a[p + i - 1]!.text;
+    const ai = a[p + i - 1];
     for (let j = 1; j <= m; j++) {
-      const sub = d[(i - 1) * w + j - 1]! + (ai === b[p + j - 1]!.text ? 0 : 1);
+      const sub = d[(i - 1) * w + j - 1]! + (ai === b[p + j - 1] ? 0 : 1);
       d[i * w + j] = Math.min(sub, d[(i - 1) * w + j]! + 1, d[i * w + j - 1]! + 1);
     }
   }
-  // Backtrace: i = -1 marks an insertion, j = -1 a deletion (indices into a and b).
   const ops: { i: number; j: number }[] = [];
   let i = n;
   let j = m;
   while (i > 0 || j > 0) {
     const here = d[i * w + j]!;
-    if (i > 0 && j > 0 && here === d[(i - 1) * w + j - 1]! + (a[p + i - 1]!.text === b[p + j - 1]!.text ? 0 : 1)) {
-      if (a[p + i - 1]!.text !== b[p + j - 1]!.text) ops.push({ i: p + i - 1, j: p + j - 1 });
+    const same = i > 0 && j > 0 && a[p + i - 1] === b[p + j - 1];
+    if (i > 0 && j > 0 && here === d[(i - 1) * w + j - 1]! + (same ? 0 : 1)) {
+      if (!same) ops.push({ i: p + i - 1, j: p + j - 1 });
       i--;
       j--;
     } else if (i > 0 && here === d[(i - 1) * w + j]! + 1) {
@@ -143,7 +151,7 @@ class TextThreatImpl implements TextThreat {
     const words = Math.max(1, a.reduce((c, t) => c + (t.kind === 'word' ? 1 : 0), 0));
     const changes: WordChange[] = [];
     const violations: string[] = [];
-    for (const { i, j } of align(a, b)) {
+    for (const { i, j } of alignTokens(a.map((t) => t.text), b.map((t) => t.text))) {
       const from = i >= 0 ? a[i]! : undefined;
       changes.push({ from: from?.text ?? '', to: j >= 0 ? b[j]!.text : '' });
       if (from && (PROTECTED_KINDS.includes(from.kind) || this.stopWords.has(from.text.toLowerCase()))) violations.push(from.text);
