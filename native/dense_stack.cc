@@ -49,26 +49,57 @@ int64_t hiddenFloats(const std::vector<Layer>& ls, int64_t batch) {
   return n;
 }
 
-// Forward: logits into `out`, hidden activations (after the ReLU) one after the other into `acts`.
-void forward(const std::vector<Layer>& ls, int64_t batch, const float* x, float* out, float* acts) {
-  const float* in = x;
-  float* h = acts;
-  for (size_t l = 0; l < ls.size(); ++l) {
-    const Layer& L = ls[l];
-    float* y = l + 1 == ls.size() ? out : h;
-    matMulRun(in, L.w, L.b, y, 1, 1, batch, L.in, L.units, false, false, L.relu);
-    in = y;
-    h += l + 1 == ls.size() ? 0 : batch * L.units;
+// The stack's rows are split between threads, each running every layer on its own rows with serial
+// primitives: one wake-up of the pool per call, no barrier between layers (per-matmul threading
+// woke the pool for every product: 3 to 6 times per call, each a wait on a loaded machine). One
+// thread below 4 MFLOP of forward work ($ADVTRAIN_NATIVE_STACK_SERIAL_FLOPS), at least 8 rows each.
+int stackThreads(const std::vector<Layer>& ls, int64_t batch) {
+  double flops = 0;
+  for (const Layer& l : ls) flops += 2.0 * batch * l.in * l.units;
+  const int nt = threadsForFlops(flops, 4e6, "ADVTRAIN_NATIVE_STACK_SERIAL_FLOPS");
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, batch / 8)));
+}
+
+inline int64_t rowBegin(int64_t batch, int t, int T) { return batch * t / T; }
+
+// Runs body(t, r0, r1) for each thread's share of rows, in one parallel region.
+template <typename F>
+void overRows(int T, int64_t batch, F&& body) {
+  if (T == 1) {
+    body(0, int64_t(0), batch);
+    return;
+  }
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    body(t, rowBegin(batch, t, T), rowBegin(batch, t + 1, T));
   }
 }
 
-// g *= step(h): tfjs's ReLU gradient from the layer's output (h > 0 exactly where its input is > 0;
-// NaN passes NaN, as tfjs's step does).
-void maskRelu(float* g, const float* h, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = h[i];
-    g[i] *= v > 0.f ? 1.f : (v != v ? v : 0.f);
-  }
+// Where each layer's input starts in `acts` (floats; layer l >= 1 reads the output of layer l-1).
+std::vector<int64_t> hiddenOffsets(const std::vector<Layer>& ls, int64_t batch) {
+  std::vector<int64_t> o(ls.size() + 1, 0);
+  for (size_t l = 1; l <= ls.size(); ++l) o[l] = o[l - 1] + (l == 1 ? 0 : batch * ls[l - 2].units);
+  return o;
+}
+
+// Forward: logits into `out`, hidden activations (after the ReLU) one after the other into `acts`.
+void forward(const std::vector<Layer>& ls, int64_t batch, const float* x, float* out, float* acts) {
+  const size_t L = ls.size();
+  const int T = stackThreads(ls, batch);
+  std::vector<MatMulEntry*> mm(T * L);
+  for (int t = 0; t < T; ++t)
+    for (size_t l = 0; l < L; ++l)
+      mm[t * L + l] = serialMatMul(rowBegin(batch, t + 1, T) - rowBegin(batch, t, T), ls[l].in, ls[l].units, false, false, ls[l].b != nullptr, ls[l].relu, t);
+  const std::vector<int64_t> h = hiddenOffsets(ls, batch);
+  overRows(T, batch, [&](int t, int64_t r0, int64_t) {
+    for (size_t l = 0; l < L; ++l) {
+      const Layer& Ly = ls[l];
+      const float* in = l == 0 ? x + r0 * Ly.in : acts + h[l] + r0 * Ly.in;
+      float* y = l + 1 == L ? out + r0 * Ly.units : acts + h[l + 1] + r0 * Ly.units;
+      serialMatMulRun(mm[t * L + l], in, Ly.w, Ly.b, y);
+    }
+  });
 }
 
 struct GradTag {};
@@ -128,36 +159,33 @@ napi_value DenseStackBackward(napi_env env, napi_callback_info info) {
       forward(ls, batch, x, buf + hidden, buf);
       acts = buf;
     }
-    // Where each layer's input lies: x, then the hidden activations.
-    std::vector<const float*> inputs(L);
-    {
-      const float* h = acts;
-      inputs[0] = x;
-      for (size_t l = 1; l < L; ++l) {
-        inputs[l] = h;
-        h += batch * ls[l - 1].units;
+    // Phase 1, rows split between threads: the gradient of every layer's pre-activation (dZ), and dx.
+    // dZ of the last layer is dy; the others go to one scratch buffer laid out as acts.
+    const std::vector<int64_t> h = hiddenOffsets(ls, batch);
+    float* dz = L > 1 ? scratchmem::get<float, GradTag>(static_cast<size_t>(hidden)) : nullptr;
+    auto dzOf = [&](size_t l) -> float* { return l + 1 == L ? const_cast<float*>(dy) : dz + h[l + 1]; };
+    const int T = stackThreads(ls, batch);
+    std::vector<MatMulEntry*> mm(T * L, nullptr);
+    for (int t = 0; t < T; ++t)
+      for (size_t l = (dx ? 0 : 1); l < L; ++l)
+        mm[t * L + l] = serialMatMul(rowBegin(batch, t + 1, T) - rowBegin(batch, t, T), ls[l].units, ls[l].in, false, true, false, false, t);
+    overRows(T, batch, [&](int t, int64_t r0, int64_t r1) {
+      for (size_t l = L; l-- > 1;) {
+        float* prev = dzOf(l - 1) + r0 * ls[l].in;
+        serialMatMulRun(mm[t * L + l], dzOf(l) + r0 * ls[l].units, ls[l].w, nullptr, prev);
+        // The ReLU gradient from the layer's output: h > 0 exactly where its input is > 0, and a
+        // NaN stays NaN, as tfjs's step of the input gives.
+        if (ls[l - 1].relu) reluGradRun(prev, acts + h[l] + r0 * ls[l].in, prev, (r1 - r0) * ls[l].in);
       }
-    }
-    int64_t widest = 0;
-    for (const Layer& l : ls) widest = std::max(widest, l.units);
-    // Two scratch gradients, ping-pong: g holds the gradient of layer l's pre-activation.
-    float* gA = scratchmem::get<float, GradTag>(static_cast<size_t>(2 * batch * widest));
-    float* gB = gA + batch * widest;
-    const float* g = dy;
-    for (size_t l = L; l-- > 0;) {
-      const Layer& Ly = ls[l];
-      if (weights) {
-        matMulRun(inputs[l], g, nullptr, dW[l], 1, 1, Ly.in, batch, Ly.units, true, false, false);
-        if (db[l]) sumRowsRun(g, batch, Ly.units, db[l]);
+      if (dx) serialMatMulRun(mm[t * L], dzOf(0) + r0 * ls[0].units, ls[0].w, nullptr, dx + r0 * inDim);
+    });
+    // Phase 2: each layer's kernel and bias gradient, a reduction over the rows (threaded per product).
+    if (weights) {
+      for (size_t l = 0; l < L; ++l) {
+        const float* in = l == 0 ? x : acts + h[l];
+        matMulRun(in, dzOf(l), nullptr, dW[l], 1, 1, ls[l].in, batch, ls[l].units, true, false, false);
+        if (db[l]) sumRowsRun(dzOf(l), batch, ls[l].units, db[l]);
       }
-      if (l == 0) {
-        if (dx) matMulRun(g, Ly.w, nullptr, dx, 1, 1, batch, Ly.units, Ly.in, false, true, false);
-        break;
-      }
-      float* next = g == gA ? gB : gA;
-      matMulRun(g, Ly.w, nullptr, next, 1, 1, batch, Ly.units, Ly.in, false, true, false);
-      if (ls[l - 1].relu) maskRelu(next, inputs[l], batch * Ly.in);
-      g = next;
     }
     return undefinedValue(env);
   });
