@@ -29,7 +29,8 @@ interface Plan {
   dropout: boolean;
 }
 
-const plans = new WeakMap<tfl.LayersModel, Plan | null>();
+/** Plans by model, with the layers they were made from (a Sequential that grows is planned again). */
+const plans = new WeakMap<tfl.LayersModel, { plan: Plan | null; layers: tfl.layers.Layer[] }>();
 
 interface LayerInternals {
   activation?: { getClassName(): string };
@@ -41,8 +42,10 @@ interface LayerInternals {
 
 /** The plan of a model the dense stack can run, or null. */
 export function denseStackPlan(model: tfl.LayersModel): Plan | null {
-  let plan = plans.get(model);
-  if (plan === undefined) plans.set(model, (plan = makePlan(model)));
+  const known = plans.get(model);
+  if (known && known.layers.length === model.layers.length && known.layers.every((l, i) => l === model.layers[i])) return known.plan;
+  const plan = makePlan(model);
+  plans.set(model, { plan, layers: [...model.layers] });
   return plan;
 }
 
