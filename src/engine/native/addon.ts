@@ -46,7 +46,9 @@ export interface NativeAddon {
    * denseStackForward(heap, desc, batch, inDim, x, out, acts): a run of Dense layers in one call.
    * desc holds [W, bias (-1: none), units, relu 0/1] per layer (W [in, units], tfjs's layout); x is
    * [batch, inDim]; the logits go to out, the hidden activations (after their ReLU, batch × units
-   * floats per hidden layer, one after the other) to acts. Same matmul primitives as matMul.
+   * floats per hidden layer, one after the other) to acts. The rows are split between the threads,
+   * each running every layer on its own rows (one wake-up of the pool per call); one thread below
+   * 4 MFLOP of forward work (`$ADVTRAIN_NATIVE_STACK_SERIAL_FLOPS`) and at least 8 rows a thread.
    */
   denseStackForward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, out: number, acts: number): void;
   /**
