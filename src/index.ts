@@ -26,11 +26,14 @@ export type { Domain } from './data/domain.js';
 export { subset, splitValidation } from './data/batching.js';
 export { deriveSeed } from './data/rng.js';
 export { textToIdsDataset, type TextDataset, type TextSplits } from './data/text-dataset.js';
+export { loadTextDataset, isTextDataset } from './data/index.js';
+export { loadSpam, type SpamOptions, type SpamSplit, type SpamSplits } from './data/spam.js';
+export { loadTextCsv, type TextCsvOptions } from './data/text-csv.js';
 
 // Text: tokenizer, vocabulary and the TextClassifier contract (raw texts in, logits out).
 export { defaultTokenizer, type Tokenizer, type Token, type TokenKind } from './text/tokenizer.js';
 export { buildVocabulary, Vocabulary, type VocabularyOptions } from './text/vocabulary.js';
-export { textClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
+export { textClassifier, LayersTextClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
 export { loadTextClassifier, saveTextPreprocessing } from './text/text-model-io.js';
 
 // Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.

@@ -20,9 +20,10 @@ const PUBLIC = [
   'BackendChoice', 'BackendInfo', 'selectBackend',
   // data
   'DataSplits', 'Dataset', 'Domain', 'LoadOptions', 'deriveSeed', 'knownDatasets', 'loadDataset', 'splitValidation', 'subset',
-  'TextDataset', 'TextSplits', 'textToIdsDataset',
+  'SpamOptions', 'SpamSplit', 'SpamSplits', 'TextCsvOptions', 'TextDataset', 'TextSplits', 'isTextDataset', 'loadSpam', 'loadTextCsv',
+  'loadTextDataset', 'textToIdsDataset',
   // text
-  'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
+  'LayersTextClassifier', 'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
   'defaultTokenizer', 'loadTextClassifier', 'saveTextPreprocessing', 'textClassifier',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
+import { balanceClasses } from '../data/balance.js';
 import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
 import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
@@ -16,6 +17,7 @@ import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../traini
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkTrainInputs } from './preflight.js';
@@ -62,6 +64,8 @@ export interface TrainOptions extends TextTrainOptions {
   coGuard?: string;
   /** PGD steps of the robust validation (0: off). */
   robustVal?: number;
+  /** Oversample the training split's smaller classes to the size of the largest. */
+  balance?: boolean;
 }
 
 /** What a finished training run reports. */
@@ -135,6 +139,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     valSet = split.val;
     valName = 'held-out validation';
   }
+  if (o.balance) trainSet = balanceClasses(trainSet, deriveSeed(o.seed, 'balance'));
   const metadata: ModelMetadata = {
     inputShape: data.train.shape,
     numClasses: data.train.numClasses,
@@ -234,6 +239,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--robust-val <steps>', 'robust early stopping: PGD-steps accuracy on the validation set each epoch, best model kept in OUT/best').argParser(integer))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
     .option('--out <dir>', 'run directory (model, metrics.jsonl, checkpoint)', 'runs/model')
+    .option('--balance', "oversample the training split's smaller classes to the size of the largest (skewed data such as spam-collection)")
     .addOption(subsetOption('training'))
     .addOption(new Option('--val-fraction <f>', 'hold out this fraction of the training data for validation (0: validate on the test set)').argParser(fraction).default(0))
     .option('--resume [which]', 'continue the run in --out from its last checkpoint (--resume previous: from the one before, if the last is corrupt)')
