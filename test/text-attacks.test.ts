@@ -10,6 +10,7 @@ import { TextGoal } from '../src/text/attack/goal.js';
 import { AttackedText, attackBase } from '../src/text/attack/attacked-text.js';
 import { charEdits, wordNetSwap } from '../src/text/attack/transformations.js';
 import { pwwsSearch } from '../src/text/attack/search.js';
+import { tokenPositions } from '../src/text/attack/positions.js';
 import { ENGLISH_STOP_WORDS } from '../src/text/stop-words.js';
 import { UserError } from '../src/errors.js';
 import { fixtureClassifier, fixtureTokenizer, spamMessages } from './text-fixture.js';
@@ -151,4 +152,21 @@ test('a recipe built from parts; a message the model already misses is skipped; 
   assert.throws(() => createTextAttack('pwws', { steps: 3 }), /no parameter 'steps': its parameters are maxQueries, maxCandidates/);
   assert.throws(() => createTextAttack('pwws', { maxQueries: -1 }), UserError);
   assert.throws(() => createTextAttack('bogus'), /unknown text attack 'bogus'/);
+});
+
+test('words beyond the model window are never edited; token positions follow the encoding', () => {
+  const clf = fixtureClassifier(12);
+  const m = 'the meeting is a free offer for you, and cheap cash is a winner prize for the free bonus and the urgent money';
+  const tokens = fixtureTokenizer.tokenize(m);
+  const ids = tf.tidy(() => clf.encode([m]).dataSync() as Int32Array);
+  const pos = tokenPositions(clf, tokens, ids);
+  const seen = tokens.map((t, i) => [t.text, pos[i]] as const).filter(([, p]) => p! >= 0);
+  assert.equal(seen.length, 12);
+  assert.deepEqual(seen.slice(0, 3), [['the', 0], ['meeting', 1], ['is', 2]]);
+  assert.equal(pos[tokens.findIndex((t) => t.text === ',')], -1, 'punctuation the fixture drops');
+  for (const name of textAttackNames()) {
+    const o = createTextAttack(name).attack(clf, m, 1, { threat: textThreat(fixtureTokenizer, { maxShare: 0.3 }), index: 0 });
+    const tail = m.slice(m.indexOf(' winner'));
+    if (name !== 'goodword') assert.ok(o.adversarial.endsWith(tail), `${name}: ${o.adversarial}`);
+  }
 });

@@ -1,6 +1,8 @@
 import { deriveSeed, Rng } from '../../data/rng.js';
 import type { TextThreat } from '../../threat/text-threat.js';
-import type { TextClassifier } from './contract.js';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TextClassifier, Token } from './contract.js';
+import { tokenPositions } from './positions.js';
 import { AttackedText, attackBase } from './attacked-text.js';
 import { threatConstraints } from './constraints.js';
 import { TextGoal } from './goal.js';
@@ -109,7 +111,8 @@ export class TextAttack {
       rng: new Rng(deriveSeed(seed, 'text-attack', this.name, index)),
       placeholder: placeholderWord(clf),
     };
-    const start = goal.score([new AttackedText(attackBase(text, clf.tokenizer, opts.threat))])[0]!;
+    const visible = (tokens: readonly Token[]) => tf.tidy(() => tokenPositions(clf, tokens, clf.encode([text]).dataSync() as Int32Array));
+    const start = goal.score([new AttackedText(attackBase(text, clf.tokenizer, opts.threat, visible))])[0]!;
     const skipped = start.success;
     const best = skipped ? start : this.parts.search.search(start, ctx);
     return {
