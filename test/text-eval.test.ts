@@ -15,7 +15,7 @@ import { writeTextExamples } from '../src/eval/text-examples-writer.js';
 import { validateEvalResult } from '../src/eval/validate-result.js';
 import { renderReport } from '../src/report/html.js';
 import { highlightChanges } from '../src/report/text-section.js';
-import type { TextDataset } from '../src/text/attack/contract.js';
+import type { TextDataset } from '../src/data/text-dataset.js';
 import { fixtureClassifier, fixtureTokenizer, spamMessages } from './text-fixture.js';
 
 before(async () => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TextClassifier, TextDataset } from '../text/attack/contract.js';
+import type { TextClassifier } from '../text/text-classifier.js';
+import type { TextDataset } from '../data/text-dataset.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat, WordChange } from '../threat/text-threat.js';
 import { summarize, type Summary } from './stats.js';

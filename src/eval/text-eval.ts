@@ -1,4 +1,5 @@
-import type { TextClassifier, TextDataset } from '../text/attack/contract.js';
+import type { TextClassifier } from '../text/text-classifier.js';
+import type { TextDataset } from '../data/text-dataset.js';
 import { createTextAttack, textAttackNames } from '../text/attack/recipes.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat } from '../threat/text-threat.js';

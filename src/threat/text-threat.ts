@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { ENGLISH_STOP_WORDS } from '../text/stop-words.js';
-import type { Token, TokenKind, Tokenizer } from '../text/attack/contract.js';
+import type { Token, TokenKind, Tokenizer } from '../text/tokenizer.js';
 import type { ThreatCheck, ThreatOver } from './threat.js';
 
 /** Token kinds a text attack must leave exactly as they are: the spam must still work. */

@@ -1,4 +1,4 @@
-import type { Token } from './contract.js';
+import type { Token } from '../tokenizer.js';
 import type { TextThreat } from '../../threat/text-threat.js';
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TextClassifier } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
 import type { AttackedText } from './attacked-text.js';
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of the core ops
-import type { TextClassifier } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
 import { tokenPositions } from './positions.js';
 import type { AttackedText } from './attacked-text.js';
 import type { AttackContext, Transformation } from './parts.js';

@@ -1,5 +1,5 @@
 import type { Rng } from '../../data/rng.js';
-import type { TextClassifier } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
 import type { AttackedText } from './attacked-text.js';
 import type { Scored, TextGoal } from './goal.js';
 

@@ -1,4 +1,5 @@
-import type { TextClassifier, Token } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
+import type { Token } from '../tokenizer.js';
 
 /**
  * The model position (index into `encode`'s row) of each token, or −1 when the model does not

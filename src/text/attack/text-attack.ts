@@ -1,7 +1,8 @@
 import { deriveSeed, Rng } from '../../data/rng.js';
 import type { TextThreat } from '../../threat/text-threat.js';
 import * as tf from '@tensorflow/tfjs-core';
-import type { TextClassifier, Token } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
+import type { Token } from '../tokenizer.js';
 import { tokenPositions } from './positions.js';
 import { AttackedText, attackBase } from './attacked-text.js';
 import { threatConstraints } from './constraints.js';
