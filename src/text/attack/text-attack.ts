@@ -35,7 +35,7 @@ export interface TextAttackParts {
  *
  * @example
  * ```ts
- * const opts: TextAttackOptions = { threat: textThreat(clf.tokenizer), seed: 0, index: 17 };
+ * const opts: TextAttackOptions = { threat: textThreat(defaultTokenizer()), seed: 0, index: 17 };
  * ```
  */
 export interface TextAttackOptions {
@@ -53,7 +53,8 @@ export interface TextAttackOptions {
  *
  * @example
  * ```ts
- * const o: TextAttackOutcome = attack.attack(clf, spam, 1, { threat });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const o: TextAttackOutcome = createTextAttack('pwws').attack(textClf, 'Win a FREE prize now', 1, { threat: textThreat(textClf.tokenizer) });
  * if (o.success) console.log(o.adversarial);
  * ```
  */
@@ -85,8 +86,9 @@ export interface TextAttackOutcome {
  * ```ts
  * // DeepWordBug's character edits driven by PWWS's weighted saliency, at most 5% of words:
  * const mine = new TextAttack('bug-pwws', { transformation: charEdits({ perWord: 8 }), search: pwwsSearch(), maxQueries: 3000 });
- * const threat = textThreat(clf.tokenizer, { maxShare: 0.05 });
- * const out = mine.attack(clf, 'Get cheap meds now at http://x.biz', 1, { threat, seed: 0, index: 0 });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const threat = textThreat(textClf.tokenizer, { maxShare: 0.05 });
+ * const out = mine.attack(textClf, 'Get cheap meds now at http://x.biz', 1, { threat, seed: 0, index: 0 });
  * console.log(out.success, out.adversarial, out.queries);
  * ```
  */
