@@ -170,3 +170,32 @@ test('words beyond the model window are never edited; token positions follow the
     if (name !== 'goodword') assert.ok(o.adversarial.endsWith(tail), `${name}: ${o.adversarial}`);
   }
 });
+
+test('id fast path: candidates scored from the base encoding get exactly the scores of their texts', () => {
+  const dense = fixtureClassifier(40, true);
+  const [m] = spamMessages(1, 13);
+  const t = threat();
+  const base = attackBase(m!, fixtureTokenizer, t);
+  const start = new AttackedText(base);
+  const e = base.editable;
+  const cands = [
+    start.replace(e[0]!, 'inexpensive'),
+    start.replace(e[1]!, 'FREE').replace(e[2]!, 'frее'), // a homoglyph: one token, unknown to the model
+    start.replace(e[3]!, ''), // a deletion probe
+    start.insert(0, 'meeting'),
+    start.insert(0, 'meeting').insert(0, 'agenda').replace(e[4]!, 'cash'),
+    start.replace(e[e.length - 1]!, 'prize'), // maybe beyond the 40-token window
+  ];
+  const goal = new TextGoal(dense, { label: 1, maxQueries: 100 });
+  const got = goal.score(cands);
+  assert.equal(dense.idCalls, 1, 'one forward on ids');
+  assert.equal(dense.calls, 0, 'no text went through logitsOfTexts');
+  const want = tf.tidy(() => tf.softmax(dense.logitsOfTexts(cands.map((c) => c.text))).arraySync() as number[][]);
+  got.forEach((g, k) => assert.ok(Math.abs(g.score - (1 - want[k]![1]!)) < 1e-6, `candidate ${k}: ${g.score} vs ${1 - want[k]![1]!}`));
+  // An encoding that drops punctuation inside its window is not dense: the goal falls back to the texts.
+  const sparse = fixtureClassifier(40, false);
+  const b2 = attackBase('Hi, ' + m!, fixtureTokenizer, t);
+  new TextGoal(sparse, { label: 1, maxQueries: 100 }).score([new AttackedText(b2).replace(b2.editable[0]!, 'inexpensive')]);
+  assert.equal(sparse.idCalls, 0);
+  assert.equal(sparse.calls, 1);
+});

@@ -24,9 +24,15 @@ const BIAS = 1.5;
 export interface FixtureClassifier extends TextClassifier {
   calls: number;
   texts: number;
+  /** Forward passes on ids (the goal's fast path). */
+  idCalls: number;
 }
 
-export function fixtureClassifier(maxLength = 64): FixtureClassifier {
+/**
+ * `dense`: the encoding reads punctuation too (every non-space token one position, as the real
+ * text models do), which lets the goal build candidates' ids without re-tokenizing.
+ */
+export function fixtureClassifier(maxLength = 64, dense = false): FixtureClassifier {
   const vocab = ['<pad>', '<unk>', ...Object.keys(SPAM_WORDS), ...Object.keys(HAM_WORDS), ...FILLER, ...STOP];
   const index = new Map(vocab.map((w, i) => [w, i]));
   const weight = vocab.map((w) => SPAM_WORDS[w] ?? HAM_WORDS[w] ?? 0);
@@ -45,7 +51,7 @@ export function fixtureClassifier(maxLength = 64): FixtureClassifier {
         let p = 0;
         for (const tok of fixtureTokenizer.tokenize(t)) {
           if (p >= maxLength) break;
-          if (tok.kind === 'space' || tok.kind === 'punct') continue;
+          if (tok.kind === 'space' || (!dense && tok.kind === 'punct')) continue;
           ids[r * maxLength + p++] = idOf(tok.text.toLowerCase());
         }
       });
@@ -62,7 +68,13 @@ export function fixtureClassifier(maxLength = 64): FixtureClassifier {
       clf.texts += texts.length;
       return tf.tidy(() => clf.logitsFromEmbeddings(tf.gather(E, clf.encode(texts)) as unknown as tf.Tensor3D));
     },
-    ids: new Proxy({}, { get: () => { throw new Error('the fixture has no ids model'); } }) as LayersClassifier,
+    ids: {
+      logits: (x: tf.Tensor) => {
+        clf.idCalls++;
+        return tf.tidy(() => clf.logitsFromEmbeddings(tf.gather(E, x) as unknown as tf.Tensor3D));
+      },
+    } as unknown as LayersClassifier,
+    idCalls: 0,
     embeddingMatrix: () => E,
     idOf,
     wordOf: (id) => vocab[id] ?? '<unk>',
