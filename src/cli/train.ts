@@ -19,6 +19,7 @@ import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkTrainInputs } from './preflight.js';
+import { modelFilesFor } from '../tabular/tabular-dataset.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
 export interface TrainOptions {
@@ -60,6 +61,9 @@ export interface TrainOptions {
   coGuard?: string;
   /** PGD steps of the robust validation (0: off). */
   robustVal?: number;
+  /** `--dataset csv:FILE`: the label column and the tabular schema. */
+  labelColumn?: string;
+  schema?: string;
 }
 
 /** What a finished training run reports. */
@@ -103,7 +107,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   }
   if ((o.robustVal ?? 0) > 0 && !threat) throw new UserError('--robust-val needs --threat');
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
-  const data = await loadDataset(o.dataset);
+  const data = await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
   const engine = await startEngine(o, log);
   if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
@@ -137,6 +141,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     classNames: data.train.classNames,
     architecture: o.model,
     dataset: o.dataset,
+    files: modelFilesFor(data.train),
   };
   const coGuard = o.coGuard === 'on' || ((o.coGuard ?? 'auto') === 'auto' && SINGLE_STEP_METHODS.includes(o.method as Method));
   const config: TrainConfig = {
@@ -204,7 +209,9 @@ function resumeChoice(r: boolean | string | undefined): CheckpointChoice | undef
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description('train a zoo model, with standard or adversarial training')
-    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]')
+    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, nsl-kdd, nsl-kdd-5, nsl-kdd-21, phishing, a .csv file, csv:FILE (with --schema), or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]')
+    .option('--label-column <name>', 'csv data: the label column (default: the one column that is not a feature)')
+    .option('--schema <file>', 'csv:FILE data: the tabular schema (feature types, bounds, relations; see schemas/nsl-kdd.json)')
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
     .addOption(new Option('--init <kind>', "initial weights: glorot (Keras's default) or torch (PyTorch's, as in the published PyTorch recipes)").choices(ZOO_INITS).default('glorot'))
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))

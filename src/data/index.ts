@@ -7,6 +7,8 @@ import type { Domain } from './domain.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadIdxPair, loadMnist } from './mnist.js';
 import { loadNslKdd } from '../tabular/nsl-kdd.js';
+import { loadPhishing } from '../tabular/phishing.js';
+import { loadTabularCsv } from '../tabular/csv-tabular.js';
 
 export * from './batching.js';
 export * from './csv.js';
@@ -37,6 +39,8 @@ export interface LoadOptions {
   categorical?: string[];
   /** CSV: columns an attacker cannot change. */
   immutable?: string[];
+  /** `csv:FILE`: the tabular schema describing the table (feature types, bounds, relations). */
+  schema?: string;
 }
 
 /** A named data set the CLI and the library can load by name. */
@@ -61,11 +65,12 @@ const REGISTRY = new Map<string, DatasetEntry>([
   ],
   ['nsl-kdd', { description: 'NSL-KDD intrusion records, normal/attack: KDDTrain+_20Percent 25,192 / KDDTest+ 22,544, 122 encoded features', load: () => loadNslKdd({ classes: 'binary' }) }],
   ['nsl-kdd-5', { description: 'NSL-KDD, 5 classes (normal, DoS, Probe, R2L, U2R)', load: () => loadNslKdd({ classes: '5-class' }) }],
+  ['phishing', { description: 'UCI Phishing Websites, 5,849 distinct rows, seeded 80/20 split by feature vector, 30 features in {-1,0,1}', load: (o) => loadPhishing({ seed: o.seed ?? 0, testFraction: o.testFraction }) }],
   ['nsl-kdd-21', { description: 'NSL-KDD normal/attack, tested on the hard subset KDDTest-21 (11,850)', load: () => loadNslKdd({ classes: 'binary', test: 'KDDTest-21.txt' }) }],
 ]);
 
 /** Forms of name that are not registry entries, for help and error messages. */
-const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv'];
+const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv', 'csv:PATH (with a --schema)'];
 
 /**
  * Adds (or replaces) a named data set.
@@ -76,8 +81,8 @@ const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv'];
  * ```
  */
 export function registerDataset(name: string, entry: DatasetEntry): void {
-  if (name.startsWith('idx:') || name.toLowerCase().endsWith('.csv') || name.trim() === '') {
-    throw new UserError(`cannot register a data set named "${name}": names starting with idx: or ending in .csv are reserved`);
+  if (name.startsWith('idx:') || name.startsWith('csv:') || name.toLowerCase().endsWith('.csv') || name.trim() === '') {
+    throw new UserError(`cannot register a data set named "${name}": names starting with idx: or csv: or ending in .csv are reserved`);
   }
   REGISTRY.set(name, entry);
 }
@@ -99,7 +104,8 @@ export function knownDatasets(): string[] {
  * - a registered name (`mnist`, `fashion-mnist`, …);
  * - `idx:IMAGES,LABELS` (split seeded by `testFraction`) or `idx:IMAGES,LABELS,TEST_IMAGES,TEST_LABELS`
  *   (paths may be gzip-compressed; they may not contain commas);
- * - a path ending in `.csv` (see {@link loadCsv}), split seeded by `testFraction`.
+ * - a path ending in `.csv` (see {@link loadCsv}), split seeded by `testFraction`;
+ * - `csv:PATH` with `schema`: a table described by a tabular schema (see `loadTabularCsv`).
  *
  * @example
  * ```ts
@@ -111,6 +117,10 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
   const entry = REGISTRY.get(name);
   if (entry !== undefined) return entry.load(opts);
   if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
+  if (name.startsWith('csv:')) {
+    if (!opts.schema) throw new UserError(`data set "${name}" needs a schema describing its features: pass --schema SCHEMA.json (see schemas/nsl-kdd.json)`);
+    return loadTabularCsv(name.slice(4), { schema: opts.schema, labelColumn: opts.labelColumn, seed: opts.seed, testFraction: opts.testFraction });
+  }
   if (name.toLowerCase().endsWith('.csv')) {
     const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, immutable: opts.immutable, name: basename(name) });
     return holdOutTest(ds, opts);

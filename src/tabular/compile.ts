@@ -276,33 +276,75 @@ function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: 
       return;
     }
     case 'cmp': {
-      const v = values();
-      const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
-      // a (op) b: move a lone, changeable side to the nearest grid value that satisfies it.
-      const side = lone(c.a, c.b) ? 'a' : lone(c.b, c.a) ? 'b' : undefined;
-      if (!side) return;
-      const j = ((side === 'a' ? c.a : c.b) as { j: number }).j;
-      const other = rawNum(side === 'a' ? c.b : c.a, v);
-      const col = enc.columns[j]!;
-      const t = c.tol + RELATIVE_TOLERANCE * Math.abs(other);
-      const step = col.step ?? 2 * t;
-      let target: number;
-      if (c.op === '==') target = other;
-      else if (c.op === '!=') target = other + step <= col.max ? other + step : other - step;
-      else {
-        // side a comes down to (at most) other, or other − margin when strict; side b goes up.
-        const margin = c.op === '<' ? (col.step === undefined ? 2 * t : t) : 0;
-        const bound = side === 'a' ? other - margin : other + margin;
-        if (col.step === undefined) target = bound;
-        else {
-          const k = (bound - col.min) / col.step;
-          target = col.min + (side === 'a' ? Math.floor(k + 1e-9) : Math.ceil(k - 1e-9)) * col.step;
-        }
+      if (c.op === '==' && solveEquality(c, x, enc, fixed)) return;
+      // Move one changeable column as little as possible, along its grid, until the comparison holds.
+      let best: { j: number; v: number; cost: number } | undefined;
+      for (const j of columnsOf(c)) {
+        const col = enc.columns[j]!;
+        if (fixed(j) || col.kind !== 'numeric' || col.max <= col.min) continue;
+        const found = searchColumn(c, x, enc, j);
+        if (found === undefined) continue;
+        const cost = Math.abs(enc.encodeValue(col, found) - x[col.offset]!);
+        if (!best || cost < best.cost) best = { j, v: found, cost };
       }
-      enc.setValue(x, j, target);
+      if (best) enc.setValue(x, best.j, best.v);
       return;
     }
   }
+}
+
+/** `col == expr` (either side) with col changeable and not in expr: set col to expr's value. */
+function solveEquality(c: RCond & { k: 'cmp' }, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): boolean {
+  const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
+  const side = lone(c.a, c.b) ? c.a : lone(c.b, c.a) ? c.b : undefined;
+  if (side?.k !== 'col') return false;
+  enc.setValue(x, side.j, rawNum(side === c.a ? c.b : c.a, enc.decodeValues(x)));
+  return rawHolds(c, enc.decodeValues(x));
+}
+
+/**
+ * The value of column `j` nearest its current one (on its grid) at which `c` holds, found by
+ * bisection towards whichever bound satisfies it (the comparison is taken to be monotone along
+ * the way); undefined when neither bound does.
+ */
+function searchColumn(c: RCond, x: Float32Array, enc: TabularEncoding, j: number): number | undefined {
+  const col = enc.columns[j]!;
+  const trial = x.slice();
+  const holdsAt = (v: number) => {
+    enc.setValue(trial, j, v);
+    return rawHolds(c, enc.decodeValues(trial));
+  };
+  const current = enc.decodeValues(x)[j]!;
+  let found: number | undefined;
+  for (const end of [col.min, col.max]) {
+    if (!holdsAt(end)) continue;
+    let bad = current;
+    let good = end;
+    for (let it = 0; it < 60; it++) {
+      const mid = enc.snap(col, (bad + good) / 2);
+      if (mid === bad || mid === good) {
+        if (col.step !== undefined || Math.abs(good - bad) <= 1e-9 * Math.max(1, Math.abs(good))) break;
+      }
+      if (holdsAt(mid)) good = mid;
+      else bad = mid;
+      if (col.step !== undefined && Math.abs(good - bad) <= col.step * 1.0000001) break;
+    }
+    if (found === undefined || Math.abs(good - current) < Math.abs(found - current)) found = good;
+  }
+  return found;
+}
+
+function columnsOf(c: RCond, out = new Set<number>()): Set<number> {
+  const num = (e: RNum): void => {
+    if (e.k === 'col') out.add(e.j);
+    else if (e.k === 'bin') [e.a, e.b].forEach(num);
+    else if (e.k === 'neg') num(e.a);
+    else if (e.k === 'call') e.args.forEach(num);
+  };
+  if (c.k === 'cmp') [c.a, c.b].forEach(num);
+  else if (c.k === 'is') out.add(c.j);
+  else c.parts.forEach((p) => columnsOf(p, out));
+  return out;
 }
 
 function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable: ReadonlySet<number>): Relation {
@@ -310,9 +352,11 @@ function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable
     const col = enc.columns[j]!;
     return immutable.has(col.offset);
   };
+  const used = [...columnsOf(cond)];
+  const scratch = new Float64Array(enc.columns.length);
   return {
     name,
-    holds: (x) => rawHolds(cond, enc.decodeValues(x)),
+    holds: (x) => rawHolds(cond, enc.decodeValues(x, used, scratch)),
     violation: (x) =>
       tf.tidy(() => {
         const cache = new Map<number, tf.Tensor1D>();
@@ -361,14 +405,16 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
 
 /**
  * Applies every relation's repair to one model input (in place) until all hold or a few passes
- * are spent; returns whether they all hold. Immutable features are never touched.
+ * are spent; returns whether they all hold. Immutable features are never touched. Repairs are
+ * greedy, one relation at a time, so relations that pull one feature both ways may not all be
+ * met: then, with `clean` given, the example is set back to it.
  *
  * @example
  * ```ts
- * const ok = repairRelations(domain, row);
+ * const ok = repairRelations(domain, row, cleanRow);
  * ```
  */
-export function repairRelations(domain: Domain, x: Float32Array, passes = 3): boolean {
+export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32Array, passes = 4): boolean {
   const relations = domain.relations ?? [];
   for (let pass = 0; pass < passes; pass++) {
     let all = true;
@@ -379,5 +425,7 @@ export function repairRelations(domain: Domain, x: Float32Array, passes = 3): bo
     }
     if (all) return true;
   }
-  return relations.every((r) => r.holds(x));
+  if (relations.every((r) => r.holds(x))) return true;
+  if (clean) x.set(clean);
+  return false;
 }

@@ -4,3 +4,7 @@ export * from './compile.js';
 export * from './encoding.js';
 export * from './tabular-dataset.js';
 export * from './nsl-kdd.js';
+export * from './arff.js';
+export * from './phishing.js';
+export * from './raw-writer.js';
+export * from './csv-tabular.js';
