@@ -20,6 +20,9 @@ const PUBLIC = [
   'BackendChoice', 'BackendInfo', 'selectBackend',
   // data
   'DataSplits', 'Dataset', 'Domain', 'LoadOptions', 'deriveSeed', 'knownDatasets', 'loadDataset', 'splitValidation', 'subset',
+  // tabular data
+  'TabularDataset', 'TabularEncoding', 'TabularRecord', 'TabularSchema', 'loadNslKdd', 'loadPhishing', 'loadSchema', 'loadTabularCsv', 'parseSchema',
+  'readTabularRecords', 'repairRelations', 'writeRawRecords',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',

@@ -411,7 +411,10 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
  *
  * @example
  * ```ts
- * const ok = repairRelations(domain, row, cleanRow);
+ * const { test } = loadNslKdd();
+ * const clean = test.x.slice(0, test.encoding.d);
+ * const row = clean.map((v, i) => (i === test.encoding.columns[4]!.offset ? 0.5 : v)); // src_bytes moved
+ * const ok = repairRelations(test.domain, row, clean);
  * ```
  */
 export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32Array, passes = 4): boolean {

@@ -4,7 +4,14 @@ import type { Domain, IntegerFeature, OneHotGroup, Relation } from '../data/doma
 import { controllableFeatures, featureBounds, featureStep, parseSchema, type FeatureScale, type TabularSchema } from './schema.js';
 import { compileRelations, gridRelation } from './compile.js';
 
-/** One raw record: feature name → number (numeric features) or category name (categorical ones). */
+/**
+ * One raw record: feature name → number (numeric features) or category name (categorical ones).
+ *
+ * @example
+ * ```ts
+ * const r: TabularRecord = { protocol_type: 'tcp', src_bytes: 491, serror_rate: 0.25 };
+ * ```
+ */
 export type TabularRecord = Record<string, number | string>;
 
 /** How one schema feature sits in the model's input. */
@@ -41,8 +48,8 @@ export interface TabularEncodingJson {
  * @example
  * ```ts
  * const enc = new TabularEncoding(loadSchema('schemas/nsl-kdd.json'));
+ * const records: TabularRecord[] = enc.decode(loadNslKdd().test.x); // raw records
  * const x = enc.encode(records);            // Float32Array, records.length × enc.d
- * const back = enc.decode(x);               // TabularRecord[]
  * const domain = enc.domain();              // box, grids, one-hot groups, immutables, relations
  * ```
  */

@@ -84,7 +84,8 @@ export function formatRecords(enc: TabularEncoding, records: readonly TabularRec
  *
  * @example
  * ```ts
- * writeRawRecords('adv.txt', enc, enc.decode(xAdv), test.tails, 'lines');
+ * const { test } = loadNslKdd();
+ * writeRawRecords('copy.txt', test.encoding, test.encoding.decode(test.x), test.tails, 'lines');
  * ```
  */
 export function writeRawRecords(path: string, enc: TabularEncoding, records: readonly TabularRecord[], tails: readonly string[][], format: RawFormat = formatOfPath(path), tailNames: readonly string[] = []): void {
@@ -99,6 +100,7 @@ export function writeRawRecords(path: string, enc: TabularEncoding, records: rea
  *
  * @example
  * ```ts
+ * const loaded = await loadModel('runs/nsl-kdd-mlp');
  * const rows = readTabularRecords('adv.txt', loaded.tabular!);
  * const logits = loaded.classifier.logits(tf.tensor2d(rows.x, [rows.records.length, loaded.tabular!.d]));
  * ```
