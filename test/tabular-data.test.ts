@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/engine/backend.js';
 import { UserError } from '../src/errors.js';
-import { infeasibility } from '../src/data/domain.js';
+import { infeasibility, repair } from '../src/data/domain.js';
+import { Rng } from '../src/data/rng.js';
+import { repairRelations } from '../src/tabular/compile.js';
 import { knownDatasets, loadDataset } from '../src/data/index.js';
 import { TabularEncoding } from '../src/tabular/encoding.js';
 import { loadSchema } from '../src/tabular/schema.js';
@@ -162,4 +164,33 @@ test('malformed NSL-KDD records are refused in one line naming the line and the 
   bad((f) => (f[31] = '300'), /bad\.txt line 4, field dst_host_count: 300 lies outside \[0, 255\]/);
   bad((f) => (f[24] = '0.125'), /bad\.txt line 4, field serror_rate: 0.125 is not on the grid 0 \+ k·0.01/);
   bad((f) => (f[41] = 'nuke'), /bad\.txt line 4, field label: unknown attack name "nuke"/);
+});
+
+test('perturbed real records are brought back into the feasible set by the Domain repair and the relations’ repairs', { skip }, async () => {
+  await selectBackend('cpu');
+  const before = tf.memory().numTensors;
+  for (const [name, load, noise] of [
+    ['NSL-KDD', () => loadNslKdd({}).test, 0.6],
+    ['phishing', () => loadPhishing({ seed: 0 }).test, 2.2],
+  ] as const) {
+    const ds = load();
+    const d = ds.encoding.d;
+    const n = 300;
+    const clean = ds.x.slice(0, n * d);
+    const rng = new Rng(7);
+    const noisy = clean.map((v) => v + (rng.next() - 0.5) * noise);
+    const xs = tf.tidy(() => repair(ds.domain, tf.tensor2d(noisy, [n, d]), tf.tensor2d(clean, [n, d])).dataSync() as Float32Array);
+    let broken = 0;
+    let moved = 0;
+    for (let i = 0; i < n; i++) {
+      const row = xs.subarray(i * d, (i + 1) * d);
+      const c = clean.subarray(i * d, (i + 1) * d);
+      if (ds.domain.relations!.some((r) => !r.holds(row))) broken++;
+      assert.ok(repairRelations(ds.domain, row, c), `${name} record ${i}: ${infeasibility(ds.domain, row, c)}`);
+      assert.equal(infeasibility(ds.domain, row, c), undefined);
+      if (row.some((v, k) => v !== c[k])) moved++;
+    }
+    assert.ok(broken > n / 20 && moved > n / 2, `${name}: ${broken} broke a relation, ${moved} still differ from clean`);
+  }
+  assert.equal(tf.memory().numTensors, before);
 });
