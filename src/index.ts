@@ -29,12 +29,12 @@ export { deriveSeed } from './data/rng.js';
 // Tabular data: the constraint schema, the reversible encoding, loaders and raw formats.
 export { loadSchema, parseSchema, type TabularSchema } from './tabular/schema.js';
 export { TabularEncoding, type TabularRecord } from './tabular/encoding.js';
-export { repairRelations } from './tabular/compile.js';
+export { repairRelations, totalViolation } from './tabular/compile.js';
 export type { TabularDataset } from './tabular/tabular-dataset.js';
 export { loadNslKdd } from './tabular/nsl-kdd.js';
 export { loadPhishing } from './tabular/phishing.js';
 export { loadTabularCsv } from './tabular/csv-tabular.js';
-export { readTabularRecords, writeRawRecords } from './tabular/raw-writer.js';
+export { readTabularRecords, writeRawRecords, writeTabularExamples } from './tabular/raw-writer.js';
 
 // Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.
 export {

@@ -18,7 +18,10 @@ import { loadSchema } from '../src/tabular/schema.js';
 import { loadNslKdd, NSL_KDD_CATEGORIES, readNslKdd, shippedSchemaPath } from '../src/tabular/nsl-kdd.js';
 import { loadPhishing, arffRecords } from '../src/tabular/phishing.js';
 import { readArff } from '../src/tabular/arff.js';
-import { formatRecords, readTabularRecords } from '../src/tabular/raw-writer.js';
+import { formatRecords, readTabularRecords, writeTabularExamples } from '../src/tabular/raw-writer.js';
+import { totalViolation } from '../src/tabular/compile.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { sharedDataDir, type TabularDataset } from '../src/tabular/tabular-dataset.js';
 
 const KDD = join(sharedDataDir(), 'nsl-kdd');
@@ -44,6 +47,11 @@ function assertZeroViolation(x: Float32Array, enc: TabularEncoding, stride: numb
   const sample = new Float32Array(rows.length * enc.d);
   rows.forEach((i, k) => sample.set(x.subarray(i * enc.d, (i + 1) * enc.d), k * enc.d));
   const t = tf.tensor2d(sample, [rows.length, enc.d]);
+  const total = totalViolation(enc.domain(), t);
+  assert.deepEqual(total.shape, [rows.length]);
+  const totalMax = tf.max(total);
+  assert.equal(totalMax.dataSync()[0], 0);
+  tf.dispose([total, totalMax]);
   for (const r of enc.domain().relations!) {
     const v = r.violation(t);
     const max = tf.max(v);
@@ -88,6 +96,14 @@ test('NSL-KDD: decode(encode(r)) is r on the grids (log-scaled counts within flo
   });
   assert.ok(inexact < 50, `${inexact} log-scaled values beyond float32's whole-number range`);
   assert.deepEqual(enc.encode(back), t.x, 'the decoded records encode to the same model inputs');
+  // written back as NSL-KDD lines, with each record's own label and difficulty
+  const dir = mkdtempSync(join(tmpdir(), 'advtrain-kddw-'));
+  const idx = [5, 0, 17];
+  const x = new Float32Array(idx.length * enc.d);
+  idx.forEach((i, k) => x.set(t.x.subarray(i * enc.d, (i + 1) * enc.d), k * enc.d));
+  writeTabularExamples(join(dir, 'adv.txt'), t, x, idx);
+  const original = readFileSync(join(KDD, 'KDDTest+.txt'), 'utf8').split('\n');
+  assert.deepEqual(readFileSync(join(dir, 'adv.txt'), 'utf8').split('\n'), [...idx.map((i) => original[i]!), '']);
 });
 
 test('NSL-KDD: labels, categories and the 5-class variant', { skip }, async () => {
@@ -133,7 +149,7 @@ test('Phishing: records written as an ARFF file read back to the same model inpu
   const enc = held.encoding;
   const dir = mkdtempSync(join(tmpdir(), 'advtrain-ph-'));
   const path = join(dir, 'adv.arff');
-  writeFileSync(path, formatRecords(enc, enc.decode(held.x), held.tails, 'arff', ['Result']));
+  writeTabularExamples(path, held, held.x, Array.from({ length: held.n }, (_, i) => i));
   const back = readTabularRecords(path, enc);
   assert.deepEqual(back.x, held.x);
   assert.deepEqual(back.tails, held.tails);
@@ -193,4 +209,20 @@ test('perturbed real records are brought back into the feasible set by the Domai
     assert.ok(broken > n / 20 && moved > n / 2, `${name}: ${broken} broke a relation, ${moved} still differ from clean`);
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('CLI: csv:FILE needs --schema, and a bad schema is one line, exit 2, nothing written', { skip }, () => {
+  const bin = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'advtrain-tabcli-'));
+  writeFileSync(join(dir, 't.csv'), 'a,label\n1,x\n2,y\n');
+  writeFileSync(join(dir, 's.json'), JSON.stringify({ format: 'advtrain/tabular-schema@1', name: 't', features: [{ name: 'a', type: 'integer', min: 0, max: 1 }] }));
+  const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'train', '--model', 'mlp', '--epochs', '1', '--out', join(dir, 'out'), ...args], { encoding: 'utf8' });
+  const missing = run('--dataset', `csv:${join(dir, 't.csv')}`);
+  assert.equal(missing.status, 2, missing.stderr);
+  assert.match(missing.stderr.trim(), /^advtrain: error: data set "csv:.*t\.csv" needs a schema describing its features: pass --schema SCHEMA\.json/);
+  const bad = run('--dataset', `csv:${join(dir, 't.csv')}`, '--schema', join(dir, 's.json'));
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /t\.csv line 3, field a: 2 lies outside \[0, 1\] declared in the schema/);
+  assert.ok(!existsSync(join(dir, 'out')), 'nothing written');
 });

@@ -432,3 +432,21 @@ export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32
   if (clean) x.set(clean);
   return false;
 }
+
+/**
+ * The summed violation of every relation of a domain on a `[b, d]` batch (`[b]`, differentiable;
+ * zeros when it has none): the term a constrained attack subtracts from its loss.
+ *
+ * @example
+ * ```ts
+ * const { test } = loadNslKdd();
+ * const v = totalViolation(test.domain, tf.tensor2d(test.x.slice(0, 4 * test.encoding.d), [4, test.encoding.d])); // [0, 0, 0, 0]
+ * ```
+ */
+export function totalViolation(domain: Domain, x: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const parts = (domain.relations ?? []).map((r) => r.violation(x));
+    if (parts.length === 0) return tf.zeros([x.shape[0]]) as tf.Tensor1D;
+    return (parts.length === 1 ? parts[0]! : tf.addN(parts)) as tf.Tensor1D;
+  });
+}

@@ -55,6 +55,8 @@ export function loadTabularCsv(path: string, opts: TabularCsvOptions): DataSplit
     encoding: enc,
     tails: rows.tails,
     lines: Int32Array.from(rows.lines),
+    format: 'csv',
+    tailNames: rows.tailNames,
   };
   const fraction = opts.testFraction ?? 0.2;
   if (!(fraction > 0 && fraction < 1)) throw new UserError(`test fraction must lie strictly between 0 and 1 (got ${fraction}); e.g. 0.2`);

@@ -127,6 +127,8 @@ export function loadNslKdd(opts: NslKddOptions = {}): DataSplits & { train: Tabu
       encoding: enc,
       tails: rows.tails,
       lines: Int32Array.from(rows.lines),
+      format: 'lines',
+      tailNames: ['label', 'difficulty'],
       groups,
       groupNames: [...NSL_KDD_CATEGORIES],
     };

@@ -99,6 +99,8 @@ export function loadPhishing(opts: PhishingOptions = {}): DataSplits & { train: 
       encoding: enc,
       tails: idx.map((i) => [labels[i]!]),
       lines: Int32Array.from(idx, (i) => lines[i]!),
+      format: 'arff',
+      tailNames: [PHISHING_LABEL],
     };
   };
   return { train: make(pick(nTest, keys.length), 'train'), test: make(pick(0, nTest), 'test') };

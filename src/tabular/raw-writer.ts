@@ -6,6 +6,7 @@ import { parseCsv } from '../data/csv.js';
 import { parseArff } from './arff.js';
 import { arffRecords } from './phishing.js';
 import type { EncodedColumn, TabularEncoding, TabularRecord } from './encoding.js';
+import type { TabularDataset } from './tabular-dataset.js';
 
 /**
  * Raw tabular formats records are read from and written back to:
@@ -164,4 +165,23 @@ export function readTabularRecords(path: string, enc: TabularEncoding, opts: { l
   }
   const x = enc.encode(records, (i) => `${path} line ${lines[i]}`);
   return { format, records, tails, lines, x, tailNames };
+}
+
+/**
+ * Writes model inputs as records of a tabular data set, in its own format (an NSL-KDD line, an
+ * ARFF row, a CSV row), each with the non-feature fields of the example it came from
+ * (`indices[k]` is the data-set index of row k of `x`): what `--save-examples` writes for
+ * adversarial records, so anyone can replay and check them. Atomic (temp file, then rename).
+ *
+ * @example
+ * ```ts
+ * const { test } = loadNslKdd();
+ * writeTabularExamples('first10.txt', test, test.x.slice(0, 10 * test.encoding.d), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+ * ```
+ */
+export function writeTabularExamples(path: string, ds: TabularDataset, x: Float32Array, indices: readonly number[]): void {
+  const enc = ds.encoding;
+  if (x.length !== indices.length * enc.d) throw new UserError(`${indices.length} indices but ${x.length / enc.d} rows of model inputs`);
+  const tails = indices.map((i) => ds.tails[i] ?? []);
+  writeRawRecords(path, enc, enc.decode(x), tails, ds.format, ds.tailNames);
 }

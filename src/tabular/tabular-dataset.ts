@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dataset } from '../data/dataset.js';
 import { TabularEncoding } from './encoding.js';
+import type { RawFormat } from './raw-writer.js';
 
 /**
  * A tabular {@link Dataset} that remembers how its rows were made: the encoding (schema,
@@ -22,6 +23,9 @@ export interface TabularDataset extends Dataset {
   tails: string[][];
   /** Per example, the line of the file it came from (1-based). */
   lines: Int32Array;
+  /** The file's format, in which records are written back, and the names of its tail fields. */
+  format: RawFormat;
+  tailNames: string[];
   /** Optional finer grouping for per-group figures (NSL-KDD: the attack category of each record, index into `groupNames`). */
   groups?: Int32Array;
   groupNames?: string[];
