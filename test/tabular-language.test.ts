@@ -39,6 +39,7 @@ const TOY: TabularSchema = {
     { name: 'bytes-per-packet', expr: 'bytes <= 1500 * (packets + 1)', tolerance: 0.5 },
     { name: 'empty', expr: 'not (packets >= 1) -> bytes == 0' },
     { name: 'arith', expr: 'log1p(bytes) - log(max(packets, 1)) >= -1 or proto in ("udp", "icmp")' },
+    { name: 'counted', expr: 'count(flag == 1, rate > 0.5, err > 0.5) <= 2 and packets % 7 != 3 or packets ^ 2 >= 100' },
     { name: 'sums', expr: 'sum(rate, err, flag) < 3 && min(rate, err) >= 0 && abs(-rate) == rate && div(err, packets, 0) <= 1' },
   ],
   attacker: { controls: ['bytes', 'packets', 'rate', 'err', 'flag', 'fixed'] },
@@ -175,6 +176,11 @@ test('language: operators, precedence, implication, negation and safe division m
   assert.equal(one('proto != "tcp" or proto not in ("tcp", "udp") or proto in ["tcp"]', {}), true);
   assert.equal(one('log(bytes) == log1p(bytes - 1) and abs(0 - bytes) == max(bytes, 1, 2) and min(1, 2, 3) == 1', {}), true);
   assert.equal(one('rate + err < 0.75 || flag == 1', {}), false);
+  assert.equal(one('2 ^ 3 ^ 2 == 512 and -2 ^ 2 == -4 and (-2) ^ 2 == 4 and 2 ^ -1 == 0.5 and packets ^ 0.5 == 2 and 2 * 3 ^ 2 == 18', {}), true, '^ is right-associative and binds tighter than * and unary minus');
+  assert.equal(one('packets % 3 == 1 and -packets % 3 == 2 and packets % 0 == 0 and 7 % 2 * 3 == 3', {}), true, '% takes the divisor\'s sign; % 0 is 0');
+  assert.equal(one('count(rate == 0.5, err == 0.5, flag == 0, proto == "tcp") == 3', {}), true);
+  assert.equal(one('count(rate > 0.9) + 1 == 1 and count((rate > 0.9) or (err < 0.3)) == 1', {}), true);
+  assert.equal(one('log(bytes - 100, -5) == -5 and log(bytes) > 4.6', {}), true, "log's value where x ≤ 0");
 });
 
 test('schema: every mistake is one line naming the field', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import type { Domain, Relation } from '../data/domain.js';
-import { ExprSyntaxError, parseRelation, type CmpOp, type Cond, type NumExpr } from './expr.js';
+import { ExprSyntaxError, parseRelation, type BinOp, type CmpOp, type Cond, type NumExpr } from './expr.js';
 import type { TabularEncoding } from './encoding.js';
 
 /**
@@ -17,7 +17,8 @@ const DEFAULT_TOLERANCE = 1e-6;
 type RNum =
   | { k: 'num'; v: number }
   | { k: 'col'; j: number }
-  | { k: 'bin'; op: '+' | '-' | '*' | '/'; a: RNum; b: RNum }
+  | { k: 'bin'; op: BinOp; a: RNum; b: RNum }
+  | { k: 'count'; conds: RCond[] }
   | { k: 'neg'; a: RNum }
   | { k: 'call'; fn: string; args: RNum[] };
 type RCond =
@@ -64,6 +65,8 @@ function resolve(c: Cond, enc: TabularEncoding, tol: number, negate: boolean, fa
         return { k: 'neg', a: num(e.a) };
       case 'call':
         return { k: 'call', fn: e.fn, args: e.args.map(num) };
+      case 'count':
+        return { k: 'count', conds: e.conds.map((c) => resolve(c, enc, tol, false, fail)) };
     }
   };
   switch (c.k) {
@@ -118,13 +121,28 @@ function rawNum(e: RNum, v: Float64Array): number {
     case 'bin': {
       const a = rawNum(e.a, v);
       const b = rawNum(e.b, v);
-      return e.op === '+' ? a + b : e.op === '-' ? a - b : e.op === '*' ? a * b : b === 0 ? 0 : a / b;
+      switch (e.op) {
+        case '+':
+          return a + b;
+        case '-':
+          return a - b;
+        case '*':
+          return a * b;
+        case '^':
+          return Math.pow(a, b);
+        case '%':
+          return b === 0 ? 0 : a - Math.floor(a / b) * b;
+        default:
+          return b === 0 ? 0 : a / b;
+      }
     }
+    case 'count':
+      return e.conds.filter((c) => rawHolds(c, v)).length;
     case 'call': {
       const xs = e.args.map((a) => rawNum(a, v));
       switch (e.fn) {
         case 'log':
-          return Math.log(Math.max(xs[0]!, 1e-12));
+          return xs[0]! > 0 ? Math.log(xs[0]!) : (xs[1] ?? Math.log(1e-12));
         case 'log1p':
           return Math.log1p(Math.max(xs[0]!, -1 + 1e-12));
         case 'abs':
@@ -162,27 +180,41 @@ function rawHolds(c: RCond, v: Float64Array): boolean {
 
 // ---- differentiable violation (tensors, on continuous decoded values) ----
 
-function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number): tf.Tensor {
+function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number, x: tf.Tensor2D, enc: TabularEncoding): tf.Tensor {
+  const sub = (f: RNum) => tensorNum(f, cols, b, x, enc);
   switch (e.k) {
     case 'num':
       return tf.fill([b], e.v) as tf.Tensor1D;
     case 'col':
       return cols(e.j);
     case 'neg':
-      return tf.neg(tensorNum(e.a, cols, b));
+      return tf.neg(sub(e.a));
     case 'bin': {
-      const x = tensorNum(e.a, cols, b);
-      const y = tensorNum(e.b, cols, b);
-      if (e.op === '+') return tf.add(x, y);
-      if (e.op === '-') return tf.sub(x, y);
-      if (e.op === '*') return tf.mul(x, y);
-      return safeDiv(x, y, 0);
+      const p = sub(e.a);
+      const y = sub(e.b);
+      if (e.op === '+') return tf.add(p, y);
+      if (e.op === '-') return tf.sub(p, y);
+      if (e.op === '*') return tf.mul(p, y);
+      if (e.op === '^') return tf.pow(p, y);
+      if (e.op === '%') {
+        const zero = tf.equal(y, 0);
+        return tf.where(zero, tf.zerosLike(p), tf.mod(p, tf.where(zero, tf.onesLike(y), y)));
+      }
+      return safeDiv(p, y, 0);
+    }
+    case 'count': {
+      // piecewise constant: how many parts have no violation (its gradient is zero)
+      const held = e.conds.map((c) => tf.cast(tf.equal(tensorViolation(c, x, enc, cols), 0), 'float32'));
+      return held.length === 1 ? held[0]! : tf.addN(held);
     }
     case 'call': {
-      const xs = e.args.map((a) => tensorNum(a, cols, b));
+      const xs = e.args.map(sub);
       switch (e.fn) {
-        case 'log':
-          return tf.log(tf.maximum(xs[0]!, 1e-12));
+        case 'log': {
+          const pos = tf.greater(xs[0]!, 0);
+          const l = tf.log(tf.where(pos, xs[0]!, tf.onesLike(xs[0]!)));
+          return tf.where(pos, l, xs[1] ?? tf.fill([b], Math.log(1e-12)));
+        }
         case 'log1p':
           return tf.log1p(tf.maximum(xs[0]!, -1 + 1e-6));
         case 'abs':
@@ -221,8 +253,8 @@ function tensorViolation(c: RCond, x: tf.Tensor2D, enc: TabularEncoding, cols: (
       return c.neg ? tf.relu(ind) : tf.relu(tf.sub(1, ind));
     }
     case 'cmp': {
-      const a = tensorNum(c.a, cols, b);
-      const y = tensorNum(c.b, cols, b);
+      const a = tensorNum(c.a, cols, b, x, enc);
+      const y = tensorNum(c.b, cols, b, x, enc);
       const t = tf.add(c.tol, tf.mul(RELATIVE_TOLERANCE, tf.maximum(tf.abs(a), tf.abs(y))));
       const d = tf.sub(a, y);
       if (c.op === '<=') return tf.relu(tf.sub(d, t));
@@ -240,6 +272,7 @@ function uses(e: RNum, j: number): boolean {
   if (e.k === 'bin') return uses(e.a, j) || uses(e.b, j);
   if (e.k === 'neg') return uses(e.a, j);
   if (e.k === 'call') return e.args.some((a) => uses(a, j));
+  if (e.k === 'count') return e.conds.some((c) => columnsOf(c).has(j));
   return false;
 }
 
@@ -340,6 +373,7 @@ function columnsOf(c: RCond, out = new Set<number>()): Set<number> {
     else if (e.k === 'bin') [e.a, e.b].forEach(num);
     else if (e.k === 'neg') num(e.a);
     else if (e.k === 'call') e.args.forEach(num);
+    else if (e.k === 'count') e.conds.forEach((c) => columnsOf(c, out));
   };
   if (c.k === 'cmp') [c.a, c.b].forEach(num);
   else if (c.k === 'is') out.add(c.j);
