@@ -134,25 +134,37 @@ export class TabularEncoding {
   }
 
   private encodeInto(r: TabularRecord, out: Float32Array, where: string): void {
-    for (let j = 0; j < this.columns.length; j++) {
-      const c = this.columns[j]!;
-      const v = r[c.name];
-      const fail = (msg: string): never => {
-        throw new UserError(`${where}, field ${c.name}: ${msg}`);
-      };
-      if (v === undefined) fail('missing');
-      if (c.kind === 'categorical') {
-        const k = this.catIndex[j]!.get(String(v)) ?? -1;
-        if (k < 0) fail(`unknown category ${JSON.stringify(v)}; the schema allows ${c.categories!.join(', ')}`);
-        out[c.offset + k] = 1;
-        continue;
-      }
-      const n = typeof v === 'number' ? v : Number(String(v).trim() === '' ? NaN : v);
-      if (!Number.isFinite(n)) fail(`${JSON.stringify(v)} is not a number`);
-      if (n < c.min || n > c.max) fail(`${n} lies outside [${c.min}, ${c.max}] declared in the schema`);
-      if (c.step !== undefined && !(c.step === 1 && Number.isInteger(n - c.min)) && Math.abs(this.snap(c, n) - n) > 1e-9 * Math.max(1, Math.abs(n))) fail(`${n} is not on the grid ${c.min} + k·${c.step}`);
-      out[c.offset] = this.encodeValue(c, n);
+    for (let j = 0; j < this.columns.length; j++) this.encodeField(j, r[this.columns[j]!.name], out, where);
+  }
+
+  /**
+   * Encodes one row given as values in column order (numbers, or the file's text) into `out`
+   * (`d` values), with the same checks and messages as {@link encode}.
+   */
+  encodeRow(values: ArrayLike<number | string>, out: Float32Array, where: string): void {
+    for (let j = 0; j < this.columns.length; j++) this.encodeField(j, values[j], out, where);
+  }
+
+  private encodeField(j: number, v: number | string | undefined, out: Float32Array, where: string): void {
+    const c = this.columns[j]!;
+    if (v === undefined) this.fieldError(where, c, 'missing');
+    if (c.kind === 'categorical') {
+      const k = this.catIndex[j]!.get(String(v).trim()) ?? -1;
+      if (k < 0) this.fieldError(where, c, `unknown category ${JSON.stringify(v)}; the schema allows ${c.categories!.join(', ')}`);
+      for (let i = 0; i < c.width; i++) out[c.offset + i] = i === k ? 1 : 0;
+      return;
     }
+    const n = typeof v === 'number' ? v : String(v).trim() === '' ? NaN : Number(v);
+    if (!Number.isFinite(n)) this.fieldError(where, c, `${JSON.stringify(v)} is not a number`);
+    if (n < c.min || n > c.max) this.fieldError(where, c, `${n} lies outside [${c.min}, ${c.max}] declared in the schema`);
+    if (c.step !== undefined && !(c.step === 1 && Number.isInteger(n - c.min)) && Math.abs(this.snap(c, n) - n) > 1e-9 * Math.max(1, Math.abs(n))) {
+      this.fieldError(where, c, `${n} is not on the grid ${c.min} + k·${c.step}`);
+    }
+    out[c.offset] = this.encodeValue(c, n);
+  }
+
+  private fieldError(where: string, c: EncodedColumn, msg: string): never {
+    throw new UserError(`${where}, field ${c.name}: ${msg}`);
   }
 
   /**
