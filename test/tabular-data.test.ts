@@ -150,6 +150,12 @@ test('Phishing: records written as an ARFF file read back to the same model inpu
   const dir = mkdtempSync(join(tmpdir(), 'advtrain-ph-'));
   const path = join(dir, 'adv.arff');
   writeTabularExamples(path, held, held.x, Array.from({ length: held.n }, (_, i) => i));
+  const phishingOnly = Array.from({ length: held.n }, (_, i) => i).filter((i) => held.y[i] === 1).slice(0, 5);
+  const x5 = new Float32Array(phishingOnly.length * enc.d);
+  phishingOnly.forEach((i, k) => x5.set(held.x.subarray(i * enc.d, (i + 1) * enc.d), k * enc.d));
+  writeTabularExamples(join(dir, 'five.arff'), held, x5, phishingOnly);
+  assert.match(readFileSync(join(dir, 'five.arff'), 'utf8'), /\n@attribute Result \{-1,1\}\n/, 'the label keeps every class of the data set');
+  assert.equal(readTabularRecords(join(dir, 'five.arff'), enc).tails.flat().join(), '-1,-1,-1,-1,-1');
   const back = readTabularRecords(path, enc);
   assert.deepEqual(back.x, held.x);
   assert.deepEqual(back.tails, held.tails);

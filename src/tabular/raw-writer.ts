@@ -53,15 +53,22 @@ export function formatValue(col: EncodedColumn, v: number | string): string {
 
 /**
  * Records in a raw format, as text: `tails` holds each record's non-feature fields (label,
- * difficulty), `tailNames` their names (used by `arff` and `csv` headers; ARFF nominal values
- * are taken from the tails themselves).
+ * difficulty), `tailNames` their names (used by `arff` and `csv` headers) and `tailValues` the
+ * values each may take (ARFF's nominal lists; default: the values present in `tails`).
  *
  * @example
  * ```ts
  * const text = formatRecords(enc, records, tails, 'lines'); // NSL-KDD lines
  * ```
  */
-export function formatRecords(enc: TabularEncoding, records: readonly TabularRecord[], tails: readonly string[][], format: RawFormat, tailNames: readonly string[] = []): string {
+export function formatRecords(
+  enc: TabularEncoding,
+  records: readonly TabularRecord[],
+  tails: readonly string[][],
+  format: RawFormat,
+  tailNames: readonly string[] = [],
+  tailValues?: readonly (readonly string[])[],
+): string {
   const row = (r: TabularRecord, i: number, sep: string) => [...enc.columns.map((c) => formatValue(c, r[c.name]!)), ...(tails[i] ?? [])].join(sep);
   const body = records.map((r, i) => row(r, i, ',')).join('\n');
   if (format === 'lines') return records.length ? `${body}\n` : '';
@@ -76,7 +83,7 @@ export function formatRecords(enc: TabularEncoding, records: readonly TabularRec
     }
     return 'numeric';
   };
-  const tailAttrs = names.map((n, k) => `@attribute ${n} {${[...new Set(tails.map((t) => t[k]!))].sort().join(',')}}`);
+  const tailAttrs = names.map((n, k) => `@attribute ${n} {${(tailValues?.[k] ?? [...new Set(tails.map((t) => t[k]!))].sort()).join(',')}}`);
   return [`@relation ${enc.schema.name}`, '', ...enc.columns.map((c) => `@attribute ${c.name} ${attr(c)}`), ...tailAttrs, '', '@data', body, ''].join('\n');
 }
 
@@ -183,5 +190,6 @@ export function writeTabularExamples(path: string, ds: TabularDataset, x: Float3
   const enc = ds.encoding;
   if (x.length !== indices.length * enc.d) throw new UserError(`${indices.length} indices but ${x.length / enc.d} rows of model inputs`);
   const tails = indices.map((i) => ds.tails[i] ?? []);
-  writeRawRecords(path, enc, enc.decode(x), tails, ds.format, ds.tailNames);
+  const values = ds.tailNames.map((_, k) => [...new Set(ds.tails.map((t) => t[k]!))].sort());
+  writeFileAtomic(path, formatRecords(enc, enc.decode(x), tails, ds.format, ds.tailNames, values));
 }
