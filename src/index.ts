@@ -30,6 +30,7 @@ export { deriveSeed } from './data/rng.js';
 export { loadSchema, parseSchema, type TabularSchema } from './tabular/schema.js';
 export { TabularEncoding, type TabularRecord } from './tabular/encoding.js';
 export { repairRelations, totalViolation } from './tabular/compile.js';
+export { recordInfeasibility, validityRate } from './tabular/validate.js';
 export type { TabularDataset } from './tabular/tabular-dataset.js';
 export { loadNslKdd } from './tabular/nsl-kdd.js';
 export { loadPhishing } from './tabular/phishing.js';

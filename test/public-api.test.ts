@@ -22,7 +22,7 @@ const PUBLIC = [
   'DataSplits', 'Dataset', 'Domain', 'LoadOptions', 'deriveSeed', 'knownDatasets', 'loadDataset', 'splitValidation', 'subset',
   // tabular data
   'TabularDataset', 'TabularEncoding', 'TabularRecord', 'TabularSchema', 'loadNslKdd', 'loadPhishing', 'loadSchema', 'loadTabularCsv', 'parseSchema',
-  'readTabularRecords', 'repairRelations', 'totalViolation', 'writeRawRecords', 'writeTabularExamples',
+  'readTabularRecords', 'recordInfeasibility', 'repairRelations', 'totalViolation', 'validityRate', 'writeRawRecords', 'writeTabularExamples',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',

@@ -20,6 +20,7 @@ import { loadPhishing, arffRecords } from '../src/tabular/phishing.js';
 import { readArff } from '../src/tabular/arff.js';
 import { formatRecords, readTabularRecords, writeTabularExamples } from '../src/tabular/raw-writer.js';
 import { totalViolation } from '../src/tabular/compile.js';
+import { recordInfeasibility, validityRate } from '../src/tabular/validate.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sharedDataDir, type TabularDataset } from '../src/tabular/tabular-dataset.js';
@@ -210,8 +211,12 @@ test('perturbed real records are brought back into the feasible set by the Domai
       if (ds.domain.relations!.some((r) => !r.holds(row))) broken++;
       assert.ok(repairRelations(ds.domain, row, c), `${name} record ${i}: ${infeasibility(ds.domain, row, c)}`);
       assert.equal(infeasibility(ds.domain, row, c), undefined);
+      assert.equal(recordInfeasibility(ds.encoding, row, c), undefined, `${name} record ${i} decodes and re-validates`);
       if (row.some((v, k) => v !== c[k])) moved++;
     }
+    assert.equal(validityRate(ds.encoding, clean).rate, 1);
+    const raw = validityRate(ds.encoding, noisy, clean);
+    assert.ok(raw.rate < 0.05 && raw.firstReason, `${name}: unrepaired noise is invalid (${raw.rate}, ${raw.firstReason})`);
     assert.ok(broken > n / 20 && moved > n / 2, `${name}: ${broken} broke a relation, ${moved} still differ from clean`);
   }
   assert.equal(tf.memory().numTensors, before);

@@ -8,3 +8,4 @@ export * from './arff.js';
 export * from './phishing.js';
 export * from './raw-writer.js';
 export * from './csv-tabular.js';
+export * from './validate.js';
