@@ -29,7 +29,8 @@ export { deriveSeed } from './data/rng.js';
 // Tabular data: the constraint schema, the reversible encoding, loaders and raw formats.
 export { loadSchema, parseSchema, type TabularSchema } from './tabular/schema.js';
 export { TabularEncoding, type TabularRecord } from './tabular/encoding.js';
-export { repairRelations, totalViolation } from './tabular/compile.js';
+export { totalViolation } from './tabular/compile.js';
+export { repairRelations } from './tabular/relation-repair.js';
 export { recordInfeasibility, validityRate } from './tabular/validate.js';
 export type { TabularDataset } from './tabular/tabular-dataset.js';
 export { loadNslKdd } from './tabular/nsl-kdd.js';

@@ -11,7 +11,7 @@ import { selectBackend } from '../src/engine/backend.js';
 import { UserError } from '../src/errors.js';
 import { infeasibility, repair } from '../src/data/domain.js';
 import { Rng } from '../src/data/rng.js';
-import { repairRelations } from '../src/tabular/compile.js';
+import { repairRelations } from '../src/tabular/relation-repair.js';
 import { knownDatasets, loadDataset } from '../src/data/index.js';
 import { TabularEncoding } from '../src/tabular/encoding.js';
 import { loadSchema } from '../src/tabular/schema.js';

@@ -15,7 +15,7 @@ import { Rng } from '../src/data/rng.js';
 import { loadModel, saveModel } from '../src/model/io.js';
 import { parseSchema, type TabularSchema } from '../src/tabular/schema.js';
 import { TabularEncoding, type TabularRecord } from '../src/tabular/encoding.js';
-import { repairRelations } from '../src/tabular/compile.js';
+import { repairRelations } from '../src/tabular/relation-repair.js';
 import { parseArff } from '../src/tabular/arff.js';
 import { formatRecords, readTabularRecords } from '../src/tabular/raw-writer.js';
 import { loadTabularCsv } from '../src/tabular/csv-tabular.js';

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import type { Domain, Relation } from '../data/domain.js';
-import { ExprSyntaxError, parseRelation, type BinOp, type CmpOp, type Cond, type NumExpr } from './expr.js';
+import { ExprSyntaxError, parseRelation, type CmpOp, type Cond, type NumExpr } from './expr.js';
 import type { TabularEncoding } from './encoding.js';
+import { columnsOf, DEFAULT_TOLERANCE, rawHolds, RELATIVE_TOLERANCE, type RCond, type RNum } from './relation-ir.js';
+import { repairCond } from './relation-repair.js';
 
 /**
  * The constraint language's meaning: a parsed relation resolved against an encoding, in negation
@@ -10,21 +12,6 @@ import type { TabularEncoding } from './encoding.js';
  * differentiable violation, and as a repair of one model input.
  */
 
-/** Relative tolerance added to every comparison: float32 resolution of decoded values. */
-export const RELATIVE_TOLERANCE = 4e-6;
-const DEFAULT_TOLERANCE = 1e-6;
-
-type RNum =
-  | { k: 'num'; v: number }
-  | { k: 'col'; j: number }
-  | { k: 'bin'; op: BinOp; a: RNum; b: RNum }
-  | { k: 'count'; conds: RCond[] }
-  | { k: 'neg'; a: RNum }
-  | { k: 'call'; fn: string; args: RNum[] };
-type RCond =
-  | { k: 'cmp'; op: '<=' | '<' | '==' | '!='; a: RNum; b: RNum; tol: number }
-  | { k: 'is'; j: number; cats: number[]; neg: boolean }
-  | { k: 'and' | 'or'; parts: RCond[] };
 
 /**
  * Compiles a schema's relations into {@link Relation}s over the encoding's model inputs. A syntax
@@ -106,76 +93,6 @@ function normalise(op: CmpOp, a: RNum, b: RNum): ['<=' | '<' | '==' | '!=', RNum
   if (op === '>=') return ['<=', b, a];
   if (op === '>') return ['<', b, a];
   return [op, a, b];
-}
-
-// ---- raw evaluation (float64, on decoded values) ----
-
-function rawNum(e: RNum, v: Float64Array): number {
-  switch (e.k) {
-    case 'num':
-      return e.v;
-    case 'col':
-      return v[e.j]!;
-    case 'neg':
-      return -rawNum(e.a, v);
-    case 'bin': {
-      const a = rawNum(e.a, v);
-      const b = rawNum(e.b, v);
-      switch (e.op) {
-        case '+':
-          return a + b;
-        case '-':
-          return a - b;
-        case '*':
-          return a * b;
-        case '^':
-          return Math.pow(a, b);
-        case '%':
-          return b === 0 ? 0 : a - Math.floor(a / b) * b;
-        default:
-          return b === 0 ? 0 : a / b;
-      }
-    }
-    case 'count':
-      return e.conds.filter((c) => rawHolds(c, v)).length;
-    case 'call': {
-      const xs = e.args.map((a) => rawNum(a, v));
-      switch (e.fn) {
-        case 'log':
-          return xs[0]! > 0 ? Math.log(xs[0]!) : (xs[1] ?? Math.log(1e-12));
-        case 'log1p':
-          return Math.log1p(Math.max(xs[0]!, -1 + 1e-12));
-        case 'abs':
-          return Math.abs(xs[0]!);
-        case 'min':
-          return Math.min(...xs);
-        case 'max':
-          return Math.max(...xs);
-        case 'sum':
-          return xs.reduce((s, x) => s + x, 0);
-        default: // div(a, b, fill)
-          return xs[1] === 0 ? xs[2]! : xs[0]! / xs[1]!;
-      }
-    }
-  }
-}
-
-function rawHolds(c: RCond, v: Float64Array): boolean {
-  switch (c.k) {
-    case 'and':
-      return c.parts.every((p) => rawHolds(p, v));
-    case 'or':
-      return c.parts.some((p) => rawHolds(p, v));
-    case 'is':
-      return c.cats.includes(v[c.j]!) !== c.neg;
-    case 'cmp': {
-      const a = rawNum(c.a, v);
-      const b = rawNum(c.b, v);
-      const t = c.tol + RELATIVE_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
-      const d = a - b;
-      return c.op === '<=' ? d <= t : c.op === '<' ? d <= -t : c.op === '==' ? Math.abs(d) <= t : Math.abs(d) > t;
-    }
-  }
 }
 
 // ---- differentiable violation (tensors, on continuous decoded values) ----
@@ -265,122 +182,6 @@ function tensorViolation(c: RCond, x: tf.Tensor2D, enc: TabularEncoding, cols: (
   }
 }
 
-// ---- repair (one model input, in place) ----
-
-function uses(e: RNum, j: number): boolean {
-  if (e.k === 'col') return e.j === j;
-  if (e.k === 'bin') return uses(e.a, j) || uses(e.b, j);
-  if (e.k === 'neg') return uses(e.a, j);
-  if (e.k === 'call') return e.args.some((a) => uses(a, j));
-  if (e.k === 'count') return e.conds.some((c) => columnsOf(c).has(j));
-  return false;
-}
-
-function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): void {
-  const values = () => enc.decodeValues(x);
-  switch (c.k) {
-    case 'and':
-      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed);
-      return;
-    case 'or': {
-      if (rawHolds(c, values())) return;
-      let best: Float32Array | undefined;
-      let bestCost = Infinity;
-      for (const p of c.parts) {
-        const trial = x.slice();
-        repairCond(p, trial, enc, fixed);
-        if (!rawHolds(c, enc.decodeValues(trial))) continue;
-        let cost = 0;
-        for (let i = 0; i < x.length; i++) cost += Math.abs(trial[i]! - x[i]!);
-        if (cost < bestCost) [best, bestCost] = [trial, cost];
-      }
-      if (best) x.set(best);
-      return;
-    }
-    case 'is': {
-      if (fixed(c.j)) return;
-      const col = enc.columns[c.j]!;
-      let pick = -1;
-      for (let k = 0; k < col.width; k++) {
-        if (c.cats.includes(k) === c.neg) continue;
-        if (pick < 0 || x[col.offset + k]! > x[col.offset + pick]!) pick = k;
-      }
-      if (pick >= 0) enc.setCategory(x, c.j, pick);
-      return;
-    }
-    case 'cmp': {
-      if (c.op === '==' && solveEquality(c, x, enc, fixed)) return;
-      // Move one changeable column as little as possible, along its grid, until the comparison holds.
-      let best: { j: number; v: number; cost: number } | undefined;
-      for (const j of columnsOf(c)) {
-        const col = enc.columns[j]!;
-        if (fixed(j) || col.kind !== 'numeric' || col.max <= col.min) continue;
-        const found = searchColumn(c, x, enc, j);
-        if (found === undefined) continue;
-        const cost = Math.abs(enc.encodeValue(col, found) - x[col.offset]!);
-        if (!best || cost < best.cost) best = { j, v: found, cost };
-      }
-      if (best) enc.setValue(x, best.j, best.v);
-      return;
-    }
-  }
-}
-
-/** `col == expr` (either side) with col changeable and not in expr: set col to expr's value. */
-function solveEquality(c: RCond & { k: 'cmp' }, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): boolean {
-  const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
-  const side = lone(c.a, c.b) ? c.a : lone(c.b, c.a) ? c.b : undefined;
-  if (side?.k !== 'col') return false;
-  enc.setValue(x, side.j, rawNum(side === c.a ? c.b : c.a, enc.decodeValues(x)));
-  return rawHolds(c, enc.decodeValues(x));
-}
-
-/**
- * The value of column `j` nearest its current one (on its grid) at which `c` holds, found by
- * bisection towards whichever bound satisfies it (the comparison is taken to be monotone along
- * the way); undefined when neither bound does.
- */
-function searchColumn(c: RCond, x: Float32Array, enc: TabularEncoding, j: number): number | undefined {
-  const col = enc.columns[j]!;
-  const trial = x.slice();
-  const holdsAt = (v: number) => {
-    enc.setValue(trial, j, v);
-    return rawHolds(c, enc.decodeValues(trial));
-  };
-  const current = enc.decodeValues(x)[j]!;
-  let found: number | undefined;
-  for (const end of [col.min, col.max]) {
-    if (!holdsAt(end)) continue;
-    let bad = current;
-    let good = end;
-    for (let it = 0; it < 60; it++) {
-      const mid = enc.snap(col, (bad + good) / 2);
-      if (mid === bad || mid === good) {
-        if (col.step !== undefined || Math.abs(good - bad) <= 1e-9 * Math.max(1, Math.abs(good))) break;
-      }
-      if (holdsAt(mid)) good = mid;
-      else bad = mid;
-      if (col.step !== undefined && Math.abs(good - bad) <= col.step * 1.0000001) break;
-    }
-    if (found === undefined || Math.abs(good - current) < Math.abs(found - current)) found = good;
-  }
-  return found;
-}
-
-function columnsOf(c: RCond, out = new Set<number>()): Set<number> {
-  const num = (e: RNum): void => {
-    if (e.k === 'col') out.add(e.j);
-    else if (e.k === 'bin') [e.a, e.b].forEach(num);
-    else if (e.k === 'neg') num(e.a);
-    else if (e.k === 'call') e.args.forEach(num);
-    else if (e.k === 'count') e.conds.forEach((c) => columnsOf(c, out));
-  };
-  if (c.k === 'cmp') [c.a, c.b].forEach(num);
-  else if (c.k === 'is') out.add(c.j);
-  else c.parts.forEach((p) => columnsOf(p, out));
-  return out;
-}
-
 function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable: ReadonlySet<number>): Relation {
   const fixed = (j: number) => {
     const col = enc.columns[j]!;
@@ -435,36 +236,6 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
       return true;
     },
   };
-}
-
-/**
- * Applies every relation's repair to one model input (in place) until all hold or a few passes
- * are spent; returns whether they all hold. Immutable features are never touched. Repairs are
- * greedy, one relation at a time, so relations that pull one feature both ways may not all be
- * met: then, with `clean` given, the example is set back to it.
- *
- * @example
- * ```ts
- * const { test } = loadNslKdd();
- * const clean = test.x.slice(0, test.encoding.d);
- * const row = clean.map((v, i) => (i === test.encoding.columns[4]!.offset ? 0.5 : v)); // src_bytes moved
- * const ok = repairRelations(test.domain, row, clean);
- * ```
- */
-export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32Array, passes = 4): boolean {
-  const relations = domain.relations ?? [];
-  for (let pass = 0; pass < passes; pass++) {
-    let all = true;
-    for (const r of relations) {
-      if (r.holds(x)) continue;
-      all = false;
-      r.repair?.(x);
-    }
-    if (all) return true;
-  }
-  if (relations.every((r) => r.holds(x))) return true;
-  if (clean) x.set(clean);
-  return false;
 }
 
 /**
