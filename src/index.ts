@@ -36,6 +36,18 @@ export { buildVocabulary, Vocabulary, type VocabularyOptions } from './text/voca
 export { textClassifier, LayersTextClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
 export { loadTextClassifier, saveTextPreprocessing } from './text/text-model-io.js';
 
+// Tabular data: the constraint schema, the reversible encoding, loaders and raw formats.
+export { loadSchema, parseSchema, type TabularSchema } from './tabular/schema.js';
+export { TabularEncoding, type TabularRecord } from './tabular/encoding.js';
+export { totalViolation } from './tabular/compile.js';
+export { repairRelations } from './tabular/relation-repair.js';
+export { recordInfeasibility, validityRate } from './tabular/validate.js';
+export type { TabularDataset } from './tabular/tabular-dataset.js';
+export { loadNslKdd } from './tabular/nsl-kdd.js';
+export { loadPhishing } from './tabular/phishing.js';
+export { loadTabularCsv } from './tabular/csv-tabular.js';
+export { readTabularRecords, writeRawRecords, writeTabularExamples } from './tabular/raw-writer.js';
+
 // Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.
 export {
   fromLayersModel, fromGraphModel, fromFunction,

@@ -25,6 +25,9 @@ const PUBLIC = [
   // text
   'LayersTextClassifier', 'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
   'defaultTokenizer', 'loadTextClassifier', 'saveTextPreprocessing', 'textClassifier',
+  // tabular data
+  'TabularDataset', 'TabularEncoding', 'TabularRecord', 'TabularSchema', 'loadNslKdd', 'loadPhishing', 'loadSchema', 'loadTabularCsv', 'parseSchema',
+  'readTabularRecords', 'recordInfeasibility', 'repairRelations', 'totalViolation', 'validityRate', 'writeRawRecords', 'writeTabularExamples',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',
