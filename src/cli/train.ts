@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
 import { balanceClasses } from '../data/balance.js';
-import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
+import { buildZooModel, TOKEN_ZOO_NAMES, ZOO_INITS, ZOO_NAMES, type ZooInit, type ZooName } from '../model/zoo.js';
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
 import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
 import { parseThreat } from '../threat/threat-model.js';
@@ -101,7 +101,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     attackSteps: opts.attackSteps ?? recipe.attackSteps,
   };
   checkTrainInputs(o);
-  const isText = isTextDataset(o.dataset, { schema: o.schema });
+  // csv:FILE names a table (with --schema) or texts (with --text-column, or a token model).
+  const csvTexts = !o.dataset.startsWith('csv:') || o.textColumn !== undefined || TOKEN_ZOO_NAMES.includes(o.model as ZooName);
+  const isText = isTextDataset(o.dataset, { schema: o.schema }) && csvTexts;
   if (isText) checkTextTrainInputs(o);
   else checkNoTextOptions(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);

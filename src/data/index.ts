@@ -188,12 +188,12 @@ export async function loadTextDataset(name: string, opts: LoadOptions = {}): Pro
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<DataSplits> {
   const entry = REGISTRY.get(name);
   if (entry !== undefined) return entry.load(opts);
-  if (isTextDataset(name)) {
+  if (TEXT_REGISTRY.has(name)) {
     throw new UserError(`${name} is a text data set (raw texts, not feature arrays): load it with loadTextDataset and a text model's vocabulary (the CLI does so for text-cnn and text-bag)`);
   }
   if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
   if (name.startsWith('csv:')) {
-    if (!opts.schema) throw new UserError(`data set "${name}" needs a schema describing its features: pass --schema SCHEMA.json (see schemas/nsl-kdd.json)`);
+    if (!opts.schema) throw new UserError(`data set "${name}" needs a schema describing its features: pass --schema SCHEMA.json (see schemas/nsl-kdd.json), or --text-column C if the file holds texts`);
     return loadTabularCsv(name.slice(4), { schema: opts.schema, labelColumn: opts.labelColumn, seed: opts.seed, testFraction: opts.testFraction });
   }
   if (name.toLowerCase().endsWith('.csv')) {
