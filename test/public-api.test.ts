@@ -25,18 +25,26 @@ const PUBLIC = [
   // text
   'LayersTextClassifier', 'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
   'defaultTokenizer', 'loadTextClassifier', 'saveTextPreprocessing', 'textClassifier',
+  // tabular data
+  'TabularDataset', 'TabularEncoding', 'TabularRecord', 'TabularSchema', 'loadNslKdd', 'loadPhishing', 'loadSchema', 'loadTabularCsv', 'parseSchema',
+  'readTabularRecords', 'recordInfeasibility', 'repairRelations', 'totalViolation', 'validityRate', 'writeRawRecords', 'writeTabularExamples',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',
   'fromGraphModel', 'fromLayersModel', 'loadModel', 'loadOnnxClassifier', 'saveModel',
   // threats
   'AnyThreat', 'Norm', 'SpatialThreat', 'SpatialThreatSpec', 'Threat', 'ThreatModel', 'lpThreat', 'parseAnyThreat', 'parseThreat', 'spatialThreat',
+  'TextThreat', 'TextThreatSpec', 'ThreatOver', 'parseTextThreat', 'textThreat',
   // attacks
   'Apgd', 'ApgdParams', 'ApgdTargeted', 'ApgdTargetedParams', 'Attack', 'AttackOptions', 'AttackResult', 'CwL2', 'CwL2Params', 'DeepFool',
   'DeepFoolParams', 'DifferentialEvolution', 'DifferentialEvolutionParams', 'Fab', 'FabParams', 'Fgsm', 'FgsmParams', 'GenAttack',
   'GenAttackParams', 'HopSkipJump', 'HopSkipJumpParams', 'Jsma', 'JsmaParams', 'MinimalNormResult', 'Pgd', 'PgdParams', 'Spatial',
   'SpatialAttackResult', 'SpatialParams', 'SquareAttack',
   'SquareParams', 'attackNames', 'createAttack',
+  // text attacks
+  'AttackContext', 'CharEdit', 'SearchMethod', 'TextAttack', 'TextAttackOptions', 'TextAttackOutcome', 'TextAttackParts', 'TextConstraint',
+  'Transformation', 'WordNet', 'beamSearch', 'charEdits', 'createTextAttack', 'geneticSearch', 'goodWordInsertion', 'gradientSynonymSwap',
+  'greedyWordImportance', 'pwwsSearch', 'textAttackNames', 'wordNet', 'wordNetSwap',
   // training
   'CallbackState', 'EpochMetrics', 'EpochProgress', 'EpochVerdict', 'LrSchedule', 'METHODS', 'Method', 'MethodOptions', 'Recipe',
   'ScheduleSpec', 'TrainCallback', 'TrainConfig', 'TrainLoop', 'TrainResult', 'TrainingStrategy', 'makeSchedule', 'makeStrategy',
@@ -45,6 +53,7 @@ const PUBLIC = [
   'AttackFileResult', 'AttackRow', 'AttackRunOptions', 'AttackRunResult', 'EvalResultV2', 'EvaluateOptions', 'Member', 'PRESETS',
   'PresetName', 'ProtocolOptions', 'ProtocolResult', 'TransferAttackResult', 'TransferFileResult', 'evaluate', 'evaluateEnsemble',
   'presetMembers', 'runAttack', 'transferAttack', 'transferMatrix', 'validateEvalResult',
+  'TextEvalOptions', 'TextExample', 'TextRunOptions', 'TextRunResult', 'evaluateText', 'runTextAttack',
   // report, errors
   'renderReport', 'writeReport', 'UserError',
 ].sort();

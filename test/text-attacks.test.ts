@@ -10,6 +10,7 @@ import { TextGoal } from '../src/text/attack/goal.js';
 import { AttackedText, attackBase } from '../src/text/attack/attacked-text.js';
 import { charEdits, wordNetSwap } from '../src/text/attack/transformations.js';
 import { pwwsSearch } from '../src/text/attack/search.js';
+import { tokenPositions } from '../src/text/attack/positions.js';
 import { ENGLISH_STOP_WORDS } from '../src/text/stop-words.js';
 import { UserError } from '../src/errors.js';
 import { fixtureClassifier, fixtureTokenizer, spamMessages } from './text-fixture.js';
@@ -151,4 +152,50 @@ test('a recipe built from parts; a message the model already misses is skipped; 
   assert.throws(() => createTextAttack('pwws', { steps: 3 }), /no parameter 'steps': its parameters are maxQueries, maxCandidates/);
   assert.throws(() => createTextAttack('pwws', { maxQueries: -1 }), UserError);
   assert.throws(() => createTextAttack('bogus'), /unknown text attack 'bogus'/);
+});
+
+test('words beyond the model window are never edited; token positions follow the encoding', () => {
+  const clf = fixtureClassifier(12);
+  const m = 'the meeting is a free offer for you, and cheap cash is a winner prize for the free bonus and the urgent money';
+  const tokens = fixtureTokenizer.tokenize(m);
+  const ids = tf.tidy(() => clf.encode([m]).dataSync() as Int32Array);
+  const pos = tokenPositions(clf, tokens, ids);
+  const seen = tokens.map((t, i) => [t.text, pos[i]] as const).filter(([, p]) => p! >= 0);
+  assert.equal(seen.length, 12);
+  assert.deepEqual(seen.slice(0, 3), [['the', 0], ['meeting', 1], ['is', 2]]);
+  assert.equal(pos[tokens.findIndex((t) => t.text === ',')], -1, 'punctuation the fixture drops');
+  for (const name of textAttackNames()) {
+    const o = createTextAttack(name).attack(clf, m, 1, { threat: textThreat(fixtureTokenizer, { maxShare: 0.3 }), index: 0 });
+    const tail = m.slice(m.indexOf(' winner'));
+    if (name !== 'goodword') assert.ok(o.adversarial.endsWith(tail), `${name}: ${o.adversarial}`);
+  }
+});
+
+test('id fast path: candidates scored from the base encoding get exactly the scores of their texts', () => {
+  const dense = fixtureClassifier(40, true);
+  const [m] = spamMessages(1, 13);
+  const t = threat();
+  const base = attackBase(m!, fixtureTokenizer, t);
+  const start = new AttackedText(base);
+  const e = base.editable;
+  const cands = [
+    start.replace(e[0]!, 'inexpensive'),
+    start.replace(e[1]!, 'FREE').replace(e[2]!, 'frее'), // a homoglyph: one token, unknown to the model
+    start.replace(e[3]!, ''), // a deletion probe
+    start.insert(0, 'meeting'),
+    start.insert(0, 'meeting').insert(0, 'agenda').replace(e[4]!, 'cash'),
+    start.replace(e[e.length - 1]!, 'prize'), // maybe beyond the 40-token window
+  ];
+  const goal = new TextGoal(dense, { label: 1, maxQueries: 100 });
+  const got = goal.score(cands);
+  assert.equal(dense.idCalls, 1, 'one forward on ids');
+  assert.equal(dense.calls, 0, 'no text went through logitsOfTexts');
+  const want = tf.tidy(() => tf.softmax(dense.logitsOfTexts(cands.map((c) => c.text))).arraySync() as number[][]);
+  got.forEach((g, k) => assert.ok(Math.abs(g.score - (1 - want[k]![1]!)) < 1e-6, `candidate ${k}: ${g.score} vs ${1 - want[k]![1]!}`));
+  // An encoding that drops punctuation inside its window is not dense: the goal falls back to the texts.
+  const sparse = fixtureClassifier(40, false);
+  const b2 = attackBase('Hi, ' + m!, fixtureTokenizer, t);
+  new TextGoal(sparse, { label: 1, maxQueries: 100 }).score([new AttackedText(b2).replace(b2.editable[0]!, 'inexpensive')]);
+  assert.equal(sparse.idCalls, 0);
+  assert.equal(sparse.calls, 1);
 });

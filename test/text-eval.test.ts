@@ -15,7 +15,7 @@ import { writeTextExamples } from '../src/eval/text-examples-writer.js';
 import { validateEvalResult } from '../src/eval/validate-result.js';
 import { renderReport } from '../src/report/html.js';
 import { highlightChanges } from '../src/report/text-section.js';
-import type { TextDataset } from '../src/text/attack/contract.js';
+import type { TextDataset } from '../src/data/text-dataset.js';
 import { fixtureClassifier, fixtureTokenizer, spamMessages } from './text-fixture.js';
 
 before(async () => {
@@ -98,4 +98,8 @@ test('highlightChanges marks only the changed words and escapes everything', () 
   assert.equal(h.original, 'Buy &lt;b&gt;cheap&lt;/b&gt; <del>pills</del> at http://x.biz');
   assert.equal(highlightChanges('same text', 'same text').adversarial, 'same text');
   assert.equal(highlightChanges('a b', 'new a b').adversarial, '<ins>new</ins> a b');
+  assert.equal(highlightChanges('Events?--Movies', 'Effect?--Movies').adversarial, '<ins>Effect</ins>?--Movies', 'token level, not white-space chunks');
+  const long = Array.from({ length: 100 }, (_, k) => `w${k}`).join(' ');
+  const cut = highlightChanges(long, long.replace('w50', 'x50'), 3).adversarial;
+  assert.match(cut, /^ <span class="muted">…<\/span>\s+w47 w48 w49 <ins>x50<\/ins> w51 w52 w53 <span class="muted">…<\/span> $/);
 });

@@ -2,22 +2,12 @@
 // attack tests: its weights are known, so which words matter is known.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersClassifier } from '../src/model/classifier.js';
-import type { TextClassifier, Token, Tokenizer } from '../src/text/attack/contract.js';
+import type { TextClassifier } from '../src/text/text-classifier.js';
+import { defaultTokenizer, type Tokenizer } from '../src/text/tokenizer.js';
 import { Rng } from '../src/data/rng.js';
 
-const PATTERN = /(https?:\/\/[^\s]+|www\.[^\s]+)|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)|(\d+(?:[.,]\d+)*(?![\p{L}_]))|([\p{L}\p{N}\p{M}_]+(?:'[\p{L}]+)*)|(\s+)|([^])/gu;
-
-/** A tokenizer with the contract's round trip and single URL / e-mail / number tokens. */
-export const fixtureTokenizer: Tokenizer = {
-  tokenize(text: string): Token[] {
-    const out: Token[] = [];
-    for (const m of text.matchAll(PATTERN)) {
-      const kind = m[1] ? 'url' : m[2] ? 'email' : m[3] ? 'number' : m[4] ? 'word' : m[5] ? 'space' : 'punct';
-      out.push({ text: m[0], kind });
-    }
-    return out;
-  },
-};
+/** The real tokenizer (URLs, e-mail addresses and numbers single tokens). */
+export const fixtureTokenizer: Tokenizer = defaultTokenizer();
 
 export const SPAM_WORDS: Record<string, number> = {
   free: 1.2, cash: 1.0, offer: 0.9, winner: 1.1, cheap: 1.0, buy: 0.8, prize: 1.0, urgent: 0.9,
@@ -34,9 +24,15 @@ const BIAS = 1.5;
 export interface FixtureClassifier extends TextClassifier {
   calls: number;
   texts: number;
+  /** Forward passes on ids (the goal's fast path). */
+  idCalls: number;
 }
 
-export function fixtureClassifier(maxLength = 64): FixtureClassifier {
+/**
+ * `dense`: the encoding reads punctuation too (every non-space token one position, as the real
+ * text models do), which lets the goal build candidates' ids without re-tokenizing.
+ */
+export function fixtureClassifier(maxLength = 64, dense = false): FixtureClassifier {
   const vocab = ['<pad>', '<unk>', ...Object.keys(SPAM_WORDS), ...Object.keys(HAM_WORDS), ...FILLER, ...STOP];
   const index = new Map(vocab.map((w, i) => [w, i]));
   const weight = vocab.map((w) => SPAM_WORDS[w] ?? HAM_WORDS[w] ?? 0);
@@ -55,7 +51,7 @@ export function fixtureClassifier(maxLength = 64): FixtureClassifier {
         let p = 0;
         for (const tok of fixtureTokenizer.tokenize(t)) {
           if (p >= maxLength) break;
-          if (tok.kind === 'space' || tok.kind === 'punct') continue;
+          if (tok.kind === 'space' || (!dense && tok.kind === 'punct')) continue;
           ids[r * maxLength + p++] = idOf(tok.text.toLowerCase());
         }
       });
@@ -72,7 +68,13 @@ export function fixtureClassifier(maxLength = 64): FixtureClassifier {
       clf.texts += texts.length;
       return tf.tidy(() => clf.logitsFromEmbeddings(tf.gather(E, clf.encode(texts)) as unknown as tf.Tensor3D));
     },
-    ids: new Proxy({}, { get: () => { throw new Error('the fixture has no ids model'); } }) as LayersClassifier,
+    ids: {
+      logits: (x: tf.Tensor) => {
+        clf.idCalls++;
+        return tf.tidy(() => clf.logitsFromEmbeddings(tf.gather(E, x) as unknown as tf.Tensor3D));
+      },
+    } as unknown as LayersClassifier,
+    idCalls: 0,
     embeddingMatrix: () => E,
     idOf,
     wordOf: (id) => vocab[id] ?? '<unk>',

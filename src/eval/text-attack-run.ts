@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TextClassifier, TextDataset } from '../text/attack/contract.js';
+import type { TextClassifier } from '../text/text-classifier.js';
+import type { TextDataset } from '../data/text-dataset.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat, WordChange } from '../threat/text-threat.js';
 import { summarize, type Summary } from './stats.js';
@@ -46,7 +47,10 @@ export function scoreTexts(clf: TextClassifier, texts: readonly string[], labels
  *
  * @example
  * ```ts
- * for (const e of result.examples) if (e.success) console.log(e.index, e.changed_words);
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const texts: TextDataset = { name: 'mine', texts: ['Win a FREE prize now', 'Lunch at noon?'], y: Int32Array.from([1, 0]), n: 2, numClasses: 2, classNames: ['ham', 'spam'] };
+ * const run = await runTextAttack(textClf, texts, createTextAttack('pwws'), { threat: textThreat(textClf.tokenizer) });
+ * for (const e of run.examples as TextExample[]) if (e.success) console.log(e.index, e.changed_words);
  * ```
  */
 export interface TextExample {
@@ -76,7 +80,9 @@ export interface TextExample {
  *
  * @example
  * ```ts
- * const r = await runTextAttack(clf, test, createTextAttack('pwws'), { threat: textThreat(clf.tokenizer) });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const texts: TextDataset = { name: 'mine', texts: ['Win a FREE prize now', 'Lunch at noon?'], y: Int32Array.from([1, 0]), n: 2, numClasses: 2, classNames: ['ham', 'spam'] };
+ * const r: TextRunResult = await runTextAttack(textClf, texts, createTextAttack('pwws'), { threat: textThreat(textClf.tokenizer) });
  * console.log(r.success_rate, r.words_changed.median, r.queries.median);
  * ```
  */
@@ -105,7 +111,7 @@ export interface TextRunResult {
  *
  * @example
  * ```ts
- * const opts: TextRunOptions = { threat: textThreat(clf.tokenizer), seed: 0, classes: [1] };
+ * const opts: TextRunOptions = { threat: textThreat(defaultTokenizer()), seed: 0, classes: [1] };
  * ```
  */
 export interface TextRunOptions {
@@ -135,8 +141,9 @@ export function defaultAttackedClasses(classNames: readonly string[]): number[] 
  *
  * @example
  * ```ts
- * const { test } = await loadSpam({ split: 'collection', seed: 0 });
- * const r = await runTextAttack(clf, test, createTextAttack('deepwordbug'), { threat: textThreat(clf.tokenizer), seed: 0 });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const texts: TextDataset = { name: 'mine', texts: ['Win a FREE prize now', 'Lunch at noon?'], y: Int32Array.from([1, 0]), n: 2, numClasses: 2, classNames: ['ham', 'spam'] };
+ * const r = await runTextAttack(textClf, texts, createTextAttack('deepwordbug'), { threat: textThreat(textClf.tokenizer), seed: 0 });
  * ```
  */
 export async function runTextAttack(clf: TextClassifier, ds: TextDataset, attack: TextAttack, opts: TextRunOptions): Promise<TextRunResult> {

@@ -1,4 +1,5 @@
-import type { TextClassifier, TextDataset } from '../text/attack/contract.js';
+import type { TextClassifier } from '../text/text-classifier.js';
+import type { TextDataset } from '../data/text-dataset.js';
 import { createTextAttack, textAttackNames } from '../text/attack/recipes.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat } from '../threat/text-threat.js';
@@ -30,7 +31,7 @@ export function textPreset(params: { maxQueries?: number } = {}): TextAttack[] {
  *
  * @example
  * ```ts
- * const o: TextEvalOptions = { threat: textThreat(clf.tokenizer), seed: 0 };
+ * const o: TextEvalOptions = { threat: textThreat(defaultTokenizer()), seed: 0 };
  * ```
  */
 export interface TextEvalOptions {
@@ -65,8 +66,10 @@ const stat = (s: Summary) => ({ median: s.median, mean: s.mean, max: s.max });
  *
  * @example
  * ```ts
- * const { result, examples } = await evaluateText(clf, test, { threat: textThreat(clf.tokenizer), seed: 0 });
- * console.log(result.text!.success_rate, result.robust_accuracy);
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const texts: TextDataset = { name: 'mine', texts: ['Win a FREE prize now', 'Lunch at noon?'], y: Int32Array.from([1, 0]), n: 2, numClasses: 2, classNames: ['ham', 'spam'] };
+ * const { result: r, examples } = await evaluateText(textClf, texts, { threat: textThreat(textClf.tokenizer), seed: 0 });
+ * console.log(r.text!.success_rate, r.robust_accuracy, examples.length);
  * ```
  */
 export async function evaluateText(clf: TextClassifier, ds: TextDataset, o: TextEvalOptions): Promise<TextEvalOutcome> {

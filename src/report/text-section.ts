@@ -1,6 +1,7 @@
 import type { EvalResultV2, TextExampleView, TextStat } from '../eval/schema.js';
 import { alignTokens } from '../threat/text-threat.js';
 import { escapeHtml as e, pct } from './gallery.js';
+import { defaultTokenizer } from '../text/tokenizer.js';
 
 /** Styles of the text section (added to the report's sheet). */
 export const TEXT_CSS = `
@@ -14,10 +15,15 @@ export const TEXT_CSS = `
 @media (max-width:720px) { .tpair { grid-template-columns:1fr; } }
 `;
 
+/** Tokens kept on each side of a change when a long message is shortened around its changes. */
+const CONTEXT = 24;
+
 /**
- * The original and the adversarial message as HTML, changed words marked (`<del>` in the
- * original, `<ins>` in the adversarial). Words are white-space separated chunks, aligned with a
- * minimal edit script; every piece of text is escaped.
+ * The original and the adversarial message as HTML, changed tokens marked (`<del>` in the
+ * original, `<ins>` in the adversarial). Tokens come from advtrain's tokenizer and are aligned
+ * with a minimal edit script; far from every change, runs of text are shortened to "…" (with
+ * `context` tokens kept around each change; Infinity keeps everything). Every piece of text is
+ * escaped.
  *
  * @example
  * ```ts
@@ -25,21 +31,38 @@ export const TEXT_CSS = `
  * // adversarial: 'buy <ins>inexpensive</ins> pills'
  * ```
  */
-export function highlightChanges(original: string, adversarial: string): { original: string; adversarial: string } {
-  const split = (s: string) => s.split(/(\s+)/u);
-  const a = split(original);
-  const b = split(adversarial);
-  // Even positions are words (possibly empty at the ends), odd ones white space.
-  const wa = a.filter((_, k) => k % 2 === 0);
-  const wb = b.filter((_, k) => k % 2 === 0);
+export function highlightChanges(original: string, adversarial: string, context = CONTEXT): { original: string; adversarial: string } {
+  const tok = defaultTokenizer();
+  const a = tok.tokenize(original);
+  const b = tok.tokenize(adversarial);
+  const ia = a.flatMap((t, k) => (t.kind === 'space' ? [] : [k]));
+  const ib = b.flatMap((t, k) => (t.kind === 'space' ? [] : [k]));
   const touchedA = new Set<number>();
   const touchedB = new Set<number>();
-  for (const { i, j } of alignTokens(wa, wb)) {
-    if (i >= 0) touchedA.add(i);
-    if (j >= 0) touchedB.add(j);
+  for (const { i, j } of alignTokens(ia.map((k) => a[k]!.text), ib.map((k) => b[k]!.text))) {
+    if (i >= 0) touchedA.add(ia[i]!);
+    if (j >= 0) touchedB.add(ib[j]!);
   }
-  const render = (parts: string[], touched: Set<number>, tag: 'del' | 'ins') =>
-    parts.map((p, k) => (k % 2 === 1 || !touched.has(k / 2) || p === '' ? e(p) : `<${tag}>${e(p)}</${tag}>`)).join('');
+  const render = (tokens: readonly { text: string }[], touched: Set<number>, tag: 'del' | 'ins') => {
+    // Distances count words and marks, not white space.
+    const ord: number[] = [];
+    let n = 0;
+    for (const t of tokens) ord.push(/^\s+$/u.test(t.text) ? n : n++);
+    const marks = [...touched].map((m) => ord[m]!);
+    const near = (k: number) => !Number.isFinite(context) || marks.some((m) => Math.abs(m - ord[k]!) <= context);
+    let out = '';
+    let skipping = false;
+    tokens.forEach((t, k) => {
+      if (!near(k) && marks.length > 0) {
+        if (!skipping) out += ' <span class="muted">…</span> ';
+        skipping = true;
+        return;
+      }
+      skipping = false;
+      out += touched.has(k) ? `<${tag}>${e(t.text)}</${tag}>` : e(t.text);
+    });
+    return out;
+  };
   return { original: render(a, touchedA, 'del'), adversarial: render(b, touchedB, 'ins') };
 }
 

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { ENGLISH_STOP_WORDS } from '../text/stop-words.js';
-import type { Token, TokenKind, Tokenizer } from '../text/attack/contract.js';
+import type { Token, TokenKind, Tokenizer } from '../text/tokenizer.js';
 import type { ThreatCheck, ThreatOver } from './threat.js';
 
 /** Token kinds a text attack must leave exactly as they are: the spam must still work. */
@@ -51,9 +51,10 @@ export interface TextDiff {
  *
  * @example
  * ```ts
- * const threat = textThreat(clf.tokenizer, { maxShare: 0.1 });
- * const { inside, distance } = threat.check([spam], [adversarial]);
- * console.log(threat.toString(), inside[0], distance[0]); // words:0.1 1 0.05
+ * const threat = textThreat(defaultTokenizer(), { maxShare: 0.1 });
+ * const spam = 'Buy cheap meds now at http://x.biz, the best prices online today and every day';
+ * const { inside, distance } = threat.check([spam], [spam.replace('cheap', 'inexpensive')]);
+ * console.log(threat.toString(), inside[0], distance[0]); // words:0.1 1 0.0769…
  * ```
  */
 export interface TextThreat extends ThreatOver<TextThreat, readonly string[]> {
@@ -181,7 +182,7 @@ class TextThreatImpl implements TextThreat {
  *
  * @example
  * ```ts
- * const threat = textThreat(clf.tokenizer, { maxShare: 0.1 }); // words:0.1, English stop words kept
+ * const threat = textThreat(defaultTokenizer(), { maxShare: 0.1 }); // words:0.1, English stop words kept
  * ```
  */
 export function textThreat(tokenizer: Tokenizer, spec: TextThreatSpec = {}): TextThreat {
@@ -195,7 +196,7 @@ export function textThreat(tokenizer: Tokenizer, spec: TextThreatSpec = {}): Tex
  *
  * @example
  * ```ts
- * const threat = parseTextThreat('words:0.1', clf.tokenizer);
+ * const threat = parseTextThreat('words:0.1', defaultTokenizer());
  * ```
  */
 export function parseTextThreat(text: string, tokenizer: Tokenizer): TextThreat {

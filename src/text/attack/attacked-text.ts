@@ -1,4 +1,4 @@
-import type { Token } from './contract.js';
+import type { Token } from '../tokenizer.js';
 import type { TextThreat } from '../../threat/text-threat.js';
 
 /**
@@ -15,28 +15,33 @@ export interface AttackBase {
   readonly tokens: readonly Token[];
   /** Token indices of the words (tokens of kind `word`). */
   readonly words: readonly number[];
-  /** Token indices of the words an attack may edit (not stop words; never URLs, e-mail addresses, numbers). */
+  /**
+   * Token indices of the words an attack may edit: not stop words (never URLs, e-mail addresses,
+   * numbers), and, when the model's window is known, words it reads (not cut off by truncation).
+   */
   readonly editable: readonly number[];
   /** Largest number of word edits the threat allows in this message. */
   readonly maxChanges: number;
 }
 
 /**
- * Tokenizes a message for attack.
+ * Tokenizes a message for attack. `visible` gives each token's position in the model's input
+ * (−1 for tokens it does not read); words it does not read are not edited.
  *
  * @example
  * ```ts
  * const start = new AttackedText(attackBase(spam, clf.tokenizer, threat));
  * ```
  */
-export function attackBase(original: string, tokenizer: { tokenize(t: string): Token[] }, threat: TextThreat): AttackBase {
+export function attackBase(original: string, tokenizer: { tokenize(t: string): Token[] }, threat: TextThreat, visible?: (tokens: readonly Token[]) => ArrayLike<number>): AttackBase {
   const tokens = tokenizer.tokenize(original);
+  const pos = visible?.(tokens);
   const words: number[] = [];
   const editable: number[] = [];
   tokens.forEach((t, i) => {
     if (t.kind !== 'word') return;
     words.push(i);
-    if (threat.editable(t)) editable.push(i);
+    if (threat.editable(t) && (!pos || pos[i]! >= 0)) editable.push(i);
   });
   return { original, tokens, words, editable, maxChanges: threat.maxChanges(Math.max(1, words.length)) };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ENGLISH_STOP_WORDS } from '../stop-words.js';
-import type { TextClassifier } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
 
 /**
  * The settings of {@link probeGoodWords}.

@@ -1,5 +1,5 @@
 import type { Rng } from '../../data/rng.js';
-import type { TextClassifier } from './contract.js';
+import type { TextClassifier } from '../text-classifier.js';
 import type { AttackedText } from './attacked-text.js';
 import type { Scored, TextGoal } from './goal.js';
 
@@ -8,7 +8,10 @@ import type { Scored, TextGoal } from './goal.js';
  *
  * @example
  * ```ts
- * const cands = ctx.transformation.transform(current, ctx, [slot]);
+ * const everySlot: Transformation = {
+ *   name: 'log-slots',
+ *   transform: (t, ctx: AttackContext) => (console.log(ctx.index, t.base.editable.length), []),
+ * };
  * ```
  */
 export interface AttackContext {
@@ -32,8 +35,9 @@ export interface AttackContext {
  *
  * @example
  * ```ts
- * const swap: Transformation = wordNetSwap({ maxCandidates: 20 });
- * const cands = swap.transform(current, ctx, [slot]);
+ * // Swap every editable word for its upper-case spelling:
+ * const shout: Transformation = { name: 'shout', transform: (t, _ctx, slots) => (slots ?? t.base.editable).map((i) => t.replace(i, t.wordAt(i).toUpperCase())) };
+ * const attack = new TextAttack('shout', { transformation: shout, search: greedyWordImportance() });
  * ```
  */
 export interface Transformation {
@@ -48,8 +52,9 @@ export interface Transformation {
  *
  * @example
  * ```ts
- * const budget: TextConstraint = maxWordsChanged();
- * const ok = budget.allows(cands); // [true, false, …]
+ * // Never edit a word of fewer than 4 letters:
+ * const longWords: TextConstraint = { name: 'long-words', allows: (cands) => cands.map((c) => [...c.replaced.keys()].every((i) => c.base.tokens[i]!.text.length >= 4)) };
+ * const attack = new TextAttack('pwws-long', { transformation: wordNetSwap(), search: pwwsSearch(), constraints: [longWords] });
  * ```
  */
 export interface TextConstraint {
@@ -65,7 +70,9 @@ export interface TextConstraint {
  *
  * @example
  * ```ts
- * const best = pwwsSearch().search(start, ctx);
+ * // Score every candidate of every word once and keep the best one:
+ * const oneShot: SearchMethod = { name: 'one-shot', search: (start, ctx) => ctx.goal.score(ctx.transformation.transform(start.text, ctx)).reduce((a, b) => (b.score > a.score ? b : a), start) };
+ * const attack = new TextAttack('one-shot', { transformation: wordNetSwap(), search: oneShot });
  * ```
  */
 export interface SearchMethod {

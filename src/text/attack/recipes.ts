@@ -112,7 +112,8 @@ export function textAttackHelp(): string {
  * @example
  * ```ts
  * const pwws = createTextAttack('pwws', { maxQueries: 2000 });
- * const out = pwws.attack(clf, spam, 1, { threat: textThreat(clf.tokenizer), seed: 0, index: 0 });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const out = pwws.attack(textClf, 'Win a FREE prize now', 1, { threat: textThreat(textClf.tokenizer), seed: 0, index: 0 });
  * ```
  */
 export function createTextAttack(name: string, params: Record<string, unknown> = {}): TextAttack {

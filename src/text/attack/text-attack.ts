@@ -1,6 +1,9 @@
 import { deriveSeed, Rng } from '../../data/rng.js';
 import type { TextThreat } from '../../threat/text-threat.js';
-import type { TextClassifier } from './contract.js';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TextClassifier } from '../text-classifier.js';
+import type { Token } from '../tokenizer.js';
+import { tokenPositions } from './positions.js';
 import { AttackedText, attackBase } from './attacked-text.js';
 import { threatConstraints } from './constraints.js';
 import { TextGoal } from './goal.js';
@@ -32,7 +35,7 @@ export interface TextAttackParts {
  *
  * @example
  * ```ts
- * const opts: TextAttackOptions = { threat: textThreat(clf.tokenizer), seed: 0, index: 17 };
+ * const opts: TextAttackOptions = { threat: textThreat(defaultTokenizer()), seed: 0, index: 17 };
  * ```
  */
 export interface TextAttackOptions {
@@ -50,7 +53,8 @@ export interface TextAttackOptions {
  *
  * @example
  * ```ts
- * const o: TextAttackOutcome = attack.attack(clf, spam, 1, { threat });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const o: TextAttackOutcome = createTextAttack('pwws').attack(textClf, 'Win a FREE prize now', 1, { threat: textThreat(textClf.tokenizer) });
  * if (o.success) console.log(o.adversarial);
  * ```
  */
@@ -82,8 +86,9 @@ export interface TextAttackOutcome {
  * ```ts
  * // DeepWordBug's character edits driven by PWWS's weighted saliency, at most 5% of words:
  * const mine = new TextAttack('bug-pwws', { transformation: charEdits({ perWord: 8 }), search: pwwsSearch(), maxQueries: 3000 });
- * const threat = textThreat(clf.tokenizer, { maxShare: 0.05 });
- * const out = mine.attack(clf, 'Get cheap meds now at http://x.biz', 1, { threat, seed: 0, index: 0 });
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const threat = textThreat(textClf.tokenizer, { maxShare: 0.05 });
+ * const out = mine.attack(textClf, 'Get cheap meds now at http://x.biz', 1, { threat, seed: 0, index: 0 });
  * console.log(out.success, out.adversarial, out.queries);
  * ```
  */
@@ -109,7 +114,8 @@ export class TextAttack {
       rng: new Rng(deriveSeed(seed, 'text-attack', this.name, index)),
       placeholder: placeholderWord(clf),
     };
-    const start = goal.score([new AttackedText(attackBase(text, clf.tokenizer, opts.threat))])[0]!;
+    const visible = (tokens: readonly Token[]) => tf.tidy(() => tokenPositions(clf, tokens, clf.encode([text]).dataSync() as Int32Array));
+    const start = goal.score([new AttackedText(attackBase(text, clf.tokenizer, opts.threat, visible))])[0]!;
     const skipped = start.success;
     const best = skipped ? start : this.parts.search.search(start, ctx);
     return {

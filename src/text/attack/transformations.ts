@@ -42,7 +42,15 @@ export function wordNetSwap(opts: { maxCandidates?: number } = {}): Transformati
   };
 }
 
-/** Character edits of DeepWordBug (Gao et al. 2018), plus look-alike letters. */
+/**
+ * Character edits of DeepWordBug (Gao et al. 2018), plus look-alike letters.
+ *
+ * @example
+ * ```ts
+ * const edits: CharEdit[] = ['swap', 'homoglyph'];
+ * const bugs = charEdits({ edits, perWord: 4 });
+ * ```
+ */
 export type CharEdit = 'swap' | 'delete' | 'insert' | 'substitute' | 'homoglyph';
 
 /** Latin letters and their Cyrillic / Greek look-alikes (visually the same word, another token). */
