@@ -120,7 +120,15 @@ test('text classifier: encode, logits of texts, embeddings path equals the id pa
     assert.deepEqual(g.shape, [6, 8, model.layers[0]!.getWeights()[0]!.shape[1]!]);
     const gSum = tf.tidy(() => tf.sum(tf.abs(g)));
     assert.ok(gSum.dataSync()[0]! > 0);
-    tf.dispose([ids, viaTexts, viaEmb, g, gSum]);
+    // more texts than one internal batch: same logits, row by row
+    const many = Array.from({ length: 600 }, (_, i) => ds.texts[i % 6]!);
+    const big = clf.logitsOfTexts(many);
+    assert.deepEqual(big.shape, [600, 2]);
+    const bigData = big.dataSync();
+    for (const i of [0, 255, 256, 257, 599]) {
+      for (let c = 0; c < 2; c++) assert.ok(Math.abs(bigData[2 * i + c]! - a[2 * (i % 6) + c]!) < 1e-5, `row ${i}`);
+    }
+    tf.dispose([ids, viaTexts, viaEmb, g, gSum, big]);
     assert.equal(tf.memory().numTensors, before, `${arch} leaked tensors`);
     assert.equal(clf.idOf('FREE'), vocab.idOf('free'));
     assert.equal(clf.wordOf(clf.idOf('win')), 'win');
