@@ -19,6 +19,13 @@ import { parseThreat } from '../src/threat/threat-model.js';
 import type { BatchContext } from '../src/training/strategy.js';
 import { textMethodThreat } from '../src/cli/text-methods.js';
 import { UserError } from '../src/errors.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 
 const SYNONYMS: Record<string, string[]> = {
   free: ['gratis', 'complimentary', 'zorblax', 'the'],
@@ -252,4 +259,17 @@ test('text methods: refused without a text model, on image data, or with a threa
   assert.throws(() => textMethodThreat({ method: 'a2t', dataset: 'spam', isText: true, robustVal: 10 }), /--robust-val/);
   assert.equal(textMethodThreat({ method: 'a2t', dataset: 'spam', isText: true }).maxShare, 0.1);
   assert.equal(textMethodThreat({ method: 'embedding-pgd', dataset: 'spam', isText: true, threat: 'linf:0.02' }).threat!.eps, 0.02);
+});
+
+test('advtrain train --method a2t on image data: one line, non-zero exit, nothing written', () => {
+  const root = mkdtempSync(join(tmpdir(), 'advtrain-textm-'));
+  try {
+    const out = join(root, 'run');
+    const r = spawnSync(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--model', 'mlp', '--method', 'a2t', '--out', out], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr.trim(), /^[^\n]*--method a2t trains text models[^\n]*$/);
+    assert.ok(!existsSync(out), 'nothing is written');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
