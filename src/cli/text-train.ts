@@ -26,7 +26,7 @@ export interface TextTrainOptions {
 export const DEFAULT_MAX_LENGTH = 300;
 
 /** Training methods that run on token ids. Text adversarial methods add their names here. */
-export const TEXT_METHODS: string[] = ['standard'];
+export const TEXT_METHODS: string[] = ['standard', 'a2t', 'embedding-pgd'];
 
 /** The `train` options of text data sets. */
 export function textTrainOptions(): Option[] {

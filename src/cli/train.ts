@@ -14,7 +14,8 @@ import { parseSchedule } from '../training/schedules.js';
 import { recipeFor, recipesHelp } from '../training/recipes.js';
 import { train, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type TrainConfig, type TrainResult } from '../training/trainer.js';
 import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../training/checkpoint.js';
-import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
+import { makeStrategy, METHODS, SINGLE_STEP_METHODS, TEXT_ONLY_METHODS, type Method } from '../training/strategies/index.js';
+import { DEFAULT_SALIENT, textMethodThreat } from './text-methods.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
@@ -61,6 +62,8 @@ export interface TrainOptions extends TextTrainOptions {
   replays?: number;
   beta?: number;
   staticModels?: string;
+  /** embedding-pgd: perturb only this share of each text's most salient tokens. */
+  salient?: number;
   /** 'auto': on for single-step methods; 'on'; 'off'. */
   coGuard?: string;
   /** PGD steps of the robust validation (0: off). */
@@ -97,7 +100,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     batchSize: opts.batchSize ?? recipe.batchSize,
     lr: opts.lr ?? recipe.lr,
     lrSchedule: opts.lrSchedule ?? recipe.lrSchedule,
-    epsWarmup: opts.epsWarmup ?? (opts.threat && recipe.epsWarmupShare > 0 ? recipe.epsWarmupShare * opts.epochs : undefined),
+    // A text method's default threat warms up like a given one.
+    epsWarmup: opts.epsWarmup ?? ((opts.threat || TEXT_ONLY_METHODS.includes(opts.method as Method)) && recipe.epsWarmupShare > 0 ? recipe.epsWarmupShare * opts.epochs : undefined),
     attackSteps: opts.attackSteps ?? recipe.attackSteps,
   };
   checkTrainInputs(o);
@@ -107,10 +111,12 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   if (isText) checkTextTrainInputs(o);
   else checkNoTextOptions(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);
-  const adversarial = o.method !== 'standard';
+  const textMethod = TEXT_ONLY_METHODS.includes(o.method as Method) ? textMethodThreat({ ...o, isText }) : undefined;
+  if (o.salient !== undefined && o.method !== 'embedding-pgd') throw new UserError(`--salient applies to --method embedding-pgd only: drop it`);
+  const adversarial = o.method !== 'standard' && !textMethod;
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
-  const threat = o.threat ? parseThreat(o.threat) : undefined;
-  // Every adversarial method crafts its examples with FGSM/PGD steps.
+  const threat = textMethod ? textMethod.threat : o.threat ? parseThreat(o.threat) : undefined;
+  // Every adversarial image method crafts its examples with FGSM/PGD steps.
   if (adversarial && threat) requireThreat(o.attack ?? 'pgd', o.attack === 'fgsm' ? FGSM_SUPPORT : PGD_SUPPORT, threat);
   const which = resumeChoice(o.resume);
   if (which && !findCheckpoint(o.out, which)) {
@@ -121,7 +127,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const text = isText ? await prepareTextTraining(o) : undefined;
   const data = text ? text.data : await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
   const engine = await startEngine(o, log);
-  if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
+  if (threat && !textMethod) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
   for (const dir of staticDirs) statics.push((await loadModel(dir)).classifier);
   const strategy = makeStrategy(o.method, {
@@ -134,6 +140,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     replays: o.replays,
     beta: o.beta,
     staticModels: statics,
+    text: text?.preprocessing,
+    maxShare: textMethod?.maxShare,
+    salient: o.method === 'embedding-pgd' ? salientShare(o.salient ?? DEFAULT_SALIENT) : undefined,
   });
   let trainSet = o.n ? subset(data.train, o.n) : data.train;
   const testSet = o.n ? subset(data.test, Math.min(o.n, data.test.n)) : data.test;
@@ -156,7 +165,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     dataset: o.dataset,
     files: modelFilesFor(data.train),
   };
-  const coGuard = o.coGuard === 'on' || ((o.coGuard ?? 'auto') === 'auto' && SINGLE_STEP_METHODS.includes(o.method as Method));
+  const coGuard = !textMethod && (o.coGuard === 'on' || ((o.coGuard ?? 'auto') === 'auto' && SINGLE_STEP_METHODS.includes(o.method as Method)));
   const config: TrainConfig = {
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -206,6 +215,17 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   return { ...result, testAccuracy: test.accuracy, outDir: o.out };
 }
 
+/** --salient 1 perturbs every token (the strategy's undefined). */
+function salientShare(s: number): number | undefined {
+  return s >= 1 ? undefined : s;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('must be a number in (0, 1].');
+  return n;
+}
+
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (!(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number ≥ 0.');
@@ -228,7 +248,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
     .addOption(new Option('--init <kind>', "initial weights: glorot (Keras's default) or torch (PyTorch's, as in the published PyTorch recipes)").choices(ZOO_INITS).default('glorot'))
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
-    .option('--threat <spec>', 'threat model for adversarial methods, e.g. linf:0.3')
+    .option('--threat <spec>', 'threat model for adversarial methods, e.g. linf:0.3; a2t: words:SHARE (default words:0.1); embedding-pgd: l2:EPS or linf:EPS per token embedding (default l2:0.5, warmed up over a quarter of the epochs)')
     .addOption(new Option('--epochs <n>', 'epochs').argParser(positiveInt).default(2))
     .addOption(new Option('--batch-size <n>', 'batch size (default: per method, below)').argParser(positiveInt))
     .addOption(new Option('--lr <rate>', 'peak learning rate (default: per method, below)').argParser(positiveNumber))
@@ -236,9 +256,10 @@ export function trainCommand(): Command {
     .option('--lr-schedule <spec>', 'constant | cyclic[:PEAK_FRACTION] (one-cycle: up to --lr at PEAK of the run, then down to 0) | step:E1,E2[:GAMMA] (default: per method, below)')
     .addOption(new Option('--eps-warmup <epochs>', 'grow ε linearly from 0 over this many epochs; 0: none (default: per method, below)').argParser(nonNegativeNumber))
     .addOption(new Option('--attack <name>', 'mixed/ensemble: how the adversarial share is made').choices(['fgsm', 'pgd']))
-    .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10)').argParser(positiveInt))
+    .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10); a2t: gradient rounds of its synonym substitution, embedding-pgd: ascent steps (default 3)').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step size of the training attack (default 2.5·ε/steps; fgsm-rs: α)').argParser(positiveNumber))
-    .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5)').argParser(Number))
+    .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5); a2t: share of each batch also trained on as adversarial texts (default 0.2)').argParser(Number))
+    .addOption(new Option('--salient <share>', `embedding-pgd: perturb only this share of each text's tokens, the most salient; 1: every token, as FreeLB (default ${DEFAULT_SALIENT})`).argParser(share))
     .addOption(new Option('--alpha <k>', 'fgsm-rs: α as a multiple of ε (default 1.25)').argParser(positiveNumber))
     .addOption(new Option('--replays <m>', 'free: replays per minibatch (default 8)').argParser(positiveInt))
     .addOption(new Option('--beta <b>', 'trades β / mart λ (default 6)').argParser(Number))

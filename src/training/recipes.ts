@@ -45,6 +45,22 @@ export const METHOD_RECIPES: Partial<Record<Method, Recipe>> = {
     attackSteps: 10,
     source: 'Madry et al. 2018, PGD-10; Fashion-MNIST ε=0.1, 20 epochs: clean 86.8%, PGD-40 77.8% (README)',
   },
+  a2t: {
+    batchSize: 64,
+    lr: 4e-3,
+    lrSchedule: 'cyclic:0.4',
+    epsWarmupShare: 0,
+    attackSteps: 3,
+    source: 'Yoo & Qi 2021: 20% of the texts attacked, at most 10% of the words, 20 WordNet candidates, 1 clean epoch; MEASURED',
+  },
+  'embedding-pgd': {
+    batchSize: 64,
+    lr: 4e-3,
+    lrSchedule: 'cyclic:0.4',
+    epsWarmupShare: 0.25,
+    attackSteps: 3,
+    source: 'FreeLB-style (Zhu et al. 2020) K=3, per-token l2:0.5 on the most salient 10% of the tokens, ε warmed up over a quarter of the epochs; MEASURED',
+  },
 };
 
 /**

@@ -8,6 +8,9 @@ import { free } from './free.js';
 import { trades } from './trades.js';
 import { mart } from './mart.js';
 import { ensemble } from './ensemble.js';
+import { a2t } from './a2t.js';
+import { embeddingPgd } from './embedding-pgd.js';
+import type { TextPreprocessing } from '../../text/text-classifier.js';
 
 export { craft, ce, klRows, type Crafting } from './adversarial.js';
 export { adversarialOnly, fgsmRs } from './pgd-at.js';
@@ -16,6 +19,8 @@ export { free } from './free.js';
 export { trades, tradesLoss } from './trades.js';
 export { mart, martLoss } from './mart.js';
 export { ensemble } from './ensemble.js';
+export { a2t, type A2tOptions } from './a2t.js';
+export { embeddingPgd, projectTokens, type EmbeddingPgdOptions } from './embedding-pgd.js';
 
 /**
  * Training methods by CLI name.
@@ -26,7 +31,7 @@ export { ensemble } from './ensemble.js';
  * const strategy = makeStrategy(method, { eps: 0.3 });
  * ```
  */
-export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble';
+export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble' | 'a2t' | 'embedding-pgd';
 /**
  * Every training method by its CLI name.
  *
@@ -35,7 +40,17 @@ export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'tra
  * if (!METHODS.includes(name as Method)) throw new Error(`choose one of ${METHODS.join(', ')}`);
  * ```
  */
-export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble'];
+export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble', 'a2t', 'embedding-pgd'];
+
+/**
+ * Methods that train text models only (they need the model's embedding and the vocabulary).
+ *
+ * @example
+ * ```ts
+ * TEXT_ONLY_METHODS.includes('a2t'); // true
+ * ```
+ */
+export const TEXT_ONLY_METHODS: Method[] = ['a2t', 'embedding-pgd'];
 
 /** Methods whose adversarial examples come from a single gradient step (prone to catastrophic overfitting). */
 export const SINGLE_STEP_METHODS: Method[] = ['fgsm-rs', 'free', 'mixed', 'ensemble'];
@@ -70,6 +85,12 @@ export interface MethodOptions {
   beta?: number;
   /** ensemble: the fixed models. */
   staticModels?: Classifier[];
+  /** a2t / embedding-pgd: the text model's tokenizer and vocabulary (required by them). */
+  text?: TextPreprocessing;
+  /** a2t: largest share of a text's words replaced (the `words:SHARE` threat). Default 0.1. */
+  maxShare?: number;
+  /** embedding-pgd: perturb only this share of the most salient tokens (default: all tokens). */
+  salient?: number;
 }
 
 /**
@@ -89,6 +110,10 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
     if (a === 'pgd') return { steps, stepFactor: factor(2.5 / steps), randomStart: true, loss: 'ce' };
     throw new UserError(`--attack for training must be fgsm or pgd (got '${a}')`);
   };
+  const textOf = (m: string, mo: MethodOptions): TextPreprocessing => {
+    if (!mo.text) throw new UserError(`--method ${m} trains text models: use a text data set (spam, spam-collection, csv:FILE) and a token model (text-cnn, text-bag)`);
+    return mo.text;
+  };
   switch (method as Method) {
     case 'standard':
       return standardStrategy;
@@ -106,6 +131,10 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
       return mart({ lambda: o.beta, steps, stepFactor: factor(2.5 / steps) });
     case 'ensemble':
       return ensemble(o.staticModels ?? [], o.advRatio ?? 0.5, crafting());
+    case 'a2t':
+      return a2t(textOf(method, o), { advRatio: o.advRatio, maxShare: o.maxShare, steps: o.attackSteps });
+    case 'embedding-pgd':
+      return embeddingPgd(textOf(method, o), { steps: o.attackSteps, stepFactor: o.stepSize !== undefined ? o.stepSize / o.eps : undefined, salient: o.salient });
     default:
       throw new UserError(`unknown training method '${method}': choose one of ${METHODS.join(', ')}`);
   }
