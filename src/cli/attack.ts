@@ -22,10 +22,12 @@ import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkAttackInputs } from './preflight.js';
+import { checkShardInputs, shardOptions, type ShardFlags } from './shard-options.js';
+import { runningEngine } from '../eval/evaluate.js';
 
 export type { AttackFileResult };
 
-interface AttackCliOptions extends AttackFlags {
+interface AttackCliOptions extends AttackFlags, Partial<ShardFlags> {
   model: string;
   dataset: string;
   attack: string;
@@ -79,6 +81,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
   const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, given);
   checkAttackInputs(o);
+  await checkShardInputs(o);
   const data = await loadDataset(o.dataset);
   const threat = given ?? parseAnyThreat(defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
@@ -108,10 +111,14 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   };
   // With --json (and no --surrogate: transfer runs are not resumable), the run keeps its state in JSON.state.
-  const statePath = o.json && !surrogate ? `${o.json}.state` : undefined;
+  const statePath = o.json && !surrogate && !o.redis ? `${o.json}.state` : undefined;
   if (statePath && o.fresh) rmSync(statePath, { force: true });
   const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
+  const sharded = o.redis
+    ? await (await import('../distributed/sharded-attack.js')).shardedAttack(classifier, test, attack, { ...runOpts, redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, attackName: o.attack, flags: { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, targeted: !!o.targeted, keep: runOpts.keepExamples, backend: runningEngine().backend, log, onProgress: runOpts.onProgress })
+    : undefined;
   const r: AttackRunResult =
+    sharded?.result ??
     transfer ??
     (statePath
       ? await runAttackResumable(classifier, test, attack, {
@@ -166,6 +173,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
   if (statePath) rmSync(statePath, { force: true });
+  await sharded?.finish();
   return result;
 }
 
@@ -215,7 +223,7 @@ export function attackCommand(): Command {
     .addOption(new Option('--layout <l>', 'ONNX models: input layout (PyTorch exports are nchw)').choices(['nhwc', 'nchw']).default('nhwc'))
     .addOption(new Option('--output <kind>', 'ONNX models: what the model outputs').choices(['logits', 'probabilities']).default('logits'))
     .addHelpText('after', `\nAttacks:\n${attackHelp()}`);
-  for (const opt of engineOptions()) cmd.addOption(opt);
+  for (const opt of [...engineOptions(), ...shardOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: AttackCliOptions) => {
     await runAttackCommand(o);
   });
