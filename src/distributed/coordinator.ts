@@ -103,6 +103,7 @@ export async function runShards(o: ShardRunOptions): Promise<ShardRun> {
       wake();
     });
     const todo = o.jobs.filter((j) => !doneChunks.has(j.chunk));
+    const tQueued = performance.now();
     // A job that failed in an earlier attempt of this run is removed, so the same command retries it.
     for (const j of todo) {
       const old = await queue.getJob(jobId(o.run, j.chunk));
@@ -125,6 +126,7 @@ export async function runShards(o: ShardRunOptions): Promise<ShardRun> {
     }
     if (failure) throw new UserError(failure);
     progress();
+    o.log(`sharded run ${o.run}: ${n} chunks done in ${((performance.now() - tQueued) / 1000).toFixed(2)} s after queueing`);
     const results: Buffer[] = [];
     for (let s = 0; s < n; s += 100) {
       const part = await redis.pipeline(o.jobs.slice(s, s + 100).map((j) => ['getBuffer', resultKey(o.run, j.chunk)])).exec();

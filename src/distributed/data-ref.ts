@@ -32,18 +32,23 @@ export function dataRef(dataset: string, ds: Dataset): DataRef {
 const loaded = new Map<string, Promise<Dataset>>();
 const verified = new Set<string>();
 
+/** Loads a data set's test split into the worker's cache ahead of its first job (`--preload`). */
+export function preloadData(dataset: string): Promise<Dataset> {
+  let p = loaded.get(dataset);
+  if (!p) {
+    p = loadDataset(dataset).then((s) => s.test);
+    loaded.set(dataset, p);
+    p.catch(() => loaded.delete(dataset));
+  }
+  return p;
+}
+
 /**
  * The examples a job names, loaded once per worker and verified against the job's hash: a
  * worker whose copy differs (another CSV at the path, another version of the data) refuses.
  */
 export async function resolveData(ref: DataRef): Promise<Dataset> {
-  let p = loaded.get(ref.dataset);
-  if (!p) {
-    p = loadDataset(ref.dataset).then((s) => s.test);
-    loaded.set(ref.dataset, p);
-    p.catch(() => loaded.delete(ref.dataset));
-  }
-  const test = await p;
+  const test = await preloadData(ref.dataset);
   if (ref.n > test.n) throw new Error(`data ${ref.dataset} has ${test.n} test examples on this worker, the job asks for the first ${ref.n}: the worker's copy differs from the coordinator's`);
   const ds = subset(test, ref.n);
   const key = `${ref.dataset}\n${ref.n}\n${ref.sha256}`;

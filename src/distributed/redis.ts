@@ -52,12 +52,14 @@ export function redisErrorLine(url: string, e: unknown): string {
 export async function probeRedis(url: string, timeoutMs = 5000): Promise<void> {
   checkRedisUrl(url);
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs });
-  probe.on('error', () => {});
+  // ioredis rejects connect() with 'Connection is closed'; the cause comes as an 'error' event.
+  let cause: unknown;
+  probe.on('error', (e: unknown) => (cause ??= e));
   try {
     await probe.connect();
     await probe.ping();
   } catch (e) {
-    throw new UserError(redisErrorLine(url, e));
+    throw new UserError(redisErrorLine(url, cause ?? e));
   } finally {
     probe.disconnect();
   }

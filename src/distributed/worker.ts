@@ -17,7 +17,7 @@ import { selectBackend } from '../engine/backend.js';
 import { runningEngine } from '../eval/evaluate.js';
 import { validateJob, type ShardJob } from './job.js';
 import { resolveModel } from './model-store.js';
-import { resolveData } from './data-ref.js';
+import { preloadData, resolveData } from './data-ref.js';
 import { attackChunk, evalChunk } from './chunk-work.js';
 import { pack, type Packed } from './codec.js';
 import { connectRedis, probeRedis, QUEUE_NAME } from './redis.js';
@@ -43,6 +43,8 @@ export interface ShardWorkerOptions {
    * mid-job has its job retried by another after about 1.5 × this. Default 120.
    */
   lockSeconds?: number;
+  /** Data sets to load before taking jobs (a first job otherwise loads its data while holding its lock). */
+  preload?: string[];
   log?: (s: string) => void;
 }
 
@@ -111,6 +113,10 @@ export async function startWorker(o: ShardWorkerOptions): Promise<{ close(): Pro
   const info = await selectBackend(o.backend ?? 'auto', { threads: o.threads });
   const engine = runningEngine().backend;
   log(`engine: ${info.name} — ${info.reason}`);
+  for (const name of o.preload ?? []) {
+    const ds = await preloadData(name);
+    log(`preloaded ${name}: ${ds.n} test examples`);
+  }
   const redis = connectRedis(o.redis, log);
   const models = new ModelCache();
   const lockMs = Math.round((o.lockSeconds ?? 120) * 1000);
