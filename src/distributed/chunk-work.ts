@@ -20,7 +20,8 @@ import type { Packed } from './codec.js';
 /** Called after each batch with the share of the chunk's work done (0 to 1). */
 export type ChunkProgress = (fraction: number) => void | Promise<void>;
 
-const breathe = () => new Promise<void>((r) => setImmediate(r));
+// A timer, not setImmediate: the loop passes its timers phase, where BullMQ's lock renewal waits.
+const breathe = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** What an eval chunk returns per example (in the chunk's index order). */
 export interface EvalChunkMeta {
