@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { boundsOf, type Domain } from '../data/domain.js';
-import { Rng } from '../data/rng.js';
+import { deriveSeed, Rng } from '../data/rng.js';
 import { UserError } from '../errors.js';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
@@ -175,12 +175,14 @@ export class SquareAttack extends CheckedAttack<SquareParams> {
   }
 
   protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
-    const { threat, target, seed, opts } = ctx;
+    const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
     const lossKind = p.loss ?? (target ? 'ce' : 'margin');
     const loss = lossKind === 'ce' ? 'ce' : 'cw';
-    const rng = new Rng(seed);
     const n = x.shape[0]!;
+    // One random stream per example, keyed by its global index: results do not depend on which
+    // other examples share the batch (chunked and sharded evaluations rely on it).
+    const rngs = Array.from(indices, (g) => new Rng(deriveSeed(seed, 'square', g)));
     const g = geometryOf(x.shape.slice(1));
     const d = g.npix * g.c;
     const eps = threat.eps;
@@ -192,7 +194,7 @@ export class SquareAttack extends CheckedAttack<SquareParams> {
     const all = Int32Array.from({ length: n }, (_, i) => i);
     const init = new Float32Array(n * d);
     for (let i = 0; i < n; i++) {
-      const delta = threat.norm === 'linf' ? stripes(g, eps, rng) : gridInit(g, eps, rng);
+      const delta = threat.norm === 'linf' ? stripes(g, eps, rngs[i]!) : gridInit(g, eps, rngs[i]!);
       for (let j = 0; j < d; j++) init[i * d + j] = xs[i * d + j]! + delta[j]!;
     }
     let active = this.step(clf, x, y, target, loss, threat, tracker, all, init, best, bestObj, null);
@@ -205,8 +207,8 @@ export class SquareAttack extends CheckedAttack<SquareParams> {
         const xi = xs.subarray(i * d, (i + 1) * d);
         const bi = best.subarray(i * d, (i + 1) * d);
         const out = cand.subarray(k * d, (k + 1) * d);
-        if (threat.norm === 'linf') linfProposal(g, frac, eps, xi, bi, out, clf.domain, rng);
-        else l2Proposal(g, frac, eps, xi, bi, out, rng);
+        if (threat.norm === 'linf') linfProposal(g, frac, eps, xi, bi, out, clf.domain, rngs[i]!);
+        else l2Proposal(g, frac, eps, xi, bi, out, rngs[i]!);
       }
       active = this.step(clf, x, y, target, loss, threat, tracker, active, cand, best, bestObj, it);
       opts.onIteration?.(it, active.length);

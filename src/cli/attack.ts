@@ -24,10 +24,12 @@ import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.j
 import { checkAttackInputs } from './preflight.js';
 import { runTextAttackCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
 import { textAttackHelp, textAttackNames } from '../text/attack/recipes.js';
+import { checkShardInputs, shardOptions, type ShardFlags } from './shard-options.js';
+import { runningEngine } from '../eval/evaluate.js';
 
 export type { AttackFileResult };
 
-interface AttackCliOptions extends AttackFlags, TextDataCliOptions {
+interface AttackCliOptions extends AttackFlags, TextDataCliOptions, Partial<ShardFlags> {
   model: string;
   dataset: string;
   attack: string;
@@ -83,6 +85,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
   const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, given);
   checkAttackInputs(o);
+  await checkShardInputs(o);
   const data = await loadDataset(o.dataset);
   const threat = given ?? parseAnyThreat(defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
@@ -112,10 +115,14 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   };
   // With --json (and no --surrogate: transfer runs are not resumable), the run keeps its state in JSON.state.
-  const statePath = o.json && !surrogate ? `${o.json}.state` : undefined;
+  const statePath = o.json && !surrogate && !o.redis ? `${o.json}.state` : undefined;
   if (statePath && o.fresh) rmSync(statePath, { force: true });
   const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
+  const sharded = o.redis
+    ? await (await import('../distributed/sharded-attack.js')).shardedAttack(classifier, test, attack, { ...runOpts, redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, attackName: o.attack, flags: { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, targeted: !!o.targeted, keep: runOpts.keepExamples, backend: runningEngine().backend, log, onProgress: runOpts.onProgress })
+    : undefined;
   const r: AttackRunResult =
+    sharded?.result ??
     transfer ??
     (statePath
       ? await runAttackResumable(classifier, test, attack, {
@@ -170,6 +177,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
   if (statePath) rmSync(statePath, { force: true });
+  await sharded?.finish();
   return result;
 }
 
@@ -219,7 +227,7 @@ export function attackCommand(): Command {
     .addOption(new Option('--layout <l>', 'ONNX models: input layout (PyTorch exports are nchw)').choices(['nhwc', 'nchw']).default('nhwc'))
     .addOption(new Option('--output <kind>', 'ONNX models: what the model outputs').choices(['logits', 'probabilities']).default('logits'))
     .addHelpText('after', `\nAttacks:\n${attackHelp()}\n\nText attacks (--dataset spam, csv:FILE):\n${textAttackHelp()}`);
-  for (const opt of [...textDataOptions(), ...engineOptions()]) cmd.addOption(opt);
+  for (const opt of [...textDataOptions(), ...engineOptions(), ...shardOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: AttackCliOptions) => {
     await runAttackCommand(o);
   });

@@ -16,9 +16,11 @@ import { engineOptions, integer, positiveInt } from './options.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkEvalInputs, checkModelFitsData } from './preflight.js';
 import { runTextEvalCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
+import { checkShardInputs, redactRedis, shardOptions, type ShardFlags } from './shard-options.js';
+import { runningEngine } from '../eval/evaluate.js';
 
 /** Options of `advtrain eval`. */
-export interface EvalOptions extends TextDataCliOptions {
+export interface EvalOptions extends TextDataCliOptions, Partial<ShardFlags> {
   model: string;
   dataset: string;
   threat: string;
@@ -121,6 +123,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   if (o.preset === 'text') throw new UserError(`--preset text evaluates text models on text data (spam, csv:FILE), not ${o.dataset}: choose ${PRESETS.join(', ')}`);
   if (o.saveExamples !== undefined) throw new UserError(`--save-examples applies to text data sets (spam, csv:FILE), not ${o.dataset}: drop it (the report's gallery shows image examples)`);
   const modelInfo = checkEvalInputs(o);
+  await checkShardInputs(o);
   const threat = parseAnyThreat(o.threat);
   if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
   const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
@@ -135,11 +138,16 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
     throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: evaluate it on the data set it was trained for`);
   }
-  const statePath = o.json ? `${o.json}.state` : undefined;
+  // A sharded run keeps its state in Redis (per chunk), not beside the JSON.
+  const statePath = o.json && !o.redis ? `${o.json}.state` : undefined;
   if (statePath && existsSync(statePath)) log(`resuming the evaluation saved in ${statePath}`);
   log(`evaluating ${o.model} on the first ${test.n} ${o.dataset} test examples at ${threat}, preset ${o.preset}`);
   const progress = stageProgress();
+  const sharded = o.redis
+    ? (await import('../distributed/sharded-eval.js')).shardedEnsemble({ redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, preset: o.preset, backend: runningEngine().backend, log, onProgress: (d, t) => progress.update('sharded', d, t) })
+    : undefined;
   const result = await evaluate(classifier, test, {
+    ensemble: sharded?.run,
     threat,
     preset: o.preset as (typeof PRESETS)[number],
     seed: o.seed,
@@ -157,7 +165,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
       engine,
       versions: versions() as EvalResultV2['versions'],
     },
-    command: { argv: o.argv ?? evalArgv(o), cwd: process.cwd() },
+    command: { argv: redactRedis(o.argv ?? evalArgv(o)), cwd: process.cwd() },
     onProgress: progress.update,
   });
   progress.stop();
@@ -165,13 +173,16 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   if (o.json) {
     writeFileAtomic(o.json, JSON.stringify(result) + '\n');
     log(`results written to ${o.json}`);
-    rmSync(statePath!, { force: true });
-    rmSync(`${statePath}.adv`, { force: true });
+    if (statePath) {
+      rmSync(statePath, { force: true });
+      rmSync(`${statePath}.adv`, { force: true });
+    }
   }
   if (o.report) {
     await writeReport(o.report, result);
     log(`report written to ${o.report}`);
   }
+  await sharded?.finish();
   return result;
 }
 
@@ -194,7 +205,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--gallery <count>', 'examples shown as images in the report').argParser(integer).default(10))
     .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0));
-  for (const opt of [...textDataOptions(), ...engineOptions()]) cmd.addOption(opt);
+  for (const opt of [...textDataOptions(), ...engineOptions(), ...shardOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: EvalOptions, self: Command) => {
     await runEval({ ...o, argv: argvAsRun(self) });
   });

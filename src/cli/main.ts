@@ -8,6 +8,7 @@ import { attackCommand } from './attack.js';
 import { transferCommand } from './transfer.js';
 import { reportCommand } from './report.js';
 import { predictCommand } from './predict.js';
+import { workerCommand } from './worker.js';
 
 /** Builds the `advtrain` program (exported for tests). */
 export function program(): Command {
@@ -21,7 +22,8 @@ export function program(): Command {
     .addCommand(attackCommand())
     .addCommand(transferCommand())
     .addCommand(reportCommand())
-    .addCommand(predictCommand());
+    .addCommand(predictCommand())
+    .addCommand(workerCommand());
 }
 
 /** Runs the CLI: user errors become one line on stderr and exit code 2. */

@@ -34,7 +34,7 @@ interface AttackState {
 }
 
 /** The per-example arrays of a run, laid out in one binary block (4-byte arrays first). */
-class PerExample {
+export class PerExample {
   readonly distances: Float32Array;
   readonly queries: Int32Array;
   readonly robust: Uint8Array;
@@ -148,8 +148,8 @@ export async function runAttackResumable(clf: Classifier, ds: Dataset, attack: A
   return assemble(per, kept, timeBefore + (performance.now() - t0) / 1000);
 }
 
-/** The result `runAttack` would give, from the per-example arrays (data-set order, as runAttack collects them). */
-function assemble(per: PerExample, kept: KeptExample[], time_s: number): AttackRunResult {
+/** The result `runAttack` would give, from the per-example arrays (data-set order, as runAttack collects them); sharded runs merge through it too. */
+export function assemble(per: PerExample, kept: KeptExample[], time_s: number): AttackRunResult {
   const n = per.n;
   const queries: number[] = [];
   const succDist: number[] = [];

@@ -9,7 +9,7 @@ import type { AnyThreat } from '../threat/threat.js';
 import { drawable, exampleImages } from '../report/png.js';
 import type { AttackRow, Check, EvalCommand, EvalResultV2, GalleryItem, Preset, TrainingEpoch } from './schema.js';
 import { EVAL_SCHEMA } from './schema.js';
-import { evaluateEnsemble } from './protocol.js';
+import { evaluateEnsemble, type ProtocolOptions, type ProtocolResult } from './protocol.js';
 import { presetMembers, type Member } from './presets.js';
 import { robustnessMargin } from './margin.js';
 import { reliabilityChecks } from './checks.js';
@@ -64,6 +64,8 @@ export interface EvaluateOptions {
   command?: EvalCommand;
   onProgress?: (stage: string, done: number, total: number) => void;
   afterChunk?: (member: number, chunk: number) => void;
+  /** Runs the ensemble in place of the local `evaluateEnsemble`, with the same result (a sharded run: `shardedEnsemble`). */
+  ensemble?: (clf: Classifier, ds: Dataset, o: ProtocolOptions) => Promise<ProtocolResult>;
 }
 
 /** The engine running now: 'native' is the wasm backend with advtrain's oneDNN kernels registered. */
@@ -170,7 +172,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
   const members = o.preset === 'custom' ? (o.members ?? []) : presetMembers(o.preset, o.threat);
   if (clf.queryOnly) checkQueryOnly(members, o);
   const seed = o.seed ?? 0;
-  const result = await evaluateEnsemble(clf, ds, {
+  const result = await (o.ensemble ?? evaluateEnsemble)(clf, ds, {
     threat: o.threat,
     members,
     seed,
