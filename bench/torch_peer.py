@@ -3,7 +3,7 @@
 A benchmark peer only, never a dependency. Debian: apt-get install python3-torch libopenblas0-pthread
 (Debian's torch is for /usr/bin/python3; without OpenBLAS its BLAS is the slow reference one).
 
-    /usr/bin/python3 bench/torch_peer.py THREADS BATCH SECONDS MODEL[,MODEL...]
+    /usr/bin/python3 bench/torch_peer.py THREADS BATCH SECONDS MODEL[,MODEL...] [wall|cpu]
 
 BATCH is every model's but tabular-mlp's (120 features, 2 classes), which runs at 256.
 
@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 threads, default_batch, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 models = sys.argv[4].split(",")
+# "cpu": time by the process's CPU time (bench/backends.ts --clock cpu), else the wall clock.
+clock = time.process_time if len(sys.argv) > 5 and sys.argv[5] == "cpu" else time.perf_counter
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 TEXT_LEN, VOCAB = 100, 20000
@@ -67,9 +69,9 @@ def time_it(fn):
     fn()
     times, start = [], time.perf_counter()
     while len(times) < 3 or (time.perf_counter() - start < seconds and len(times) < 50):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     times.sort()
     n = len(times)
     return (times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2), n
