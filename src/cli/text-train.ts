@@ -43,6 +43,10 @@ export function textTrainOptions(): Option[] {
 /** Refuses, before any loading, a text data set with an image model or a method without text support. */
 export function checkTextTrainInputs(o: { dataset: string; model: string; method: string }): void {
   if (!TOKEN_ZOO_NAMES.includes(o.model as ZooName)) {
+    // csv:FILE is texts without a schema; with a feature model the user most likely meant a table.
+    if (o.dataset.startsWith('csv:')) {
+      throw new UserError(`data set "${o.dataset}" needs a schema describing its features: pass --schema SCHEMA.json to train ${o.model} on it as a table, or train a token model (--model ${TOKEN_ZOO_NAMES.join(' or --model ')}) to read it as texts`);
+    }
     throw new UserError(`${o.dataset} is a text data set: train a token model (--model ${TOKEN_ZOO_NAMES.join(' or --model ')}), not ${o.model}`);
   }
   if (!TEXT_METHODS.includes(o.method)) {

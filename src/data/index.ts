@@ -188,6 +188,7 @@ export async function loadTextDataset(name: string, opts: LoadOptions = {}): Pro
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<DataSplits> {
   const entry = REGISTRY.get(name);
   if (entry !== undefined) return entry.load(opts);
+  // csv:FILE falls through: as a feature data set it is a table and needs its schema (below).
   if (TEXT_REGISTRY.has(name)) {
     throw new UserError(`${name} is a text data set (raw texts, not feature arrays): load it with loadTextDataset and a text model's vocabulary (the CLI does so for text-cnn and text-bag)`);
   }
