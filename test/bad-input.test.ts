@@ -90,6 +90,16 @@ const cases: Case[] = [
   { name: 'transfer --json below a file', args: ['transfer', '--models', `${MODEL()},${MODEL()}`, '--dataset', 'mnist', '--json', fx('notes.txt', 'm.json')], field: /--json .*which is a file/, fix: /another path/ },
   { name: 'report --out that is a folder', args: ['report', '--json', fx('notes.txt'), '--out', fx('full')], field: /--out .*is a folder/, fix: /give a file path/ },
   { name: 'report from a missing result', args: ['report', '--json', fx('nope.json'), '--out', 'OUT'], field: /result file not found/, fix: /advtrain eval --json/ },
+  // text attacks and the text preset
+  { name: 'image attack on text data', args: ['attack', '--model', MODEL(), '--dataset', 'spam', '--attack', 'pgd'], field: /spam is a text data set/, fix: /--attack pwws/ },
+  { name: 'norm threat on text data', args: ['attack', '--model', MODEL(), '--dataset', 'spam', '--attack', 'pwws', '--threat', 'linf:0.2'], field: /text threat 'linf:0\.2'/, fix: /words:0\.1/ },
+  { name: 'share of words above 1', args: ['eval', '--model', MODEL(), '--dataset', 'spam', '--preset', 'text', '--threat', 'words:2'], field: /share of words/, fix: /words:0\.1/ },
+  { name: 'image-attack flag on a text attack', args: ['attack', '--model', MODEL(), '--dataset', 'spam', '--attack', 'pwws', '--steps', '3'], field: /--steps/, fix: /--queries or --params/ },
+  { name: 'unknown text attack parameter', args: ['attack', '--model', MODEL(), '--dataset', 'spam', '--attack', 'pwws', '--params', '{"rho":1}'], field: /'rho'/, fix: /maxQueries, maxCandidates/ },
+  { name: 'image model on text data', args: ['attack', '--model', MODEL(), '--dataset', 'spam', '--attack', 'pwws'], field: /not a text model/, fix: /advtrain train --dataset spam --model text-cnn/ },
+  { name: 'image preset on text data', args: ['eval', '--model', MODEL(), '--dataset', 'spam', '--preset', 'quick'], field: /--preset text/, fix: /not quick/ },
+  { name: 'text preset on image data', args: ['eval', '--model', MODEL(), '--dataset', 'mnist', '--preset', 'text'], field: /--preset text/, fix: /quick, standard, thorough/ },
+  { name: 'text --save-examples that is a folder', args: ['eval', '--model', MODEL(), '--dataset', 'spam', '--save-examples', fx('full')], field: /--save-examples .*is a folder/, fix: /give a file path/ },
 ];
 
 /** Every file under `dir`, relative, with its size: what "nothing written" is checked against. */
