@@ -124,7 +124,11 @@ export async function runShards(o: ShardRunOptions): Promise<ShardRun> {
       const got = missing.length ? await redis.pipeline(missing.map((j) => ['exists', resultKey(o.run, j.chunk)])).exec() : [];
       got?.forEach(([, v], k) => v === 1 && doneChunks.add(missing[k]!.chunk));
     }
-    if (failure) throw new UserError(failure);
+    if (failure) {
+      // The run is over: take its jobs not yet started off the queue (active ones finish or fail on their own).
+      for (const j of o.jobs) if (!doneChunks.has(j.chunk)) await queue.remove(jobId(o.run, j.chunk)).catch(() => 0);
+      throw new UserError(failure);
+    }
     progress();
     o.log(`sharded run ${o.run}: ${n} chunks done in ${((performance.now() - tQueued) / 1000).toFixed(2)} s after queueing`);
     const results: Buffer[] = [];
