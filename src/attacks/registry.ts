@@ -15,6 +15,9 @@ import { GenAttack, GENATTACK_SUPPORT } from './genattack.js';
 import { DifferentialEvolution, DE_SUPPORT } from './differential-evolution.js';
 import { Spatial, SPATIAL_SUPPORT } from './spatial.js';
 import { Jsma, JSMA_SUPPORT } from './jsma.js';
+import { Capgd, CAPGD_SUPPORT } from './capgd.js';
+import { Moeva, MOEVA_SUPPORT } from './moeva.js';
+import { Caa, CAA_SUPPORT } from './caa.js';
 
 export type { AttackAccess } from './support.js';
 
@@ -185,6 +188,27 @@ registerAttack('jsma', {
   defaultThreat: (d) => `l0:${Math.max(2, Math.floor(d / 10))}`,
   summary: 'Jacobian saliency map attack, pairs of features (Papernot et al. 2016); threat l0:K',
   create: (f) => new Jsma({ ...f.params }),
+});
+
+// Constrained attacks for tabular data: their records stay valid (relations, immutables, types).
+// TabularBench attacks min-max scaled features in an L2 ball of radius 0.5.
+registerAttack('capgd', {
+  support: CAPGD_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'constrained adaptive PGD for tabular data: loss CE − violation, repair each step (Simonetto et al. 2024)',
+  create: (f) => new Capgd({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('moeva', {
+  support: MOEVA_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'multi-objective evolutionary attack (NSGA-III) over controllable features, valid records only',
+  create: (f) => new Moeva({ ...defined({ generations: f.steps }), ...f.params }),
+});
+registerAttack('caa', {
+  support: CAA_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'constrained adaptive attack: CAPGD, then MOEVA on the survivors (Simonetto et al. 2024)',
+  create: (f) => new Caa({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
 });
 
 /** The threat an attack uses when none is given (CLI form). */

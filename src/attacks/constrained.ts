@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { infeasibility, type Domain } from '../data/domain.js';
+import type { ThreatModel } from '../threat/threat-model.js';
+
+/**
+ * Helpers the constrained attacks (CAPGD, MOEVA) share: the relations' summed violation, the
+ * features an attacker may move, relation repairs on host rows, and the validity test every
+ * candidate passes before it may count (inside the threat's ball and feasible in the domain,
+ * relations and immutables included).
+ */
+
+/**
+ * The summed violation of every relation of the domain for a batch `[b, …]` (0 where all
+ * hold), differentiable; zeros when the domain has no relations. The caller disposes it.
+ *
+ * @example
+ * ```ts
+ * const v = violationSum(clf.domain, xAdv); // [b]
+ * ```
+ */
+export function violationSum(domain: Domain, x: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const b = x.shape[0]!;
+    const rel = domain.relations ?? [];
+    if (!rel.length) return tf.zeros([b]) as tf.Tensor1D;
+    const flat = tf.reshape(x, [b, x.size / b]) as tf.Tensor2D;
+    return tf.addN(rel.map((r) => r.violation(flat))) as tf.Tensor1D;
+  });
+}
+
+/** 1 for each feature an attacker may change, 0 for the immutable ones (length `d`). */
+export function mutableMask(domain: Domain, d: number): Float32Array {
+  const m = new Float32Array(d).fill(1);
+  for (const i of domain.immutable ?? []) if (i < d) m[i] = 0;
+  return m;
+}
+
+/**
+ * A domain with only its box: what an unconstrained attack (PGD, FGSM as published) sees of a
+ * tabular data set; its records are then validated against the full domain.
+ *
+ * @example
+ * ```ts
+ * const unconstrained = { ...clf, domain: boxOnly(clf.domain) };
+ * ```
+ */
+export function boxOnly(domain: Domain): Domain {
+  return { lower: domain.lower, upper: domain.upper };
+}
+
+/** ‖a − b‖ of one row (offsets into flat arrays) in the threat's norm. */
+export function rowDistance(norm: ThreatModel['norm'], a: Float32Array, b: Float32Array, ao: number, bo: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) {
+    const v = Math.abs(a[ao + j]! - b[bo + j]!);
+    if (norm === 'linf') s = Math.max(s, v);
+    else if (norm === 'l2') s += v * v;
+    else if (norm === 'l1') s += v;
+    else s += v > 1e-7 ? 1 : 0;
+  }
+  return norm === 'l2' ? Math.sqrt(s) : s;
+}
+
+/** Float32 slack of the ball test (as the threat's own check). */
+const SLACK = 1e-5;
+
+/** Whether a row lies inside the threat's ball around its clean row. */
+export function insideBall(threat: ThreatModel, dist: number): boolean {
+  return dist <= threat.eps * (1 + SLACK) + SLACK;
+}
+
+/**
+ * Finishes candidates after a projected step: applies the relations' repairs to each row (in
+ * place on a copy), keeps a repaired row only when it stays inside the ball (else the projected
+ * row), and marks each row valid when it is inside the ball and feasible (box, grids, one-hot
+ * groups, immutables against the clean row, relations). `clean` holds the clean rows in the
+ * same order. Returns the rows (a new tensor when a repair changed any, else `cand` itself) and
+ * the flags.
+ *
+ * @example
+ * ```ts
+ * const { x: next, valid } = finishCandidates(domain, threat, projected, cleanRows);
+ * ```
+ */
+export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.Tensor, clean: Float32Array): { x: tf.Tensor; valid: Uint8Array; dist: Float32Array } {
+  const b = cand.shape[0]!;
+  const d = cand.size / b;
+  const src = cand.dataSync() as Float32Array;
+  const repairs = (domain.relations ?? []).filter((r) => r.repair);
+  let rows = src;
+  let changed = false;
+  if (repairs.length) {
+    rows = src.slice();
+    const row = new Float32Array(d);
+    for (let k = 0; k < b; k++) {
+      const off = k * d;
+      row.set(rows.subarray(off, off + d));
+      const c = clean.subarray(off, off + d);
+      let touched = false;
+      for (const r of repairs) if (!r.holds(row)) touched = (r.repair!(row, c), true);
+      if (!touched) continue;
+      if (insideBall(threat, rowDistance(threat.norm, row, clean, 0, off, d))) {
+        rows.set(row, off);
+        changed = true;
+      }
+    }
+  }
+  const valid = new Uint8Array(b);
+  const dist = new Float32Array(b);
+  for (let k = 0; k < b; k++) {
+    const off = k * d;
+    dist[k] = rowDistance(threat.norm, rows, clean, off, off, d);
+    valid[k] = insideBall(threat, dist[k]!) && infeasibility(domain, rows.subarray(off, off + d), clean.subarray(off, off + d)) === undefined ? 1 : 0;
+  }
+  return { x: changed ? tf.tensor(rows, cand.shape) : cand, valid, dist };
+}
