@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { isBox, type Domain } from '../data/domain.js';
 import type { Attack } from './attack.js';
 import type { AnyThreat } from '../threat/threat.js';
 import { requireParamKeys, requireThreat, supportedThreats, type AttackAccess, type AttackSupport } from './support.js';
@@ -210,6 +211,19 @@ registerAttack('caa', {
   summary: 'constrained adaptive attack: CAPGD, then MOEVA on the survivors (Simonetto et al. 2024)',
   create: (f) => new Caa({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
 });
+
+/**
+ * The attack `advtrain attack` runs when none is named: on a tabular data set (a domain with
+ * feature types, immutables or relations) the constrained ensemble `caa`, else `pgd`.
+ *
+ * @example
+ * ```ts
+ * defaultAttackFor({ lower: 0, upper: 1 }); // 'pgd'
+ * ```
+ */
+export function defaultAttackFor(domain: Domain): string {
+  return isBox(domain) ? 'pgd' : 'caa';
+}
 
 /** The threat an attack uses when none is given (CLI form). */
 export function defaultThreatFor(name: string, features: number): string {

@@ -8,6 +8,7 @@ import { free } from './free.js';
 import { trades } from './trades.js';
 import { mart } from './mart.js';
 import { ensemble } from './ensemble.js';
+import { capgdAt, moevaAugmented } from './tabular.js';
 
 export { craft, ce, klRows, type Crafting } from './adversarial.js';
 export { adversarialOnly, fgsmRs } from './pgd-at.js';
@@ -16,6 +17,7 @@ export { free } from './free.js';
 export { trades, tradesLoss } from './trades.js';
 export { mart, martLoss } from './mart.js';
 export { ensemble } from './ensemble.js';
+export { capgdAt, moevaAugmented } from './tabular.js';
 
 /**
  * Training methods by CLI name.
@@ -26,7 +28,7 @@ export { ensemble } from './ensemble.js';
  * const strategy = makeStrategy(method, { eps: 0.3 });
  * ```
  */
-export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble';
+export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble' | 'capgd-at' | 'moeva-aug';
 /**
  * Every training method by its CLI name.
  *
@@ -35,7 +37,7 @@ export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'tra
  * if (!METHODS.includes(name as Method)) throw new Error(`choose one of ${METHODS.join(', ')}`);
  * ```
  */
-export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble'];
+export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble', 'capgd-at', 'moeva-aug'];
 
 /** Methods whose adversarial examples come from a single gradient step (prone to catastrophic overfitting). */
 export const SINGLE_STEP_METHODS: Method[] = ['fgsm-rs', 'free', 'mixed', 'ensemble'];
@@ -54,11 +56,11 @@ export interface MethodOptions {
   eps: number;
   /** mixed/ensemble: attack crafting the adversarial share: 'fgsm' or 'pgd'. */
   attack?: string;
-  /** PGD steps of pgd-at, trades, mart and mixed/ensemble with pgd. */
+  /** PGD steps of pgd-at, trades, mart and mixed/ensemble with pgd; CAPGD steps of capgd-at; MOEVA generations of moeva-aug. */
   attackSteps?: number;
   /** Absolute step size of the crafting attack. */
   stepSize?: number;
-  /** mixed/ensemble: share of adversarial examples per batch. Default 0.5. */
+  /** mixed/ensemble/capgd-at/moeva-aug: share of adversarial examples per batch. Default 0.5. */
   advRatio?: number;
   /** fgsm-rs: α as a multiple of ε. Default 1.25. */
   alpha?: number;
@@ -106,6 +108,10 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
       return mart({ lambda: o.beta, steps, stepFactor: factor(2.5 / steps) });
     case 'ensemble':
       return ensemble(o.staticModels ?? [], o.advRatio ?? 0.5, crafting());
+    case 'capgd-at':
+      return capgdAt({ ratio: o.advRatio, steps: o.attackSteps });
+    case 'moeva-aug':
+      return moevaAugmented({ ratio: o.advRatio, generations: o.attackSteps });
     default:
       throw new UserError(`unknown training method '${method}': choose one of ${METHODS.join(', ')}`);
   }
