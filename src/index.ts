@@ -25,6 +25,13 @@ export type { Dataset, DataSplits } from './data/dataset.js';
 export type { Domain } from './data/domain.js';
 export { subset, splitValidation } from './data/batching.js';
 export { deriveSeed } from './data/rng.js';
+export { textToIdsDataset, type TextDataset, type TextSplits } from './data/text-dataset.js';
+
+// Text: tokenizer, vocabulary and the TextClassifier contract (raw texts in, logits out).
+export { defaultTokenizer, type Tokenizer, type Token, type TokenKind } from './text/tokenizer.js';
+export { buildVocabulary, Vocabulary, type VocabularyOptions } from './text/vocabulary.js';
+export { textClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
+export { loadTextClassifier, saveTextPreprocessing } from './text/text-model-io.js';
 
 // Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.
 export {

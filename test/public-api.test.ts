@@ -20,6 +20,10 @@ const PUBLIC = [
   'BackendChoice', 'BackendInfo', 'selectBackend',
   // data
   'DataSplits', 'Dataset', 'Domain', 'LoadOptions', 'deriveSeed', 'knownDatasets', 'loadDataset', 'splitValidation', 'subset',
+  'TextDataset', 'TextSplits', 'textToIdsDataset',
+  // text
+  'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
+  'defaultTokenizer', 'loadTextClassifier', 'saveTextPreprocessing', 'textClassifier',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',

@@ -7,6 +7,7 @@ import { demoCommand } from './demo.js';
 import { attackCommand } from './attack.js';
 import { transferCommand } from './transfer.js';
 import { reportCommand } from './report.js';
+import { predictCommand } from './predict.js';
 
 /** Builds the `advtrain` program (exported for tests). */
 export function program(): Command {
@@ -19,7 +20,8 @@ export function program(): Command {
     .addCommand(evalCommand())
     .addCommand(attackCommand())
     .addCommand(transferCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(predictCommand());
 }
 
 /** Runs the CLI: user errors become one line on stderr and exit code 2. */

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadDataset } from '../data/index.js';
+import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
 import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
@@ -19,9 +19,11 @@ import { UserError } from '../errors.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkTrainInputs } from './preflight.js';
+import { checkNoTextOptions, checkTextTrainInputs, prepareTextTraining, textTrainOptions, type TextTrainOptions } from './text-train.js';
+import { saveTextPreprocessing } from '../text/text-model-io.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
-export interface TrainOptions {
+export interface TrainOptions extends TextTrainOptions {
   dataset: string;
   model: string;
   /** Initial weights of the zoo model (default 'glorot'). */
@@ -91,6 +93,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     attackSteps: opts.attackSteps ?? recipe.attackSteps,
   };
   checkTrainInputs(o);
+  const isText = isTextDataset(o.dataset);
+  if (isText) checkTextTrainInputs(o);
+  else checkNoTextOptions(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);
   const adversarial = o.method !== 'standard';
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
@@ -103,7 +108,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   }
   if ((o.robustVal ?? 0) > 0 && !threat) throw new UserError('--robust-val needs --threat');
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
-  const data = await loadDataset(o.dataset);
+  const text = isText ? await prepareTextTraining(o) : undefined;
+  const data = text ? text.data : await loadDataset(o.dataset);
   const engine = await startEngine(o, log);
   if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
@@ -168,7 +174,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     const at = ckpt.state.batch ? `at batch ${ckpt.state.batch} of epoch ${ckpt.state.epoch + 1}` : `after epoch ${ckpt.state.epoch}`;
     log(`resuming ${o.out} ${at} (from ${ckpt.dir})`);
   } else {
-    model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed, init: o.init });
+    model = buildZooModel(o.model, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: o.seed, init: o.init, vocabSize: text?.preprocessing.vocabulary.size });
   }
   const clf = fromLayersModel(model, { domain: data.train.domain });
   log(
@@ -178,6 +184,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   );
   const result = await train(clf, trainSet, valSet, config);
   await saveModel(o.out, model, metadata);
+  if (text) saveTextPreprocessing(o.out, text.preprocessing);
   const test = evaluateClean(clf, testSet);
   log(`test accuracy ${(test.accuracy * 100).toFixed(2)}% on ${test.n} examples; trained in ${result.seconds.toFixed(1)} s; model saved to ${o.out}`);
   if (result.best) log(`best robust validation accuracy ${(result.best.robust_val_accuracy * 100).toFixed(2)}% at epoch ${result.best.epoch} (model in ${o.out}/best)`);
@@ -204,7 +211,7 @@ function resumeChoice(r: boolean | string | undefined): CheckpointChoice | undef
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description('train a zoo model, with standard or adversarial training')
-    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, or idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]')
+    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS], or texts: spam, spam-collection, csv:FILE')
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
     .addOption(new Option('--init <kind>', "initial weights: glorot (Keras's default) or torch (PyTorch's, as in the published PyTorch recipes)").choices(ZOO_INITS).default('glorot'))
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
@@ -233,7 +240,7 @@ export function trainCommand(): Command {
     .addOption(
       new Option('--checkpoint-every <batches>', `also checkpoint within an epoch every this many batches (0: only at epoch ends; default: every ${DEFAULT_CHECKPOINT_SECONDS / 60} minutes of training)`).argParser(integer),
     );
-  for (const opt of engineOptions()) cmd.addOption(opt);
+  for (const opt of [...textTrainOptions(), ...engineOptions()]) cmd.addOption(opt);
   cmd.addHelpText('after', recipesHelp());
   return cmd.action(async (o: TrainOptions) => {
     await runTrain(o);

@@ -6,6 +6,9 @@ import type { Dataset, DataSplits } from './dataset.js';
 import type { Domain } from './domain.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadIdxPair, loadMnist } from './mnist.js';
+import { loadSpam, type SpamSplit } from './spam.js';
+import { loadTextCsv } from './text-csv.js';
+import type { TextSplits } from './text-dataset.js';
 
 export * from './batching.js';
 export * from './csv.js';
@@ -15,6 +18,10 @@ export * from './fashion-mnist.js';
 export * from './idx.js';
 export * from './mnist.js';
 export * from './rng.js';
+export * from './text-dataset.js';
+export * from './spam.js';
+export * from './mime.js';
+export * from './text-csv.js';
 
 /**
  * Options every loader accepts (each uses the ones that apply to it).
@@ -36,6 +43,10 @@ export interface LoadOptions {
   categorical?: string[];
   /** CSV: columns an attacker cannot change. */
   immutable?: string[];
+  /** Text CSV (`csv:FILE`): name of the text column; default 'text'. */
+  textColumn?: string;
+  /** Spam: how the corpus is split (default per name: 'spam' stratified, 'spam-collection' by collection). */
+  split?: SpamSplit;
 }
 
 /** A named data set the CLI and the library can load by name. */
@@ -60,8 +71,31 @@ const REGISTRY = new Map<string, DatasetEntry>([
   ],
 ]);
 
+/** A named text data set: raw labelled texts, turned into token ids by the model's vocabulary. */
+export interface TextDatasetEntry {
+  description: string;
+  load(opts: LoadOptions): TextSplits | Promise<TextSplits>;
+}
+
+const TEXT_REGISTRY = new Map<string, TextDatasetEntry>([
+  [
+    'spam',
+    {
+      description: 'SpamAssassin ham/spam, deduplicated, seeded stratified 80/20 split (--split collection: by collection)',
+      load: (o) => loadSpam({ split: o.split ?? 'stratified', seed: o.seed ?? 0, testFraction: o.testFraction }),
+    },
+  ],
+  [
+    'spam-collection',
+    {
+      description: 'SpamAssassin split by collection: easy-ham-1, hard-ham-1, spam-1 train; easy-ham-2, spam-2 test',
+      load: (o) => loadSpam({ split: o.split ?? 'collection', seed: o.seed ?? 0 }),
+    },
+  ],
+]);
+
 /** Forms of name that are not registry entries, for help and error messages. */
-const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv'];
+const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv', 'csv:FILE (texts: --text-column, --label-column)'];
 
 /**
  * Adds (or replaces) a named data set.
@@ -72,8 +106,8 @@ const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv'];
  * ```
  */
 export function registerDataset(name: string, entry: DatasetEntry): void {
-  if (name.startsWith('idx:') || name.toLowerCase().endsWith('.csv') || name.trim() === '') {
-    throw new UserError(`cannot register a data set named "${name}": names starting with idx: or ending in .csv are reserved`);
+  if (name.startsWith('idx:') || name.startsWith('csv:') || name.toLowerCase().endsWith('.csv') || name.trim() === '' || TEXT_REGISTRY.has(name)) {
+    throw new UserError(`cannot register a data set named "${name}": names starting with idx: or csv:, ending in .csv, or naming a text data set are reserved`);
   }
   REGISTRY.set(name, entry);
 }
@@ -87,7 +121,44 @@ export function registerDataset(name: string, entry: DatasetEntry): void {
  * ```
  */
 export function knownDatasets(): string[] {
-  return [...REGISTRY.keys(), ...PATTERNS];
+  return [...REGISTRY.keys(), ...TEXT_REGISTRY.keys(), ...PATTERNS];
+}
+
+/**
+ * Whether a data set name names raw texts (`spam`, `spam-collection`, `csv:FILE`) rather than
+ * feature arrays: load those with {@link loadTextDataset}.
+ *
+ * @example
+ * ```ts
+ * isTextDataset('spam');          // true
+ * isTextDataset('csv:sms.csv');   // true
+ * isTextDataset('flows.csv');     // false (a tabular CSV)
+ * ```
+ */
+export function isTextDataset(name: string): boolean {
+  return TEXT_REGISTRY.has(name) || name.startsWith('csv:');
+}
+
+/**
+ * Loads a text data set by name: `spam` (stratified split, or `split: 'collection'`),
+ * `spam-collection`, or `csv:FILE` (a user's texts: `textColumn`, `labelColumn`, seeded
+ * stratified split by `testFraction`).
+ *
+ * @example
+ * ```ts
+ * const { train, test } = await loadTextDataset('spam', { seed: 0 });
+ * const mine = await loadTextDataset('csv:sms.csv', { textColumn: 'message', labelColumn: 'label' });
+ * ```
+ */
+export async function loadTextDataset(name: string, opts: LoadOptions = {}): Promise<TextSplits> {
+  const entry = TEXT_REGISTRY.get(name);
+  if (entry !== undefined) return entry.load(opts);
+  if (name.startsWith('csv:')) {
+    const path = name.slice(4);
+    if (path.trim() === '') throw new UserError('csv: needs a file: --dataset csv:FILE --text-column C --label-column L');
+    return loadTextCsv(path, { textColumn: opts.textColumn, labelColumn: opts.labelColumn, seed: opts.seed, testFraction: opts.testFraction });
+  }
+  throw new UserError(`"${name}" is not a text data set; text data sets: ${[...TEXT_REGISTRY.keys()].join(', ')}, csv:FILE`);
 }
 
 /**
@@ -106,6 +177,9 @@ export function knownDatasets(): string[] {
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<DataSplits> {
   const entry = REGISTRY.get(name);
   if (entry !== undefined) return entry.load(opts);
+  if (isTextDataset(name)) {
+    throw new UserError(`${name} is a text data set (raw texts, not feature arrays): load it with loadTextDataset and a text model's vocabulary (the CLI does so for text-cnn and text-bag)`);
+  }
   if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
   if (name.toLowerCase().endsWith('.csv')) {
     const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, immutable: opts.immutable, name: basename(name) });

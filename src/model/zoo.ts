@@ -12,7 +12,7 @@ import { deriveSeed } from '../data/rng.js';
  * const model = buildZooModel(arch, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
  * ```
  */
-export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp' | 'text-cnn';
+export type ZooName = 'mnist-small' | 'madry-cnn' | 'trades-smallcnn' | 'mlp' | 'text-cnn' | 'text-bag';
 
 /**
  * What every zoo builder needs: the input shape (without batch) and the number of classes.
@@ -146,12 +146,38 @@ function textCnn(spec: ZooSpec): tfl.Sequential {
   });
 }
 
+/**
+ * fastText-like bag of embeddings (Joulin et al. 2017): embedding vocab×64 → mean over the
+ * positions → dense. Padding is one learnt vector in the mean, which also tells the model the
+ * text's length. Input shape [length].
+ */
+function textBag(spec: ZooSpec): tfl.Sequential {
+  const s = spec.seed;
+  if (spec.inputShape.length !== 1) {
+    throw new UserError(`model text-bag needs token-id input [length] (got [${spec.inputShape}]); use an image model for image data`);
+  }
+  return tfl.sequential({
+    name: 'text-bag',
+    layers: [
+      tfl.layers.embedding({
+        inputDim: spec.vocabSize ?? 20000,
+        outputDim: 64,
+        inputLength: spec.inputShape[0],
+        embeddingsInitializer: tfl.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: s === undefined ? undefined : deriveSeed(s, 'init', 0) }),
+      }),
+      tfl.layers.globalAveragePooling1d(),
+      tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(s, 1) }),
+    ],
+  });
+}
+
 const BUILDERS: Record<ZooName, (spec: ZooSpec) => tfl.Sequential> = {
   'mnist-small': mnistSmall,
   'madry-cnn': madryCnn,
   'trades-smallcnn': tradesSmallCnn,
   mlp,
   'text-cnn': textCnn,
+  'text-bag': textBag,
 };
 
 /**
@@ -159,13 +185,13 @@ const BUILDERS: Record<ZooName, (spec: ZooSpec) => tfl.Sequential> = {
  *
  * @example
  * ```ts
- * for (const name of ZOO_NAMES) console.log(name); // mnist-small, madry-cnn, trades-smallcnn, mlp, text-cnn
+ * for (const name of ZOO_NAMES) console.log(name); // mnist-small, madry-cnn, trades-smallcnn, mlp, text-cnn, text-bag
  * ```
  */
 export const ZOO_NAMES = Object.keys(BUILDERS) as ZooName[];
 
 /** Zoo models that read token ids ([length]) rather than images or feature rows. */
-export const TOKEN_ZOO_NAMES: readonly ZooName[] = ['text-cnn'];
+export const TOKEN_ZOO_NAMES: readonly ZooName[] = ['text-cnn', 'text-bag'];
 
 /**
  * Builds a fresh, untrained zoo model that outputs logits.
