@@ -9,6 +9,7 @@ import { loadIdxPair, loadMnist } from './mnist.js';
 import { loadSpam, type SpamSplit } from './spam.js';
 import { loadTextCsv } from './text-csv.js';
 import type { TextSplits } from './text-dataset.js';
+import { loadNslKdd } from '../tabular/nsl-kdd.js';
 
 export * from './batching.js';
 export * from './csv.js';
@@ -69,6 +70,9 @@ const REGISTRY = new Map<string, DatasetEntry>([
       load: (o) => loadFashionMnist({ seed: o.seed ?? 0 }),
     },
   ],
+  ['nsl-kdd', { description: 'NSL-KDD intrusion records, normal/attack: KDDTrain+_20Percent 25,192 / KDDTest+ 22,544, 122 encoded features', load: () => loadNslKdd({ classes: 'binary' }) }],
+  ['nsl-kdd-5', { description: 'NSL-KDD, 5 classes (normal, DoS, Probe, R2L, U2R)', load: () => loadNslKdd({ classes: '5-class' }) }],
+  ['nsl-kdd-21', { description: 'NSL-KDD normal/attack, tested on the hard subset KDDTest-21 (11,850)', load: () => loadNslKdd({ classes: 'binary', test: 'KDDTest-21.txt' }) }],
 ]);
 
 /** A named text data set: raw labelled texts, turned into token ids by the model's vocabulary. */
