@@ -8,7 +8,7 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { apgdCheckpoints } from './apgd.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
-import { finishCandidates, mutableMask, violationSum } from './constrained.js';
+import { boxOnly, finishCandidates, mutableMask, projectionDomain, violationSum } from './constrained.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
 
@@ -56,24 +56,38 @@ export interface CapgdRun {
   onIteration?: (iteration: number, active: number) => void;
 }
 
-/** Loss, success and masked input gradient of CE − w·violation at one point. */
-function constrainedProbe(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, target: tf.Tensor1D | undefined, w: number, mask: tf.Tensor) {
+/**
+ * Loss, success and masked input gradient of CE − w·violation at one point. The relations'
+ * violation is evaluated only on the rows where some relation fails (`violating`, from the host
+ * check): on every other row it is 0 with a 0 gradient, and relations can cost more than the model.
+ */
+function constrainedProbe(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, target: tf.Tensor1D | undefined, w: number, mask: tf.Tensor, violating: Uint8Array) {
   let logits: tf.Tensor2D | undefined;
   let objective: tf.Tensor1D | undefined;
+  let viol: tf.Tensor1D | undefined;
+  const rowsOn: number[] = [];
+  if (w > 0) violating.forEach((v, j) => v && rowsOn.push(j));
   const { grad, value } = tf.valueAndGrad((xi: tf.Tensor) => {
     const z = clf.logits(xi);
     logits = tf.keep(z);
-    const o = w > 0 ? tf.sub(attackObjective('ce', z, y, target), tf.mul(violationSum(clf.domain, xi), w)) : attackObjective('ce', z, y, target);
-    objective = tf.keep(o as tf.Tensor1D);
-    return tf.sum(o) as tf.Scalar;
+    const o = attackObjective('ce', z, y, target);
+    objective = tf.keep(o);
+    if (!rowsOn.length) return tf.sum(o) as tf.Scalar;
+    const v = violationSum(clf.domain, tf.gather(xi, tf.tensor1d(rowsOn, 'int32')));
+    viol = tf.keep(v);
+    return tf.sub(tf.sum(o), tf.mul(tf.sum(v), w)) as tf.Scalar;
   })(x);
   value.dispose();
   const masked = tf.mul(grad, mask);
   grad.dispose();
   const success = isSuccess(logits!, y, target);
   const f = objective!.dataSync().slice() as Float32Array;
+  if (viol) {
+    const v = viol.dataSync();
+    rowsOn.forEach((j, k) => (f[j] = f[j]! - w * v[k]!));
+  }
   const s = success.dataSync().slice() as Uint8Array;
-  tf.dispose([logits!, objective!, success]);
+  tf.dispose([logits!, objective!, success, ...(viol ? [viol] : [])]);
   return { grad: masked, f, success: s };
 }
 
@@ -101,6 +115,8 @@ function hostRows(all: Float32Array, at: ArrayLike<number>, d: number): Float32A
  */
 export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, threat: ThreatModel, p: CapgdParams, run: CapgdRun): AttackResult {
   const domain = clf.domain;
+  const pd = projectionDomain(domain);
+  const box = boxOnly(domain);
   const b = x.shape[0]!;
   const d = x.size / b;
   const mask = tf.tensor(mutableMask(domain, d), [1, ...x.shape.slice(1)]);
@@ -120,11 +136,12 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
     let ya = gather(y);
     let ta = run.target ? gather(run.target) : undefined;
     let clean = hostRows(cleanAll, idx, d);
-    const start = r === 0 ? x0.clone() : threat.randomStart(x0, domain, deriveSeed(run.seed, 'capgd-start', r), Int32Array.from(idx, (k) => indices[k]!));
+    const start = r === 0 ? x0.clone() : threat.randomStart(x0, pd, deriveSeed(run.seed, 'capgd-start', r), Int32Array.from(idx, (k) => indices[k]!));
     const fin = finishCandidates(domain, threat, start, clean);
     if (fin.x !== start) start.dispose();
     let cur = fin.x;
     let valid = fin.valid;
+    let violating = fin.violating;
     let eta = new Float32Array(n).fill(2 * threat.eps);
     let fBest = new Float64Array(n);
     let fPrev = new Float64Array(n);
@@ -139,7 +156,7 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
         undefined,
         Float32Array.from(f, (v, j) => (valid[j] ? v : -Infinity)),
       );
-    const first = constrainedProbe(clf, cur, ya, ta, p.violationWeight, mask);
+    const first = constrainedProbe(clf, cur, ya, ta, p.violationWeight, mask, violating);
     tracker.count(idx);
     fBest.set(first.f);
     fPrev.set(first.f);
@@ -159,6 +176,7 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
         if (ta) ta = shrink(ta);
         clean = hostRows(clean, keep, d);
         valid = Uint8Array.from(keep, (j) => valid[j]!);
+        violating = Uint8Array.from(keep, (j) => violating[j]!);
         eta = Float32Array.from(keep, (j) => eta[j]!);
         fBest = Float64Array.from(keep, (j) => fBest[j]!);
         fPrev = Float64Array.from(keep, (j) => fPrev[j]!);
@@ -168,10 +186,11 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
       }
       if (k === p.steps || idx.length === 0) break;
       const a = k === 0 ? 1 : p.momentum;
+      // The momentum step's inner point needs only the ball and the box; the result gets the full projection.
       const projected = tf.tidy(() => {
-        const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(eta))), x0, domain);
+        const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(eta))), x0, a === 1 ? pd : box);
         if (a === 1) return z;
-        return threat.project(tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)), x0, domain);
+        return threat.project(tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)), x0, pd);
       });
       const next = finishCandidates(domain, threat, projected, clean);
       if (next.x !== projected) projected.dispose();
@@ -179,8 +198,9 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
       prev = cur;
       cur = next.x;
       valid = next.valid;
+      violating = next.violating;
       grad.dispose();
-      const pr = constrainedProbe(clf, cur, ya, ta, p.violationWeight, mask);
+      const pr = constrainedProbe(clf, cur, ya, ta, p.violationWeight, mask, violating);
       tracker.count(idx);
       const f = pr.f;
       done = offer(f, pr.success);

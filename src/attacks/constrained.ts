@@ -70,47 +70,81 @@ export function insideBall(threat: ThreatModel, dist: number): boolean {
 }
 
 /**
- * Finishes candidates after a projected step: applies the relations' repairs to each row (in
- * place on a copy), keeps a repaired row only when it stays inside the ball (else the projected
- * row), and marks each row valid when it is inside the ball and feasible (box, grids, one-hot
- * groups, immutables against the clean row, relations). `clean` holds the clean rows in the
- * same order. Returns the rows (a new tensor when a repair changed any, else `cand` itself) and
- * the flags.
+ * The domain an attack projects its candidates into: the same feasible set around a clean record
+ * with the work that cannot matter left out — one-hot groups and integer features that are
+ * immutable keep their clean (feasible) values anyway, so they need no projection — and without
+ * relations (checked on the host by {@link finishCandidates}).
+ *
+ * @example
+ * ```ts
+ * const fast = projectionDomain(clf.domain);
+ * ```
+ */
+export function projectionDomain(domain: Domain): Domain {
+  const fixed = new Set(domain.immutable ?? []);
+  const oneHot = (domain.oneHot ?? []).filter((g) => {
+    for (let j = g.offset; j < g.offset + g.width; j++) if (!fixed.has(j)) return true;
+    return false;
+  });
+  const integers = (domain.integers ?? []).filter((g) => !fixed.has(g.index));
+  return { lower: domain.lower, upper: domain.upper, ...(integers.length ? { integers } : {}), ...(oneHot.length ? { oneHot } : {}), ...(fixed.size ? { immutable: domain.immutable } : {}) };
+}
+
+/** What {@link finishCandidates} returns. */
+export interface Finished {
+  /** The rows: a new tensor when a repair changed any, else the candidate tensor itself. */
+  x: tf.Tensor;
+  /** 1 where the row is inside the ball and feasible (relations and immutables included). */
+  valid: Uint8Array;
+  /** 1 where some relation does not hold (the rows whose violation the loss should see). */
+  violating: Uint8Array;
+  /** Each row's distance to its clean row in the threat's norm. */
+  dist: Float32Array;
+}
+
+/**
+ * Finishes candidates after a projected step: applies the relations' repairs to each row (on a
+ * copy), keeps a repaired row only when it stays inside the ball (else the projected row), and
+ * marks each row valid when it is inside the ball and feasible (box, grids, one-hot groups,
+ * immutables against the clean row, relations). `clean` holds the clean rows in the same order.
+ * Each relation is tested once per row (twice for a row a repair changed): relations may be
+ * costly to test.
  *
  * @example
  * ```ts
  * const { x: next, valid } = finishCandidates(domain, threat, projected, cleanRows);
  * ```
  */
-export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.Tensor, clean: Float32Array): { x: tf.Tensor; valid: Uint8Array; dist: Float32Array } {
+export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.Tensor, clean: Float32Array): Finished {
   const b = cand.shape[0]!;
   const d = cand.size / b;
   const src = cand.dataSync() as Float32Array;
-  const repairs = (domain.relations ?? []).filter((r) => r.repair);
+  const relations = domain.relations ?? [];
+  const typed: Domain = { ...domain, relations: undefined };
   let rows = src;
   let changed = false;
-  if (repairs.length) {
-    rows = src.slice();
-    const row = new Float32Array(d);
-    for (let k = 0; k < b; k++) {
-      const off = k * d;
-      row.set(rows.subarray(off, off + d));
-      const c = clean.subarray(off, off + d);
-      let touched = false;
-      for (const r of repairs) if (!r.holds(row)) touched = (r.repair!(row, c), true);
-      if (!touched) continue;
-      if (insideBall(threat, rowDistance(threat.norm, row, clean, 0, off, d))) {
-        rows.set(row, off);
-        changed = true;
-      }
-    }
-  }
+  const violating = new Uint8Array(b);
   const valid = new Uint8Array(b);
   const dist = new Float32Array(b);
+  const row = new Float32Array(d);
+  const allHold = (r: Float32Array) => relations.every((rel) => rel.holds(r));
   for (let k = 0; k < b; k++) {
     const off = k * d;
+    const c = clean.subarray(off, off + d);
+    let failing = relations.filter((rel) => !rel.holds(rows.subarray(off, off + d)));
+    if (failing.length && failing.some((rel) => rel.repair)) {
+      row.set(rows.subarray(off, off + d));
+      for (const rel of failing) rel.repair?.(row, c);
+      if (insideBall(threat, rowDistance(threat.norm, row, clean, 0, off, d))) {
+        if (!changed) rows = src.slice();
+        changed = true;
+        rows.set(row, off);
+        failing = allHold(row) ? [] : failing;
+      }
+    }
+    violating[k] = failing.length ? 1 : 0;
     dist[k] = rowDistance(threat.norm, rows, clean, off, off, d);
-    valid[k] = insideBall(threat, dist[k]!) && infeasibility(domain, rows.subarray(off, off + d), clean.subarray(off, off + d)) === undefined ? 1 : 0;
+    valid[k] = !failing.length && insideBall(threat, dist[k]!) && infeasibility(typed, rows.subarray(off, off + d), c) === undefined ? 1 : 0;
   }
-  return { x: changed ? tf.tensor(rows, cand.shape) : cand, valid, dist };
+  return { x: changed ? tf.tensor(rows, cand.shape) : cand, valid, violating, dist };
 }

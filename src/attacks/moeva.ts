@@ -7,7 +7,7 @@ import type { AttackResult } from './attack.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
 import { AttackTracker } from './tracker.js';
-import { finishCandidates, violationSum } from './constrained.js';
+import { finishCandidates, projectionDomain, violationSum } from './constrained.js';
 import { nsga3Select, referenceDirections } from './nsga.js';
 import { UserError } from '../errors.js';
 import { deriveSeed, Rng } from '../data/rng.js';
@@ -140,6 +140,7 @@ export function moevaSearch(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, threa
   const d = x.size / b;
   const shape = x.shape.slice(1);
   const genes = genesOf(domain, d);
+  const pd = projectionDomain(domain);
   const tracker = new AttackTracker(x);
   if (genes.length === 0 || b === 0) return tracker.result(threat, 0);
   const P = p.population;
@@ -182,7 +183,7 @@ export function moevaSearch(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, threa
       }
     }
     const cleanT = tf.tensor(cleanRep, [n * P, ...shape]);
-    const projected = tf.tidy(() => threat.project(tf.tensor(kids, [n * P, ...shape]), cleanT, domain));
+    const projected = tf.tidy(() => threat.project(tf.tensor(kids, [n * P, ...shape]), cleanT, pd));
     const fin = finishCandidates(domain, threat, projected, cleanRep);
     if (fin.x !== projected) projected.dispose();
     const [probsT, violT] = tf.tidy(() => [tf.softmax(clf.logits(fin.x)), violationSum(domain, fin.x)]);
