@@ -90,10 +90,11 @@ export function projectionDomain(domain: Domain): Domain {
   return { lower: domain.lower, upper: domain.upper, ...(integers.length ? { integers } : {}), ...(oneHot.length ? { oneHot } : {}), ...(fixed.size ? { immutable: domain.immutable } : {}) };
 }
 
-/** What {@link finishCandidates} returns. */
+/** What {@link finishRows} returns. */
 export interface Finished {
-  /** The rows: a new tensor when a repair changed any, else the candidate tensor itself. */
-  x: tf.Tensor;
+  /** The rows (a copy when a repair changed any, else the input array itself). */
+  rows: Float32Array;
+  changed: boolean;
   /** 1 where the row is inside the ball and feasible (relations and immutables included). */
   valid: Uint8Array;
   /** 1 where some relation does not hold (the rows whose violation the loss should see). */
@@ -103,22 +104,22 @@ export interface Finished {
 }
 
 /**
- * Finishes candidates after a projected step: applies the relations' repairs to each row (on a
- * copy), keeps a repaired row only when it stays inside the ball (else the projected row), and
- * marks each row valid when it is inside the ball and feasible (box, grids, one-hot groups,
+ * Finishes candidate rows after a projected step: applies the relations' repairs to each row
+ * (on a copy), keeps a repaired row only when it stays inside the ball (else the projected row),
+ * and marks each row valid when it is inside the ball and feasible (box, grids, one-hot groups,
  * immutables against the clean row, relations). `clean` holds the clean rows in the same order.
  * Each relation is tested once per row (twice for a row a repair changed): relations may be
- * costly to test.
+ * costly to test. With `suspects`, relations are tested only on the rows marked 1 (e.g. those
+ * whose batched violation is positive); the other rows' `valid` then covers all but the
+ * relations, and a caller must confirm a row with `infeasibility` before it counts.
  *
  * @example
  * ```ts
- * const { x: next, valid } = finishCandidates(domain, threat, projected, cleanRows);
+ * const { rows, valid } = finishRows(domain, threat, projectedRows, cleanRows, d);
  * ```
  */
-export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.Tensor, clean: Float32Array): Finished {
-  const b = cand.shape[0]!;
-  const d = cand.size / b;
-  const src = cand.dataSync() as Float32Array;
+export function finishRows(domain: Domain, threat: ThreatModel, src: Float32Array, clean: Float32Array, d: number, suspects?: Uint8Array): Finished {
+  const b = src.length / d;
   const relations = domain.relations ?? [];
   const typed: Domain = { ...domain, relations: undefined };
   let rows = src;
@@ -131,7 +132,7 @@ export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.T
   for (let k = 0; k < b; k++) {
     const off = k * d;
     const c = clean.subarray(off, off + d);
-    let failing = relations.filter((rel) => !rel.holds(rows.subarray(off, off + d)));
+    let failing = suspects && !suspects[k] ? [] : relations.filter((rel) => !rel.holds(rows.subarray(off, off + d)));
     if (failing.length && failing.some((rel) => rel.repair)) {
       row.set(rows.subarray(off, off + d));
       for (const rel of failing) rel.repair?.(row, c);
@@ -146,5 +147,20 @@ export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.T
     dist[k] = rowDistance(threat.norm, rows, clean, off, off, d);
     valid[k] = !failing.length && insideBall(threat, dist[k]!) && infeasibility(typed, rows.subarray(off, off + d), c) === undefined ? 1 : 0;
   }
-  return { x: changed ? tf.tensor(rows, cand.shape) : cand, valid, violating, dist };
+  return { rows, changed, valid, violating, dist };
+}
+
+/**
+ * {@link finishRows} on a tensor of candidates: returns the rows as a tensor (a new one when a
+ * repair changed any, else `cand` itself) with the flags.
+ *
+ * @example
+ * ```ts
+ * const { x: next, valid } = finishCandidates(domain, threat, projected, cleanRows);
+ * ```
+ */
+export function finishCandidates(domain: Domain, threat: ThreatModel, cand: tf.Tensor, clean: Float32Array): Omit<Finished, 'rows' | 'changed'> & { x: tf.Tensor } {
+  const b = cand.shape[0]!;
+  const f = finishRows(domain, threat, cand.dataSync() as Float32Array, clean, cand.size / b);
+  return { x: f.changed ? tf.tensor(f.rows, cand.shape) : cand, valid: f.valid, violating: f.violating, dist: f.dist };
 }

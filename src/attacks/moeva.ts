@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
 import type { Domain } from '../data/domain.js';
-import { boundsOf } from '../data/domain.js';
+import { boundsOf, infeasibility } from '../data/domain.js';
 import type { AttackResult } from './attack.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
 import { AttackTracker } from './tracker.js';
-import { finishCandidates, projectionDomain, violationSum } from './constrained.js';
+import { finishRows, projectionDomain, violationSum } from './constrained.js';
 import { nsga3Select, referenceDirections } from './nsga.js';
 import { UserError } from '../errors.js';
 import { deriveSeed, Rng } from '../data/rng.js';
@@ -22,9 +22,9 @@ import { deriveSeed, Rng } from '../data/rng.js';
  * ```
  */
 export type MoevaParams = {
-  /** Individuals per example. Default 24. */
+  /** Individuals per example. Default 16. */
   population: number;
-  /** Generations after the initial one (one batched forward pass each). Default 40. */
+  /** Generations after the initial one (one batched forward pass each). Default 25. */
   generations: number;
   /** Per-gene mutation probability (at least one gene always mutates). Default 0.1. */
   mutation: number;
@@ -34,7 +34,7 @@ export type MoevaParams = {
   sigma: number;
 };
 
-export const MOEVA_DEFAULTS: MoevaParams = { population: 24, generations: 40, mutation: 0.1, crossover: 0.9, sigma: 0.5 };
+export const MOEVA_DEFAULTS: MoevaParams = { population: 16, generations: 25, mutation: 0.1, crossover: 0.9, sigma: 0.5 };
 
 function checkParams(p: MoevaParams): void {
   if (!Number.isInteger(p.population) || p.population < 4) throw new UserError(`moeva population must be an integer ≥ 4 (got ${p.population})`);
@@ -182,15 +182,19 @@ export function moevaSearch(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, threa
         mutate(kids, off, genes, p.mutation, scale, rng);
       }
     }
-    const cleanT = tf.tensor(cleanRep, [n * P, ...shape]);
-    const projected = tf.tidy(() => threat.project(tf.tensor(kids, [n * P, ...shape]), cleanT, pd));
-    const fin = finishCandidates(domain, threat, projected, cleanRep);
-    if (fin.x !== projected) projected.dispose();
-    const [probsT, violT] = tf.tidy(() => [tf.softmax(clf.logits(fin.x)), violationSum(domain, fin.x)]);
-    const probs = probsT!.dataSync();
-    const viol = violT!.dataSync();
-    const rowsData = fin.x.dataSync() as Float32Array;
-    tf.dispose([cleanT, fin.x, probsT!, violT!]);
+    // Project, then test the relations only on the children whose batched violation is positive
+    // (relations are costly to test one row at a time); a child is confirmed before it counts.
+    const [projT, violT0] = tf.tidy(() => {
+      const pr = threat.project(tf.tensor(kids, [n * P, ...shape]), tf.tensor(cleanRep, [n * P, ...shape]), pd);
+      return [pr, violationSum(domain, pr)];
+    });
+    const viol0 = violT0!.dataSync();
+    const fin = finishRows(domain, threat, projT!.dataSync() as Float32Array, cleanRep, d, Uint8Array.from(viol0, (v) => (v > 0 ? 1 : 0)));
+    const rowsData = fin.rows;
+    const probsT = tf.tidy(() => tf.softmax(clf.logits(fin.changed ? tf.tensor(rowsData, [n * P, ...shape]) : projT!)));
+    const probs = probsT.dataSync();
+    const viol = Float32Array.from(viol0, (v, r) => (fin.valid[r] ? 0 : v));
+    tf.dispose([projT!, violT0!, probsT]);
     tracker.count(active, P);
     const C = clf.numClasses;
     const bestIdx = new Int32Array(n).fill(-1);
@@ -222,7 +226,9 @@ export function moevaSearch(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, threa
         if (!valid) continue;
         // Among valid children: a success of least distance, else the least margin.
         const score = success ? 1e6 - fin.dist[r]! : -margin;
-        if (score > bestScore[a]!) [bestScore[a], bestIdx[a], bestSucc[a]] = [score, r, success ? 1 : 0];
+        if (score > bestScore[a]! && infeasibility(domain, rowsData.subarray(r * d, (r + 1) * d), cleanRep.subarray(r * d, (r + 1) * d)) === undefined) {
+          [bestScore[a], bestIdx[a], bestSucc[a]] = [score, r, success ? 1 : 0];
+        }
       }
       // Survival: parents and children together (the initial generation has no parents).
       const all = gen === 0 ? childObj : [...obj[i]!, ...childObj];
