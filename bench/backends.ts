@@ -5,12 +5,15 @@
  * PyTorch is installed (/usr/bin/python3), the same models in PyTorch with the same threads and
  * the ratio to it. PyTorch is a benchmark peer only, never a dependency.
  *
- *   npm run bench -- [--backends native,wasm,cpu] [--models madry-cnn,mlp] [--batch 64]
+ *   npm run bench -- [--backends native,wasm,cpu] [--models madry-cnn,mlp,tabular-mlp] [--batch 64]
  *                    [--seconds 3] [--rounds 5] [--threads N] [--no-torch] [--no-peak] [--json]
  *
  * The native engine and PyTorch alternate `--rounds` times (each round times every model once on
  * each): figures are medians over rounds, each ratio the median of the per-round ratios (printed
  * after it), so that a change of machine load hits both sides. wasm and cpu run in round 1 only.
+ *
+ * Besides the zoo, `tabular-mlp`: the zoo's mlp on a tabular-sized input (120 features, two hidden
+ * layers of 256, 2 classes) at its own batch of 256, as the tabular attacks and trainers run it.
  *
  * `--json`: one JSON object per line, {"model","mode","batch","backend","threads","ex_per_s","gflops","rounds"}
  * (PyTorch rows have backend "pytorch"), then {"fma_peak_gflops", "threads"}.
@@ -51,6 +54,21 @@ const rounds = Number(values.rounds);
 const here = dirname(fileURLToPath(import.meta.url));
 const benchSrc = join(here, '..', '..', 'bench');
 const TEXT_LEN = 100;
+
+/** Bench-only models: a zoo model on another input, at a batch of its own. */
+const EXTRA_MODELS: Record<string, { zoo: string; inputShape: number[]; numClasses: number; batch: number }> = {
+  'tabular-mlp': { zoo: 'mlp', inputShape: [120], numClasses: 2, batch: 256 },
+};
+
+/** The model `name` (a zoo name or an extra one) with its input shape, classes and batch. */
+function benchModel(name: string): { model: tfl.Sequential; inputShape: number[]; numClasses: number; batch: number; token: boolean } {
+  const extra = EXTRA_MODELS[name];
+  if (extra) return { model: buildZooModel(extra.zoo, { ...extra, seed: 0 }), ...extra, token: false };
+  const token = TOKEN_ZOO_NAMES.includes(name as never);
+  const inputShape = token ? [TEXT_LEN] : [28, 28, 1];
+  const numClasses = token ? 2 : 10;
+  return { model: buildZooModel(name, { inputShape, numClasses, seed: 0 }), inputShape, numClasses, batch, token };
+}
 
 type Row = { model: string; mode: 'train' | 'igrad'; batch: number; backend: string; threads: number; ex_per_s: number; gflops: number };
 const rows: Row[] = [];
@@ -94,11 +112,9 @@ async function tfjsPass(backend: string, models: string[]): Promise<Row[] | stri
   const t = backend === 'native' ? threads : 1; // wasm and cpu run on the JS thread in Node
   const out: Row[] = [];
   for (const name of models) {
-    const token = TOKEN_ZOO_NAMES.includes(name as never);
-    const numClasses = token ? 2 : 10;
-    const model = buildZooModel(name, { inputShape: token ? [TEXT_LEN] : [28, 28, 1], numClasses, seed: 0 });
+    const { model, inputShape, numClasses, batch, token } = benchModel(name);
     const flops = flopsPerExample(model);
-    const x = token ? tf.randomUniform([batch, TEXT_LEN], 0, 20000, 'int32', 1) : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+    const x = token ? tf.randomUniform([batch, TEXT_LEN], 0, 20000, 'int32', 1) : tf.randomUniform([batch, ...inputShape], 0, 1, 'float32', 1);
     const y = randomLabels(batch, numClasses);
     const s = steps(model, x, y);
     for (const mode of ['train', 'igrad'] as const) {
@@ -122,11 +138,11 @@ function torchPass(models: string[]): { rows: Row[]; version: string } | string 
   for (const l of lines.filter((l) => 'model' in l)) {
     const name = l.model as string;
     const mode = l.mode as 'train' | 'igrad';
-    const model = buildZooModel(name, { inputShape: TOKEN_ZOO_NAMES.includes(name as never) ? [TEXT_LEN] : [28, 28, 1], numClasses: 10, seed: 0 });
+    const { model } = benchModel(name);
     const flops = flopsPerExample(model)[mode];
     model.dispose();
     const exps = l.ex_per_s as number;
-    out.push({ model: name, mode, batch, backend: 'pytorch', threads, ex_per_s: exps, gflops: (exps * flops) / 1e9 });
+    out.push({ model: name, mode, batch: l.batch as number, backend: 'pytorch', threads, ex_per_s: exps, gflops: (exps * flops) / 1e9 });
   }
   return { rows: out, version: `pytorch ${meta?.torch} (${meta?.openblas ? 'OpenBLAS' : 'no OpenBLAS: reference BLAS, slow'}), ${threads} threads` };
 }

@@ -1,8 +1,11 @@
 /**
- * Soak: many madry-cnn training steps on the native engine; prints tf.memory() and the process's
- * RSS as it goes, so a leak (tensors, wasm heap, native primitives) shows as a rising column.
+ * Soak: many training steps (and, with --igrad, an input gradient after each) of a zoo model on the
+ * native engine; prints tf.memory() and the process's RSS as it goes, so a leak (tensors, wasm
+ * heap, native primitives) shows as a rising column. `--model tabular-mlp` is the zoo's mlp on 120
+ * features, 2 classes (run it with --batch 256), as bench/backends.ts has it; mlp models run on the
+ * fused dense stack.
  *
- *   node --expose-gc build/bench/native-soak.js [--steps 5000] [--every 500] [--threads 2]
+ *   node --expose-gc build/bench/native-soak.js [--model madry-cnn] [--igrad] [--steps 5000] [--every 500] [--threads 2]
  *
  * With --expose-gc a full garbage collection runs before each sample, so that V8's lazily collected
  * heap does not read as a leak; the V8 heap in use is printed beside the RSS.
@@ -22,6 +25,8 @@ const { values } = parseArgs({
     every: { type: 'string', default: '500' },
     threads: { type: 'string', default: String(availableParallelism()) },
     batch: { type: 'string', default: '64' },
+    model: { type: 'string', default: 'madry-cnn' },
+    igrad: { type: 'boolean', default: false },
   },
 });
 const steps = Number(values.steps);
@@ -34,11 +39,14 @@ if (!r.ok) {
   console.log(`native engine unavailable: ${r.reason}`);
   process.exit(0);
 }
-const model = buildZooModel('madry-cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
-const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
-const y = randomLabels(batch, 10);
+const tabular = values.model === 'tabular-mlp';
+const inputShape = tabular ? [120] : [28, 28, 1];
+const numClasses = tabular ? 2 : 10;
+const model = buildZooModel(tabular ? 'mlp' : values.model!, { inputShape, numClasses, seed: 0 });
+const x = tf.randomUniform([batch, ...inputShape], 0, 1, 'float32', 1);
+const y = randomLabels(batch, numClasses);
 const opt = makeOptimizer('adam', 1e-3); // the native Adam, as the Trainer gets it
-const { train, dispose: disposeSteps } = benchSteps(model, x, y, opt);
+const { train, igrad, dispose: disposeSteps } = benchSteps(model, x, y, opt);
 const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
 const addon = loadNativeAddon();
 
@@ -47,6 +55,7 @@ console.log(`step  numTensors  numBytes(MB)  wasmHeap(MB)  rss(MB)  v8heap(MB)  
 let t0 = performance.now();
 for (let i = 1; i <= steps; i++) {
   train();
+  if (values.igrad) igrad();
   if (i % every === 0 || i === 1) {
     gc?.();
     const m = tf.memory();

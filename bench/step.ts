@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { fromLayersModel } from '../src/model/classifier.js';
 
 export interface BenchSteps {
   train(): void;
@@ -25,7 +26,9 @@ export interface BenchSteps {
 export function benchSteps(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, opt: tf.Optimizer): BenchSteps {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-  const stepGrads = () => tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), vars);
+  // Through the Classifier adapter, as the Trainer and the attacks run a model.
+  const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 } });
+  const stepGrads = () => tf.variableGrads(() => loss(clf.trainingLogits(x)), vars);
   const train = () =>
     tf.tidy(() => {
       const { value, grads } = stepGrads();
@@ -37,10 +40,11 @@ export function benchSteps(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, o
   if (first!.getClassName() === 'Embedding') {
     const e = tf.tidy(() => first!.apply(x) as tf.Tensor);
     const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
-    return { train, gradients, igrad: () => tf.tidy(() => void g(e).dataSync()), dispose: () => e.dispose() };
+    return { train, gradients, igrad: () => tf.tidy(() => void tf.sum(g(e)).dataSync()), dispose: () => e.dispose() };
   }
-  const g = tf.grad((xi: tf.Tensor) => loss(model.apply(xi) as tf.Tensor));
-  return { train, gradients, igrad: () => tf.tidy(() => void g(x).dataSync()), dispose: () => {} };
+  const g = tf.grad((xi: tf.Tensor) => loss(clf.logits(xi)));
+  // The gradient's sum read back, as the PyTorch peer's g.sum().item(): a scalar, not a copy of the whole gradient.
+  return { train, gradients, igrad: () => tf.tidy(() => void tf.sum(g(x)).dataSync()), dispose: () => {} };
 }
 
 /** `n` random labels of `numClasses` classes, one-hot float32 (seed 2, as every bench uses). */

@@ -5,6 +5,8 @@ A benchmark peer only, never a dependency. Debian: apt-get install python3-torch
 
     /usr/bin/python3 bench/torch_peer.py THREADS BATCH SECONDS MODEL[,MODEL...]
 
+BATCH is every model's but tabular-mlp's (120 features, 2 classes), which runs at 256.
+
 Prints one JSON object per model and mode: {"model","mode","batch","threads","ex_per_s","runs"},
 then {"torch": version, "openblas": bool}.
 """
@@ -16,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-threads, batch, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+threads, default_batch, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 models = sys.argv[4].split(",")
 torch.set_num_threads(threads)
 torch.manual_seed(0)
@@ -53,6 +55,8 @@ def build(name):
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                              nn.Linear(256, 10))
+    if name == "tabular-mlp":  # bench/backends.ts: the zoo's mlp on 120 features, 2 classes, batch 256
+        return nn.Sequential(nn.Linear(120, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
     if name == "text-cnn":
         return TextCnn()
     raise SystemExit(f"unknown model {name}")
@@ -73,9 +77,12 @@ def time_it(fn):
 
 for name in models:
     m = build(name)
-    classes = 2 if name == "text-cnn" else 10
+    classes = 2 if name in ("text-cnn", "tabular-mlp") else 10
+    batch = 256 if name == "tabular-mlp" else default_batch
     if name == "text-cnn":
         x = torch.randint(0, VOCAB, (batch, TEXT_LEN))
+    elif name == "tabular-mlp":
+        x = torch.rand(batch, 120)
     else:
         x = torch.rand(batch, 1, 28, 28)
     y = torch.randint(0, classes, (batch,))

@@ -28,6 +28,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", Conv2DBackpropInput},
       {"conv2dBackpropFilter", Conv2DBackpropFilter},
       {"matMul", MatMul},
+      {"denseStackForward", DenseStackForward},
+      {"denseStackBackward", DenseStackBackward},
       {"maxPool", MaxPool},
       {"maxPoolGrad", MaxPoolGrad},
       {"sumRows", SumRows},

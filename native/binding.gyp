@@ -5,6 +5,7 @@
       "sources": [
         "advtrain_native.cc",
         "matmul.cc",
+        "dense_stack.cc",
         "conv.cc",
         "pooling.cc",
         "elementwise.cc",

@@ -1,6 +1,7 @@
 // Element-wise kernels of a training step: ReLU, its gradient, bias addition.
 #include "common.h"
 #include "ops.h"
+#include "kernels.h"
 
 namespace advtrain {
 
@@ -42,6 +43,10 @@ void reluGradPortable(const float* dy, const float* x, float* dx, int64_t i0, in
   for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * stepOf(x[i]);
 }
 
+void reluGradRun(const float* dy, const float* x, float* dx, int64_t n) {
+  parallelRanges(n, [&](int64_t i0, int64_t i1) { haveAvx ? reluGradAvx(dy, x, dx, i0, i1) : reluGradPortable(dy, x, dx, i0, i1); });
+}
+
 // relu(heap, x, y, n)
 napi_value Relu(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -64,7 +69,7 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
     const float* dy = a.f32(1, n);
     const float* x = a.f32(2, n);
     float* dx = a.f32(3, n);
-    parallelRanges(n, [&](int64_t i0, int64_t i1) { haveAvx ? reluGradAvx(dy, x, dx, i0, i1) : reluGradPortable(dy, x, dx, i0, i1); });
+    reluGradRun(dy, x, dx, n);
     return undefinedValue(env);
   });
 }

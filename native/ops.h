@@ -9,6 +9,10 @@ namespace advtrain {
 // matmul.cc
 napi_value MatMul(napi_env env, napi_callback_info info);
 
+// dense_stack.cc
+napi_value DenseStackForward(napi_env env, napi_callback_info info);
+napi_value DenseStackBackward(napi_env env, napi_callback_info info);
+
 // conv.cc
 napi_value Conv2D(napi_env env, napi_callback_info info);
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info);

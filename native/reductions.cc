@@ -1,6 +1,7 @@
 // Reductions: column sums (bias gradients), Max over adjacent axes and its gradient.
 #include "common.h"
 #include "ops.h"
+#include "kernels.h"
 
 #include <vector>
 
@@ -44,6 +45,26 @@ void sumRowsPortable(const float* x, int64_t r0, int64_t r1, int64_t cols, doubl
   }
 }
 
+// One thread below threadsFor's size (a bias gradient of a small layer: waking the pool took longer
+// than the sum), else up to one per 64 rows.
+void sumRowsRun(const float* x, int64_t rows, int64_t cols, float* out) {
+  const int nt = std::max(1, std::min<int>(threadsFor(rows * cols), static_cast<int>(rows / 64) + 1));
+  std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
+  const bool avx512 = hasAvx512();
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t r0 = rows * t / T, r1 = rows * (t + 1) / T;
+    double* acc = part.data() + static_cast<size_t>(t) * cols;
+    (avx512 ? sumRowsAvx512 : sumRowsPortable)(x, r0, r1, cols, acc);
+  }
+  for (int64_t c = 0; c < cols; ++c) {
+    double s = 0;
+    for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * cols + c];
+    out[c] = static_cast<float>(s);
+  }
+}
+
 // sumRows(heap, x, out, rows, cols)
 napi_value SumRows(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -52,21 +73,7 @@ napi_value SumRows(napi_env env, napi_callback_info info) {
     if (rows <= 0 || cols <= 0) throw JsError("advtrain native: bad sumRows shape");
     const float* x = a.f32(1, rows * cols);
     float* out = a.f32(2, cols);
-    const int nt = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(rows / 64) + 1));
-    std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
-    const bool avx512 = hasAvx512();
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      const int64_t r0 = rows * t / T, r1 = rows * (t + 1) / T;
-      double* acc = part.data() + static_cast<size_t>(t) * cols;
-      (avx512 ? sumRowsAvx512 : sumRowsPortable)(x, r0, r1, cols, acc);
-    }
-    for (int64_t c = 0; c < cols; ++c) {
-      double s = 0;
-      for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * cols + c];
-      out[c] = static_cast<float>(s);
-    }
+    sumRowsRun(x, rows, cols, out);
     return undefinedValue(env);
   });
 }

@@ -26,12 +26,27 @@ export type { Domain } from './data/domain.js';
 export { subset, splitValidation } from './data/batching.js';
 export { deriveSeed } from './data/rng.js';
 export { textToIdsDataset, type TextDataset, type TextSplits } from './data/text-dataset.js';
+export { loadTextDataset, isTextDataset } from './data/index.js';
+export { loadSpam, type SpamOptions, type SpamSplit, type SpamSplits } from './data/spam.js';
+export { loadTextCsv, type TextCsvOptions } from './data/text-csv.js';
 
 // Text: tokenizer, vocabulary and the TextClassifier contract (raw texts in, logits out).
 export { defaultTokenizer, type Tokenizer, type Token, type TokenKind } from './text/tokenizer.js';
 export { buildVocabulary, Vocabulary, type VocabularyOptions } from './text/vocabulary.js';
-export { textClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
+export { textClassifier, LayersTextClassifier, type TextClassifier, type TextPreprocessing } from './text/text-classifier.js';
 export { loadTextClassifier, saveTextPreprocessing } from './text/text-model-io.js';
+
+// Tabular data: the constraint schema, the reversible encoding, loaders and raw formats.
+export { loadSchema, parseSchema, type TabularSchema } from './tabular/schema.js';
+export { TabularEncoding, type TabularRecord } from './tabular/encoding.js';
+export { totalViolation } from './tabular/compile.js';
+export { repairRelations } from './tabular/relation-repair.js';
+export { recordInfeasibility, validityRate } from './tabular/validate.js';
+export type { TabularDataset } from './tabular/tabular-dataset.js';
+export { loadNslKdd } from './tabular/nsl-kdd.js';
+export { loadPhishing } from './tabular/phishing.js';
+export { loadTabularCsv } from './tabular/csv-tabular.js';
+export { readTabularRecords, writeRawRecords, writeTabularExamples } from './tabular/raw-writer.js';
 
 // Model: the Classifier contract, its adapters, the zoo, save/load and ONNX.
 export {
@@ -47,7 +62,8 @@ export { evaluateClean, type CleanMetrics } from './model/accuracy.js';
 export { parseAnyThreat } from './threat/parse.js';
 export { parseThreat, lpThreat, type ThreatModel, type Norm } from './threat/threat-model.js';
 export { spatialThreat, type SpatialThreat, type SpatialThreatSpec } from './threat/spatial.js';
-export type { AnyThreat, Threat } from './threat/threat.js';
+export type { AnyThreat, Threat, ThreatOver } from './threat/threat.js';
+export { textThreat, parseTextThreat, type TextThreat, type TextThreatSpec } from './threat/text-threat.js';
 
 // Attacks: every attack with its parameters, and the registry of names.
 export type { Attack, AttackOptions, AttackResult } from './attacks/attack.js';
@@ -70,6 +86,16 @@ export { DifferentialEvolution, type DifferentialEvolutionParams } from './attac
 export { Spatial, type SpatialParams, type SpatialAttackResult } from './attacks/spatial.js';
 export { createAttack, attackNames } from './attacks/registry.js';
 
+// Text attacks: built from parts (goal + constraints + transformation + search), five recipes.
+export { TextAttack, type TextAttackParts, type TextAttackOptions, type TextAttackOutcome } from './text/attack/text-attack.js';
+export type { Transformation, TextConstraint, SearchMethod, AttackContext } from './text/attack/parts.js';
+export { wordNetSwap, charEdits, goodWordInsertion, type CharEdit } from './text/attack/transformations.js';
+export { gradientSynonymSwap } from './text/attack/gradient-swap.js';
+export { pwwsSearch, greedyWordImportance, beamSearch } from './text/attack/search.js';
+export { geneticSearch } from './text/attack/genetic.js';
+export { wordNet, type WordNet } from './text/attack/wordnet.js';
+export { createTextAttack, textAttackNames } from './text/attack/recipes.js';
+
 // Training: the loop, its configuration, strategies, schedules, recipes and callbacks.
 export { train } from './training/trainer.js';
 export type { TrainConfig, TrainResult, EpochMetrics } from './training/train-config.js';
@@ -87,6 +113,8 @@ export { PRESETS, presetMembers, type PresetName, type Member } from './eval/pre
 export { transferAttack, transferMatrix, type TransferAttackResult } from './eval/transfer.js';
 export type { EvalResultV2, AttackFileResult, TransferFileResult, AttackRow } from './eval/schema.js';
 export { validateEvalResult } from './eval/validate-result.js';
+export { runTextAttack, type TextRunOptions, type TextRunResult, type TextExample } from './eval/text-attack-run.js';
+export { evaluateText, type TextEvalOptions } from './eval/text-eval.js';
 
 // Report: the HTML report of an eval result.
 export { renderReport, writeReport } from './report/html.js';

@@ -20,16 +20,21 @@ const PUBLIC = [
   'BackendChoice', 'BackendInfo', 'selectBackend',
   // data
   'DataSplits', 'Dataset', 'Domain', 'LoadOptions', 'deriveSeed', 'knownDatasets', 'loadDataset', 'splitValidation', 'subset',
-  'TextDataset', 'TextSplits', 'textToIdsDataset',
+  'SpamOptions', 'SpamSplit', 'SpamSplits', 'TextCsvOptions', 'TextDataset', 'TextSplits', 'isTextDataset', 'loadSpam', 'loadTextCsv',
+  'loadTextDataset', 'textToIdsDataset',
   // text
-  'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
+  'LayersTextClassifier', 'TextClassifier', 'TextPreprocessing', 'Token', 'TokenKind', 'Tokenizer', 'Vocabulary', 'VocabularyOptions', 'buildVocabulary',
   'defaultTokenizer', 'loadTextClassifier', 'saveTextPreprocessing', 'textClassifier',
+  // tabular data
+  'TabularDataset', 'TabularEncoding', 'TabularRecord', 'TabularSchema', 'loadNslKdd', 'loadPhishing', 'loadSchema', 'loadTabularCsv', 'parseSchema',
+  'readTabularRecords', 'recordInfeasibility', 'repairRelations', 'totalViolation', 'validityRate', 'writeRawRecords', 'writeTabularExamples',
   // model
   'AdapterOptions', 'Classifier', 'CleanMetrics', 'LayersClassifier', 'LoadModelOptions', 'LoadedModel', 'ModelMetadata', 'ModelOutput',
   'OnnxClassifier', 'OnnxOptions', 'ZOO_NAMES', 'ZooName', 'ZooSpec', 'buildZooModel', 'evaluateClean', 'fileHandler', 'fromFunction',
   'fromGraphModel', 'fromLayersModel', 'loadModel', 'loadOnnxClassifier', 'saveModel',
   // threats
   'AnyThreat', 'Norm', 'SpatialThreat', 'SpatialThreatSpec', 'Threat', 'ThreatModel', 'lpThreat', 'parseAnyThreat', 'parseThreat', 'spatialThreat',
+  'TextThreat', 'TextThreatSpec', 'ThreatOver', 'parseTextThreat', 'textThreat',
   // attacks
   'Apgd', 'ApgdParams', 'ApgdTargeted', 'ApgdTargetedParams', 'Attack', 'AttackOptions', 'AttackResult', 'Caa', 'CaaParams', 'Capgd', 'CapgdParams',
   'CwL2', 'CwL2Params', 'DeepFool', 'Moeva', 'MoevaParams',
@@ -37,6 +42,10 @@ const PUBLIC = [
   'GenAttackParams', 'HopSkipJump', 'HopSkipJumpParams', 'Jsma', 'JsmaParams', 'MinimalNormResult', 'Pgd', 'PgdParams', 'Spatial',
   'SpatialAttackResult', 'SpatialParams', 'SquareAttack',
   'SquareParams', 'attackNames', 'createAttack',
+  // text attacks
+  'AttackContext', 'CharEdit', 'SearchMethod', 'TextAttack', 'TextAttackOptions', 'TextAttackOutcome', 'TextAttackParts', 'TextConstraint',
+  'Transformation', 'WordNet', 'beamSearch', 'charEdits', 'createTextAttack', 'geneticSearch', 'goodWordInsertion', 'gradientSynonymSwap',
+  'greedyWordImportance', 'pwwsSearch', 'textAttackNames', 'wordNet', 'wordNetSwap',
   // training
   'CallbackState', 'EpochMetrics', 'EpochProgress', 'EpochVerdict', 'LrSchedule', 'METHODS', 'Method', 'MethodOptions', 'Recipe',
   'ScheduleSpec', 'TrainCallback', 'TrainConfig', 'TrainLoop', 'TrainResult', 'TrainingStrategy', 'makeSchedule', 'makeStrategy',
@@ -45,6 +54,7 @@ const PUBLIC = [
   'AttackFileResult', 'AttackRow', 'AttackRunOptions', 'AttackRunResult', 'EvalResultV2', 'EvaluateOptions', 'Member', 'PRESETS',
   'PresetName', 'ProtocolOptions', 'ProtocolResult', 'TransferAttackResult', 'TransferFileResult', 'evaluate', 'evaluateEnsemble',
   'presetMembers', 'runAttack', 'transferAttack', 'transferMatrix', 'validateEvalResult',
+  'TextEvalOptions', 'TextExample', 'TextRunOptions', 'TextRunResult', 'evaluateText', 'runTextAttack',
   // report, errors
   'renderReport', 'writeReport', 'UserError',
 ].sort();

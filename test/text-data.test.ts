@@ -46,6 +46,11 @@ test('MIME: an HTML-only message becomes text (tags gone, link targets kept); mu
     Buffer.from('<div>Hello <i>there</i></div>').toString('base64'), '--B--', '',
   ].join('\n'));
   assert.equal((await mailText(htmlOnlyPart, 'mixed.eml')).body, 'Hello there');
+  // HTML sent as text/plain (common in spam) is read as HTML; a plain text mentioning a tag is not
+  const mislabelled = await mailText(crlf('Subject: X\nContent-Type: text/plain\n\n<HTML><BODY><FONT size=3>Cheap <B>loans</B></FONT><BR>Apply now</BODY></HTML>\n'), 'plain-html.eml');
+  assert.equal(mislabelled.body, 'Cheap loans\nApply now');
+  const prose = 'Use <b> for bold and <i> for italics in the template, then rebuild the whole site before Monday please.';
+  assert.equal((await mailText(crlf(`Subject: Y\nContent-Type: text/plain\n\n${prose}\n`), 'prose.eml')).body, prose);
 });
 
 function msg(group: (typeof SPAM_GROUPS)[number], i: number, body: string, subject = `s${i}`): SpamMessage {
@@ -133,4 +138,20 @@ test('csv:FILE texts: columns by name, labels sorted, dedupe, stratified split; 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('balanceClasses: every class oversampled to the largest, seeded, rows intact', async () => {
+  const { balanceClasses } = await import('../src/data/balance.js');
+  const y = Int32Array.from([0, 0, 0, 0, 0, 0, 0, 1, 1, 0]);
+  const ds = { name: 'd', x: Float32Array.from(y, (_, i) => i), y, n: 10, shape: [1], numClasses: 2, classNames: ['a', 'b'], domain: { lower: 0, upper: 10 } };
+  const b = balanceClasses(ds, 1);
+  assert.equal(b.n, 16);
+  assert.equal(b.y.filter((v) => v === 1).length, 8);
+  for (let i = 0; i < b.n; i++) assert.equal(ds.y[b.x[i]!], b.y[i]);
+  assert.deepEqual([...balanceClasses(ds, 1).x], [...b.x]);
+  const y3 = Int32Array.from([0, 0, 0, 0, 0, 1, 1]);
+  const odd = balanceClasses({ ...ds, y: y3, x: Float32Array.from(y3, (_, i) => i), n: 7 }, 2);
+  const ones = [...odd.x].filter((_, i) => odd.y[i] === 1);
+  assert.equal(ones.length, 5); // 2 × both, then one of them once more
+  assert.ok(ones.filter((v) => v === 5).length >= 2 && ones.filter((v) => v === 6).length >= 2);
 });

@@ -1,6 +1,6 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadDataset } from '../data/index.js';
+import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
@@ -23,10 +23,12 @@ import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkAttackInputs } from './preflight.js';
+import { runTextAttackCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
+import { textAttackHelp, textAttackNames } from '../text/attack/recipes.js';
 
 export type { AttackFileResult };
 
-interface AttackCliOptions extends AttackFlags {
+interface AttackCliOptions extends AttackFlags, TextDataCliOptions {
   model: string;
   dataset: string;
   /** Default: `caa` on a tabular data set, else `pgd` ({@link defaultAttackFor}). */
@@ -77,6 +79,8 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  * ```
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
+  // Raw texts are attacked by the text attacks, through the model's own tokenizer.
+  if (isTextDataset(o.dataset)) return runTextAttackCommand({ ...o, attack: o.attack ?? 'pgd' });
   // The attack, its threat and its settings first: they need nothing but the command line
   // (without --attack, the data set's kind decides it: a constrained attack on tabular data).
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
@@ -209,8 +213,8 @@ export function attackCommand(): Command {
     .description('attack a saved model on the first N test examples')
     .requiredOption('--model <path>', 'model directory (model.json + weights.bin), or an .onnx file (query-only)')
     .requiredOption('--dataset <name>', 'data set whose test split to attack')
-    .option('--attack <name>', `attack (${attackNames().join(', ')}); default: caa on a tabular data set, else pgd`)
-    .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; default: linf:0.3, or what the attack needs')
+    .option('--attack <name>', `attack (${attackNames().join(', ')}; text data: ${textAttackNames().join(', ')}); default: caa on a tabular data set, else pgd`)
+    .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; text data: words:SHARE (default words:0.1); default: linf:0.3, or what the attack needs (l2:0.5 for the tabular attacks)')
     .addOption(new Option('--steps <n>', 'iterations').argParser(positiveInt))
     .addOption(new Option('--restarts <n>', 'random restarts').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step length in the threat norm').argParser(positiveNumber))
@@ -218,19 +222,19 @@ export function attackCommand(): Command {
     .addOption(new Option('--queries <n>', 'query budget of black-box attacks').argParser(positiveInt))
     .addOption(new Option('--params <json>', 'any hyperparameter by name, as a JSON object').argParser(parseParams))
     .option('--targeted', 'targeted attack towards a random other class (seeded)')
-    .addOption(new Option('--n <count>', 'attack the first N test examples').argParser(positiveInt).default(1000))
+    .addOption(new Option('--n <count>', 'attack the first N test examples (text data: the first N spam messages)').argParser(positiveInt).default(1000))
     .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
     .option('--json <file>', 'write the results as JSON; while it runs, the state is kept in FILE.state and a rerun of the same command resumes it (without --json, or with --surrogate, nothing is saved and a killed run starts over)')
     .addOption(new Option('--checkpoint-every <batches>', 'with --json: save the state every this many batches (default: every 30 s of work; never changes the results)').argParser(positiveInt))
     .option('--fresh', 'with --json: ignore and replace a saved state instead of resuming it')
-    .option('--save-examples <dir>', 'write adversarial examples (IDX), PNGs and predictions')
+    .option('--save-examples <dir>', 'write adversarial examples (IDX), PNGs and predictions; text data: a FILE.jsonl with every attacked message')
     .addOption(new Option('--keep <n>', 'examples to save with --save-examples').argParser(positiveInt).default(16))
     .option('--surrogate <dir>', 'transfer attack: craft the examples on this TF.js model, then measure --model on them')
     .addOption(new Option('--layout <l>', 'ONNX models: input layout (PyTorch exports are nchw)').choices(['nhwc', 'nchw']).default('nhwc'))
     .addOption(new Option('--output <kind>', 'ONNX models: what the model outputs').choices(['logits', 'probabilities']).default('logits'))
-    .addHelpText('after', `\nAttacks:\n${attackHelp()}`);
-  for (const opt of engineOptions()) cmd.addOption(opt);
+    .addHelpText('after', `\nAttacks:\n${attackHelp()}\n\nText attacks (--dataset spam, csv:FILE):\n${textAttackHelp()}`);
+  for (const opt of [...textDataOptions(), ...engineOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: AttackCliOptions) => {
     await runAttackCommand(o);
   });

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, rmSync } from 'node:fs';
-import { loadDataset } from '../data/index.js';
+import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
@@ -16,9 +16,10 @@ import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkEvalInputs, checkModelFitsData } from './preflight.js';
+import { runTextEvalCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
 
 /** Options of `advtrain eval`. */
-export interface EvalOptions {
+export interface EvalOptions extends TextDataCliOptions {
   model: string;
   dataset: string;
   /** Default: l2:0.5 with preset tabular (TabularBench's budget), else linf:0.3. */
@@ -36,6 +37,8 @@ export interface EvalOptions {
   seed: number;
   backend: string;
   threads?: number;
+  /** Text data: write every attacked message as JSON lines here. */
+  saveExamples?: string;
   /** The command line as run, recorded in the result (default: the one these options spell). */
   argv?: string[];
 }
@@ -121,6 +124,10 @@ export function summarise(r: EvalResultV2): string {
  * ```
  */
 export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
+  // Raw texts are evaluated by the text preset, through the model's own tokenizer.
+  if (isTextDataset(o.dataset)) return runTextEvalCommand(o);
+  if (o.preset === 'text') throw new UserError(`--preset text evaluates text models on text data (spam, csv:FILE), not ${o.dataset}: choose ${PRESETS.join(', ')}`);
+  if (o.saveExamples !== undefined) throw new UserError(`--save-examples applies to text data sets (spam, csv:FILE), not ${o.dataset}: drop it (the report's gallery shows image examples)`);
   const modelInfo = checkEvalInputs(o);
   const threat = parseAnyThreat(o.threat ?? (o.preset === 'tabular' ? 'l2:0.5' : 'linf:0.3'));
   if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
@@ -185,11 +192,12 @@ export function evalCommand(): Command {
     .description('evaluate a saved model: clean and worst-case robust accuracy over an attack ensemble, margins, reliability checks')
     .requiredOption('--model <path>', 'TF.js model: a folder with model.json + weights, or the model.json itself')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
-    .option('--threat <spec>', 'threat model NORM:EPS or spatial:rot=…,trans=… (default: l2:0.5 with --preset tabular, else linf:0.3)')
-    .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD; tabular: CAA (CAPGD, then MOEVA), valid records only').choices(PRESETS).default('standard'))
-    .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order').argParser(positiveInt).default(1000))
+    .option('--threat <spec>', 'threat model NORM:EPS or spatial:rot=…,trans=…; text data: words:SHARE (default words:0.1); default: l2:0.5 with --preset tabular, else linf:0.3')
+    .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD; tabular: CAA (CAPGD, then MOEVA), valid records only; text (text data, the default there): deepwordbug, pwws, hotflip, goodword, genetic-text').choices([...PRESETS, 'text']).default('standard'))
+    .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order (text data: the first N spam messages)').argParser(positiveInt).default(1000))
     .option('--json <file>', 'write the results as JSON (the evaluation state is kept in FILE.state until it finishes)')
     .option('--report <file>', 'write a self-contained HTML report')
+    .option('--save-examples <file>', 'text data: write every attacked message (original, adversarial, predictions, changed words, queries) as JSON lines')
     .option('--eps-curve <range>', 'accuracy-vs-ε curve START:STOP:STEP, e.g. 0:0.4:0.05 (first 500 examples)')
     .option('--minimal-norms <norms>', 'minimal-perturbation norms with DeepFool, FAB (and CW for l2): l2, linf or l2,linf (first 200 examples)')
     .option('--no-checks', 'skip the reliability checks')
@@ -197,7 +205,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--gallery <count>', 'examples shown as images in the report').argParser(integer).default(10))
     .addOption(new Option('--batch-size <n>', 'examples per batch').argParser(positiveInt).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0));
-  for (const opt of engineOptions()) cmd.addOption(opt);
+  for (const opt of [...textDataOptions(), ...engineOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: EvalOptions, self: Command) => {
     await runEval({ ...o, argv: argvAsRun(self) });
   });

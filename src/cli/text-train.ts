@@ -32,7 +32,7 @@ export const TEXT_METHODS: string[] = ['standard'];
 export function textTrainOptions(): Option[] {
   return [
     new Option('--text-column <name>', "csv:FILE texts: the column holding the text (default 'text')"),
-    new Option('--label-column <name>', "csv:FILE texts: the column holding the label (default 'label')"),
+    new Option('--label-column <name>', "csv:FILE data: the column holding the label (texts: default 'label'; tables: the one column the schema does not describe)"),
     new Option('--split <kind>', 'spam: stratified (seeded by --seed) or collection (the -1 groups train, the -2 groups test)').choices(SPAM_SPLITS),
     new Option('--max-length <n>', `text models: tokens read per text (default ${DEFAULT_MAX_LENGTH})`).argParser(positiveInt),
     new Option('--vocab-size <n>', 'text models: vocabulary size, built on the training split (default 20000)').argParser(positiveInt),

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset, splitValidation } from '../data/batching.js';
+import { balanceClasses } from '../data/balance.js';
 import { buildZooModel, ZOO_INITS, ZOO_NAMES, type ZooInit } from '../model/zoo.js';
 import { fromLayersModel, type Classifier } from '../model/classifier.js';
 import { domainToMeta, loadModel, saveModel, type ModelMetadata } from '../model/io.js';
@@ -16,11 +17,13 @@ import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../traini
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, type Method } from '../training/strategies/index.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
+import { deriveSeed } from '../data/rng.js';
 import { engineOptions, fraction, integer, positiveInt, positiveNumber, subsetOption } from './options.js';
 import { defaultProgress, log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkTrainInputs } from './preflight.js';
 import { checkNoTextOptions, checkTextTrainInputs, prepareTextTraining, textTrainOptions, type TextTrainOptions } from './text-train.js';
 import { saveTextPreprocessing } from '../text/text-model-io.js';
+import { modelFilesFor } from '../tabular/tabular-dataset.js';
 
 /** Options of `advtrain train` (also used by `demo`). */
 export interface TrainOptions extends TextTrainOptions {
@@ -62,6 +65,11 @@ export interface TrainOptions extends TextTrainOptions {
   coGuard?: string;
   /** PGD steps of the robust validation (0: off). */
   robustVal?: number;
+  /** Oversample the training split's smaller classes to the size of the largest. */
+  balance?: boolean;
+  /** `--dataset csv:FILE`: the label column and the tabular schema. */
+  labelColumn?: string;
+  schema?: string;
 }
 
 /** What a finished training run reports. */
@@ -93,7 +101,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     attackSteps: opts.attackSteps ?? recipe.attackSteps,
   };
   checkTrainInputs(o);
-  const isText = isTextDataset(o.dataset);
+  const isText = isTextDataset(o.dataset, { schema: o.schema });
   if (isText) checkTextTrainInputs(o);
   else checkNoTextOptions(o);
   const schedule = parseSchedule(o.lrSchedule, o.lr);
@@ -109,7 +117,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   if ((o.robustVal ?? 0) > 0 && !threat) throw new UserError('--robust-val needs --threat');
   const staticDirs = o.staticModels ? o.staticModels.split(',').filter(Boolean) : [];
   const text = isText ? await prepareTextTraining(o) : undefined;
-  const data = text ? text.data : await loadDataset(o.dataset);
+  const data = text ? text.data : await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
   const engine = await startEngine(o, log);
   if (threat) warnIfThreatCoversDomain(threat, data.train.domain, data.train.shape);
   const statics: Classifier[] = [];
@@ -135,6 +143,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     valSet = split.val;
     valName = 'held-out validation';
   }
+  if (o.balance) trainSet = balanceClasses(trainSet, deriveSeed(o.seed, 'balance'));
   const metadata: ModelMetadata = {
     inputShape: data.train.shape,
     numClasses: data.train.numClasses,
@@ -143,6 +152,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     classNames: data.train.classNames,
     architecture: o.model,
     dataset: o.dataset,
+    files: modelFilesFor(data.train),
   };
   const coGuard = o.coGuard === 'on' || ((o.coGuard ?? 'auto') === 'auto' && SINGLE_STEP_METHODS.includes(o.method as Method));
   const config: TrainConfig = {
@@ -211,7 +221,8 @@ function resumeChoice(r: boolean | string | undefined): CheckpointChoice | undef
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description('train a zoo model, with standard or adversarial training')
-    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, a .csv file, idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS], or texts: spam, spam-collection, csv:FILE')
+    .requiredOption('--dataset <name>', 'data set: mnist, fashion-mnist, nsl-kdd, nsl-kdd-5, nsl-kdd-21, phishing, a .csv file, csv:FILE with --schema (a table), idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS], or texts: spam, spam-collection, csv:FILE (with --text-column)')
+    .option('--schema <file>', 'csv:FILE data: the tabular schema (feature types, bounds, relations; see schemas/nsl-kdd.json)')
     .addOption(new Option('--model <name>', 'architecture').choices(ZOO_NAMES).default('mnist-small'))
     .addOption(new Option('--init <kind>', "initial weights: glorot (Keras's default) or torch (PyTorch's, as in the published PyTorch recipes)").choices(ZOO_INITS).default('glorot'))
     .addOption(new Option('--method <name>', 'training method').choices(METHODS).default('standard'))
@@ -234,6 +245,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--robust-val <steps>', 'robust early stopping: PGD-steps accuracy on the validation set each epoch, best model kept in OUT/best').argParser(integer))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
     .option('--out <dir>', 'run directory (model, metrics.jsonl, checkpoint)', 'runs/model')
+    .option('--balance', "oversample the training split's smaller classes to the size of the largest (skewed data such as spam-collection)")
     .addOption(subsetOption('training'))
     .addOption(new Option('--val-fraction <f>', 'hold out this fraction of the training data for validation (0: validate on the test set)').argParser(fraction).default(0))
     .option('--resume [which]', 'continue the run in --out from its last checkpoint (--resume previous: from the one before, if the last is corrupt)')

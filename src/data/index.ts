@@ -10,6 +10,8 @@ import { loadSpam, type SpamSplit } from './spam.js';
 import { loadTextCsv } from './text-csv.js';
 import type { TextSplits } from './text-dataset.js';
 import { loadNslKdd } from '../tabular/nsl-kdd.js';
+import { loadPhishing } from '../tabular/phishing.js';
+import { loadTabularCsv } from '../tabular/csv-tabular.js';
 
 export * from './batching.js';
 export * from './csv.js';
@@ -48,6 +50,8 @@ export interface LoadOptions {
   textColumn?: string;
   /** Spam: how the corpus is split (default per name: 'spam' stratified, 'spam-collection' by collection). */
   split?: SpamSplit;
+  /** `csv:FILE`: the tabular schema describing the table (feature types, bounds, relations). */
+  schema?: string;
 }
 
 /** A named data set the CLI and the library can load by name. */
@@ -72,6 +76,7 @@ const REGISTRY = new Map<string, DatasetEntry>([
   ],
   ['nsl-kdd', { description: 'NSL-KDD intrusion records, normal/attack: KDDTrain+_20Percent 25,192 / KDDTest+ 22,544, 122 encoded features', load: () => loadNslKdd({ classes: 'binary' }) }],
   ['nsl-kdd-5', { description: 'NSL-KDD, 5 classes (normal, DoS, Probe, R2L, U2R)', load: () => loadNslKdd({ classes: '5-class' }) }],
+  ['phishing', { description: 'UCI Phishing Websites, 5,849 distinct rows, seeded 80/20 split by feature vector, 30 features in {-1,0,1}', load: (o) => loadPhishing({ seed: o.seed ?? 0, testFraction: o.testFraction }) }],
   ['nsl-kdd-21', { description: 'NSL-KDD normal/attack, tested on the hard subset KDDTest-21 (11,850)', load: () => loadNslKdd({ classes: 'binary', test: 'KDDTest-21.txt' }) }],
 ]);
 
@@ -99,7 +104,7 @@ const TEXT_REGISTRY = new Map<string, TextDatasetEntry>([
 ]);
 
 /** Forms of name that are not registry entries, for help and error messages. */
-const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv', 'csv:FILE (texts: --text-column, --label-column)'];
+const PATTERNS = ['idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]', 'PATH.csv', 'csv:FILE (texts: --text-column, --label-column)', 'csv:FILE --schema SCHEMA (a table)'];
 
 /**
  * Adds (or replaces) a named data set.
@@ -129,18 +134,19 @@ export function knownDatasets(): string[] {
 }
 
 /**
- * Whether a data set name names raw texts (`spam`, `spam-collection`, `csv:FILE`) rather than
- * feature arrays: load those with {@link loadTextDataset}.
+ * Whether a data set name names raw texts (`spam`, `spam-collection`, `csv:FILE` without a tabular
+ * `schema`) rather than feature arrays: load those with {@link loadTextDataset}.
  *
  * @example
  * ```ts
  * isTextDataset('spam');          // true
  * isTextDataset('csv:sms.csv');   // true
  * isTextDataset('flows.csv');     // false (a tabular CSV)
+ * isTextDataset('csv:flows.csv', { schema: 'flows.json' }); // false (a table with its schema)
  * ```
  */
-export function isTextDataset(name: string): boolean {
-  return TEXT_REGISTRY.has(name) || name.startsWith('csv:');
+export function isTextDataset(name: string, opts: Pick<LoadOptions, 'schema'> = {}): boolean {
+  return TEXT_REGISTRY.has(name) || (name.startsWith('csv:') && opts.schema === undefined);
 }
 
 /**
@@ -170,7 +176,8 @@ export async function loadTextDataset(name: string, opts: LoadOptions = {}): Pro
  * - a registered name (`mnist`, `fashion-mnist`, …);
  * - `idx:IMAGES,LABELS` (split seeded by `testFraction`) or `idx:IMAGES,LABELS,TEST_IMAGES,TEST_LABELS`
  *   (paths may be gzip-compressed; they may not contain commas);
- * - a path ending in `.csv` (see {@link loadCsv}), split seeded by `testFraction`.
+ * - a path ending in `.csv` (see {@link loadCsv}), split seeded by `testFraction`;
+ * - `csv:PATH` with `schema`: a table described by a tabular schema (see `loadTabularCsv`).
  *
  * @example
  * ```ts
@@ -185,6 +192,10 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
     throw new UserError(`${name} is a text data set (raw texts, not feature arrays): load it with loadTextDataset and a text model's vocabulary (the CLI does so for text-cnn and text-bag)`);
   }
   if (name.startsWith('idx:')) return loadIdxSpec(name.slice(4), opts);
+  if (name.startsWith('csv:')) {
+    if (!opts.schema) throw new UserError(`data set "${name}" needs a schema describing its features: pass --schema SCHEMA.json (see schemas/nsl-kdd.json)`);
+    return loadTabularCsv(name.slice(4), { schema: opts.schema, labelColumn: opts.labelColumn, seed: opts.seed, testFraction: opts.testFraction });
+  }
   if (name.toLowerCase().endsWith('.csv')) {
     const ds = loadCsv(name, { labelColumn: opts.labelColumn, categorical: opts.categorical, immutable: opts.immutable, name: basename(name) });
     return holdOutTest(ds, opts);

@@ -77,9 +77,21 @@ export async function mailText(raw: string | Uint8Array, name: string): Promise<
   }
   const subject = (email.subject ?? '').replace(/\s+/g, ' ').trim();
   let body = email.text !== undefined && email.text.trim() !== '' ? email.text : email.html !== undefined ? safeHtml(email.html, name) : '';
+  // Spam often sends HTML labelled text/plain (or with no type at all): read it as HTML too, so
+  // the same content reads the same whichever way it was labelled.
+  if (looksLikeHtml(body)) body = safeHtml(body, name);
   body = tidyText(body);
   if (body.length > MAX_BODY_CHARS) body = body.slice(0, MAX_BODY_CHARS);
   return { subject, body };
+}
+
+const HTML_TAG = /<\/?(?:html|head|body|table|tr|td|font|div|p|br|a|center|meta|b|i|img|span)\b[^>]*>/gi;
+
+/** Whether a "plain" body is really an HTML document: it opens with one, or has many HTML tags. */
+export function looksLikeHtml(s: string): boolean {
+  if (/^\s*(?:<!doctype html|<html|<head|<body)/i.test(s)) return true;
+  const tags = s.match(HTML_TAG)?.length ?? 0;
+  return tags >= 5 && tags * 20 >= s.split(/\s+/).length;
 }
 
 function safeHtml(html: string, name: string): string {

@@ -66,8 +66,19 @@ function measure(clf: Classifier, x: Float32Array, ds: Dataset, rows: number[]):
 export function robustnessMargin(clf: Classifier, ds: Dataset, adv: Float32Array, cleanCorrect: Uint8Array): MarginResult {
   const rows: number[] = [];
   for (let i = 0; i < ds.n; i++) if (cleanCorrect[i]) rows.push(i);
-  const c = measure(clf, ds.x, ds, rows);
-  const a = measure(clf, adv, ds, rows);
+  return marginOf(measure(clf, ds.x, ds, rows), measure(clf, adv, ds, rows));
+}
+
+/**
+ * The robustness margin from per-example true-class confidences and logit margins measured on
+ * clean and on adversarial inputs (any input type: images here, texts in text-eval.ts).
+ *
+ * @example
+ * ```ts
+ * const m = marginOf({ conf: [0.99], margin: [4.2] }, { conf: [0.3], margin: [-0.8] });
+ * ```
+ */
+export function marginOf(c: { conf: number[]; margin: number[] }, a: { conf: number[]; margin: number[] }): MarginResult {
   const all = [...c.margin, ...a.margin];
   const lo = Math.floor(Math.min(0, ...all));
   const hi = Math.ceil(Math.max(1, ...all));

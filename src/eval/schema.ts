@@ -13,8 +13,8 @@
 /** The value of {@link EvalResultV2.schema}. */
 export const EVAL_SCHEMA = 'advtrain/eval@2';
 
-/** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, or `custom`. */
-export type Preset = 'quick' | 'standard' | 'thorough' | 'tabular' | 'custom';
+/** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, `custom`, `tabular` (CAA: CAPGD then MOEVA, valid records only) or `text` (the five text attacks). */
+export type Preset = 'quick' | 'standard' | 'thorough' | 'tabular' | 'custom' | 'text';
 
 /**
  * Outcome of one reliability check; `not-applicable` when it had nothing to test (e.g. at 0%
@@ -383,6 +383,76 @@ export interface EvalResultV2 {
   time_s: number;
   /** How to reproduce this result (absent in files written before it was recorded). */
   command?: EvalCommand;
+  /** Text evaluations (`--preset text`): the text attacks' own figures and examples. */
+  text?: TextEvalSection;
   /** Resume state of an unfinished evaluation; not read by the report. */
   state?: unknown;
+}
+
+/** Median, mean and maximum of a per-example quantity (null when there is no example). */
+export interface TextStat {
+  median: number | null;
+  mean: number | null;
+  max: number | null;
+}
+
+/** One text attack of a text evaluation, on the messages it ran on. */
+export interface TextAttackFigures {
+  /** Attack name as the CLI spells it (`pwws`, `genetic-text`, `hotflip`, `deepwordbug`, `goodword`). */
+  name: string;
+  /** Messages it ran on (those every earlier attack failed on). */
+  attacked: number;
+  /** Verified successes / attacked. */
+  success_rate: number;
+  /** Share of words changed, over its verified successes. */
+  words_changed: TextStat;
+  /** Model queries per attacked message (candidate texts scored, plus gradients). */
+  queries: TextStat & { total: number };
+  seconds_per_message: number;
+  /** Successes the attack claimed that the fresh forward pass or the threat's check refused (0 for a sound attack). */
+  unverified: number;
+}
+
+/** One message of the text report: original and worst-case adversarial version. */
+export interface TextExampleView {
+  /** Row in the evaluated split. */
+  index: number;
+  /** True class, and the prediction on the adversarial message, by name. */
+  label: string;
+  predicted_after: string;
+  /** `broken` when some attack fooled the model (verified), else `survived` (the last attempt is shown). */
+  outcome: 'broken' | 'survived';
+  /** The attack that produced the adversarial message. */
+  attack: string;
+  original: string;
+  adversarial: string;
+  /** Word edits, original → adversarial. */
+  changed_words: { from: string; to: string }[];
+  /** Share of the original's words changed. */
+  share: number;
+  /** Queries spent on it, over every attack that ran on it. */
+  queries: number;
+}
+
+/**
+ * The text part of an `advtrain/eval@2` file (`--preset text`): per-message worst case over the
+ * text attacks, on the correctly classified messages of the attacked classes (the spam a filter
+ * catches). `robust_accuracy` of the file counts every evaluated message; these figures count
+ * only the attacked ones.
+ */
+export interface TextEvalSection {
+  /** Classes attacked, by name (default `spam`). */
+  attacked_classes: string[];
+  /** Messages attacked: correctly classified, of an attacked class. */
+  attacked: number;
+  /** Share of the attacked messages some attack fooled (verified): the worst case over the ensemble. */
+  success_rate: number;
+  /** Share of words changed in the worst-case adversarial messages. */
+  words_changed: TextStat;
+  /** Queries per attacked message, summed over the attacks that ran on it. */
+  queries_per_example: TextStat & { total: number };
+  /** Each attack's own figures, in running order. */
+  attacks: TextAttackFigures[];
+  /** A few broken and surviving messages for the report. */
+  examples: TextExampleView[];
 }

@@ -58,6 +58,46 @@ function png(v: unknown, path: string): void {
   }
 }
 
+/** A median/mean/max triple of fractions or counts (null when there was no example). */
+function stat(v: unknown, path: string): void {
+  const o = obj(v, path);
+  for (const k of ['median', 'mean', 'max']) if (o[k] !== null) nonneg(o[k], `${path}.${k}`);
+}
+
+/** The text evaluation section (`--preset text`). */
+function textSection(v: unknown): void {
+  const t = obj(v, 'text');
+  arr(t.attacked_classes, 'text.attacked_classes').forEach((c, i) => str(c, `text.attacked_classes[${i}]`));
+  int(t.attacked, 'text.attacked');
+  frac(t.success_rate, 'text.success_rate');
+  stat(t.words_changed, 'text.words_changed');
+  stat(t.queries_per_example, 'text.queries_per_example');
+  arr(t.attacks, 'text.attacks').forEach((a, i) => {
+    const p = `text.attacks[${i}]`;
+    const o = obj(a, p);
+    str(o.name, `${p}.name`);
+    int(o.attacked, `${p}.attacked`);
+    frac(o.success_rate, `${p}.success_rate`);
+    stat(o.words_changed, `${p}.words_changed`);
+    stat(o.queries, `${p}.queries`);
+    nonneg(o.seconds_per_message, `${p}.seconds_per_message`);
+    int(o.unverified, `${p}.unverified`);
+  });
+  arr(t.examples, 'text.examples').forEach((e, i) => {
+    const p = `text.examples[${i}]`;
+    const o = obj(e, p);
+    int(o.index, `${p}.index`);
+    for (const k of ['label', 'predicted_after', 'attack', 'original', 'adversarial']) if (typeof o[k] !== 'string') bad(`${p}.${k}`, 'a string', o[k]);
+    oneOf(o.outcome, `${p}.outcome`, ['broken', 'survived'] as const);
+    arr(o.changed_words, `${p}.changed_words`).forEach((c, k) => {
+      const w = obj(c, `${p}.changed_words[${k}]`);
+      if (typeof w.from !== 'string' || typeof w.to !== 'string') bad(`${p}.changed_words[${k}]`, '{from, to} strings', c);
+    });
+    frac(o.share, `${p}.share`);
+    int(o.queries, `${p}.queries`);
+  });
+}
+
 function histogram(v: unknown, path: string): void {
   const h = obj(v, path);
   const edges = arr(h.edges, `${path}.edges`);
@@ -118,7 +158,7 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
   int(data.n, 'data.n', 1);
   opt(data, 'classes', 'data', (v, p) => arr(v, p).forEach((c, i) => str(c, `${p}[${i}]`)));
   str(r.threat, 'threat');
-  oneOf(r.preset, 'preset', ['quick', 'standard', 'thorough', 'tabular', 'custom'] as const);
+  oneOf(r.preset, 'preset', ['quick', 'standard', 'thorough', 'tabular', 'custom', 'text'] as const);
 
   frac(r.clean_accuracy, 'clean_accuracy');
   frac(r.robust_accuracy, 'robust_accuracy');
@@ -229,6 +269,8 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
     galleryView(g.adversarial, `${p}.adversarial`);
     png(obj(g.perturbation, `${p}.perturbation`).png, `${p}.perturbation.png`);
   });
+
+  if (r.text !== undefined) textSection(r.text);
 
   nonneg(r.time_s, 'time_s');
   if (r.command !== undefined) {

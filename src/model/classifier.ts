@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as tfc from '@tensorflow/tfjs-converter';
 import type { Domain } from '../data/domain.js';
+import { nativeModelApply } from '../engine/native/fused-model.js';
 
 /**
  * The one contract every model meets. Attacks and evaluations see nothing else.
@@ -93,8 +94,9 @@ export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): L
     inputShape,
     numClasses,
     domain: opts.domain,
-    logits: (x) => toLogits(() => model.apply(x, { training: false }) as tf.Tensor, output),
-    trainingLogits: (x) => toLogits(() => model.apply(x, { training: true }) as tf.Tensor, output),
+    // The native engine runs known layer stacks as one fused kernel; any other model as tfjs-layers does.
+    logits: (x) => toLogits(() => nativeModelApply(model, x, false) ?? (model.apply(x, { training: false }) as tf.Tensor), output),
+    trainingLogits: (x) => toLogits(() => nativeModelApply(model, x, true) ?? (model.apply(x, { training: true }) as tf.Tensor), output),
   };
 }
 

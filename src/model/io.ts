@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, withNewDir } from '../fsutil.js';
 import type { Domain } from '../data/domain.js';
+import { TabularEncoding } from '../tabular/encoding.js';
 import { fromGraphModel, fromLayersModel, type Classifier, type LayersClassifier, type ModelOutput } from './classifier.js';
 
 const MODEL_JSON = 'model.json';
@@ -30,7 +31,15 @@ export interface ModelMetadata {
   architecture?: string;
   /** Data set it was trained on. */
   dataset?: string;
+  /**
+   * Files written beside model.json, name → text (not stored in model.json): `tabular.json`
+   * holds a tabular model's schema and encoding, from which {@link loadModel} rebuilds its Domain.
+   */
+  files?: Record<string, string>;
 }
+
+/** The file beside model.json that makes a model tabular (its schema and encoding). */
+export const TABULAR_JSON = 'tabular.json';
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
 
@@ -59,6 +68,7 @@ export function fileHandler(dir: string, metadata?: ModelMetadata): tf.io.IOHand
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+      const { files, ...meta } = metadata ?? ({} as Partial<ModelMetadata>);
       const json = {
         modelTopology: artifacts.modelTopology,
         format: artifacts.format ?? 'layers-model',
@@ -66,9 +76,10 @@ export function fileHandler(dir: string, metadata?: ModelMetadata): tf.io.IOHand
         convertedBy: artifacts.convertedBy ?? null,
         trainingConfig: artifacts.trainingConfig,
         weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
-        userDefinedMetadata: metadata ? { ...(artifacts.userDefinedMetadata ?? {}), advtrain: metadata } : artifacts.userDefinedMetadata,
+        userDefinedMetadata: metadata ? { ...(artifacts.userDefinedMetadata ?? {}), advtrain: meta } : artifacts.userDefinedMetadata,
       };
       await withNewDir(dir, async (d) => {
+        for (const [name, text] of Object.entries(files ?? {})) writeFileAtomic(join(d, name), text);
         writeFileAtomic(join(d, WEIGHTS_BIN), new Uint8Array(weights));
         writeFileAtomic(join(d, MODEL_JSON), JSON.stringify(json));
       });
@@ -183,6 +194,19 @@ function readModelDir(path: string): { json: RawModelJson; weightSpecs: tf.io.We
   return { json, weightSpecs, weightData: weightData.buffer };
 }
 
+/** The tabular encoding saved beside a model, if there is one (a damaged file is refused in one line). */
+function readTabularJson(dir: string): TabularEncoding | undefined {
+  const path = join(dir, TABULAR_JSON);
+  if (!existsSync(path)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${path} is not valid JSON (${(e as Error).message}); re-save the model`);
+  }
+  return TabularEncoding.fromJSON(json, path);
+}
+
 function domainFromMeta(d: ModelMetadata['domain']): Domain {
   const conv = (v: number | number[]) => (typeof v === 'number' ? v : Float32Array.from(v));
   return { lower: conv(d.lower), upper: conv(d.upper) };
@@ -225,6 +249,8 @@ export interface LoadedModel {
   location: { dir: string; file: string };
   /** What was adapted while loading (e.g. a softmax output read as probabilities), for the caller to tell the user once. */
   notes: string[];
+  /** A tabular model's encoding (from tabular.json beside model.json); its Domain is the classifier's. */
+  tabular?: TabularEncoding;
 }
 
 /**
@@ -311,7 +337,8 @@ export async function loadModel(path: string, fallback?: Partial<ModelMetadata>,
   const { json } = readModelDir(path);
   const stored = json.userDefinedMetadata?.advtrain;
   const meta = { ...fallback, ...stored } as Partial<ModelMetadata>;
-  const domain = domainFromMeta(meta.domain ?? { lower: 0, upper: 1 });
+  const tabular = readTabularJson(location.dir);
+  const domain = tabular ? tabular.domain() : domainFromMeta(meta.domain ?? { lower: 0, upper: 1 });
   const notes: string[] = [];
   const where = `${location.file} (userDefinedMetadata.advtrain)`;
   if (json.format === 'graph-model') {
@@ -324,7 +351,7 @@ export async function loadModel(path: string, fallback?: Partial<ModelMetadata>,
       throw new UserError(`the metadata in ${where} says inputShape ${fmtShape(meta.inputShape)} but the model takes ${fmtShape(declared.slice(1))}: correct inputShape`);
     }
     const classifier = fromGraphModel(graph, { domain, output: meta.output ?? 'logits', inputShape: meta.inputShape, numClasses: meta.numClasses });
-    return { classifier, metadata: stored, location, notes };
+    return { classifier, metadata: stored, location, notes, ...(tabular ? { tabular } : {}) };
   }
   let model: tfl.LayersModel;
   try {
@@ -356,5 +383,5 @@ export async function loadModel(path: string, fallback?: Partial<ModelMetadata>,
   }
   for (const note of notes) opts.onNote?.(note);
   const layers = fromLayersModel(model, { domain, output });
-  return { classifier: layers, layers, metadata: stored, location, notes };
+  return { classifier: layers, layers, metadata: stored, location, notes, ...(tabular ? { tabular } : {}) };
 }

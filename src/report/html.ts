@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import type { Check, EvalResultV2, Verdict } from '../eval/schema.js';
 import { validateEvalResult } from '../eval/validate-result.js';
 import { className, escapeHtml, gallerySection, pct } from './gallery.js';
+import { TEXT_CSS, textSection } from './text-section.js';
 import { shellLine } from '../eval/command.js';
 import {
   epsCurveSpec,
@@ -287,7 +288,7 @@ export async function renderReport(result: EvalResultV2): Promise<string> {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="generator" content="advtrain ${e(r.versions.advtrain)}">
 <title>${e(title)}</title>
-<style>${CSS}</style>
+<style>${CSS}${r.text ? TEXT_CSS : ''}</style>
 </head>
 <body>
 <main>
@@ -300,6 +301,7 @@ ${plotSection('margin', 'Robustness margin', of('margin'), `How far examples sit
 ${plotSection('training', 'Training', of('training'), 'From the model’s training log.')}
 ${plotSection('transfer', 'Transferability', of('transfer'), 'Rows: the model evaluated; columns: the model the examples were crafted on. Low off-diagonal cells mean the attack transfers.', flags('transfer'))}
 ${plotSection('minimal-norms', 'Minimal perturbations', of('minimal'), 'Size of the smallest adversarial perturbation each minimal-norm attack found, per example it succeeded on.', flags('minimal_norms'))}
+${textSection(r)}
 ${gallerySection(r)}
 <footer>Made by advtrain ${e(r.versions.advtrain)} from an <code>advtrain/eval@2</code> result · plots drawn with Vega-Lite</footer>
 </main>

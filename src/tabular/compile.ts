@@ -3,6 +3,8 @@ import { UserError } from '../errors.js';
 import type { Domain, Relation } from '../data/domain.js';
 import { ExprSyntaxError, parseRelation, type CmpOp, type Cond, type NumExpr } from './expr.js';
 import type { TabularEncoding } from './encoding.js';
+import { columnsOf, DEFAULT_TOLERANCE, rawHolds, RELATIVE_TOLERANCE, type RCond, type RNum } from './relation-ir.js';
+import { repairCond } from './relation-repair.js';
 
 /**
  * The constraint language's meaning: a parsed relation resolved against an encoding, in negation
@@ -10,20 +12,6 @@ import type { TabularEncoding } from './encoding.js';
  * differentiable violation, and as a repair of one model input.
  */
 
-/** Relative tolerance added to every comparison: float32 resolution of decoded values. */
-export const RELATIVE_TOLERANCE = 4e-6;
-const DEFAULT_TOLERANCE = 1e-6;
-
-type RNum =
-  | { k: 'num'; v: number }
-  | { k: 'col'; j: number }
-  | { k: 'bin'; op: '+' | '-' | '*' | '/'; a: RNum; b: RNum }
-  | { k: 'neg'; a: RNum }
-  | { k: 'call'; fn: string; args: RNum[] };
-type RCond =
-  | { k: 'cmp'; op: '<=' | '<' | '==' | '!='; a: RNum; b: RNum; tol: number }
-  | { k: 'is'; j: number; cats: number[]; neg: boolean }
-  | { k: 'and' | 'or'; parts: RCond[] };
 
 /**
  * Compiles a schema's relations into {@link Relation}s over the encoding's model inputs. A syntax
@@ -64,6 +52,8 @@ function resolve(c: Cond, enc: TabularEncoding, tol: number, negate: boolean, fa
         return { k: 'neg', a: num(e.a) };
       case 'call':
         return { k: 'call', fn: e.fn, args: e.args.map(num) };
+      case 'count':
+        return { k: 'count', conds: e.conds.map((c) => resolve(c, enc, tol, false, fail)) };
     }
   };
   switch (c.k) {
@@ -105,84 +95,43 @@ function normalise(op: CmpOp, a: RNum, b: RNum): ['<=' | '<' | '==' | '!=', RNum
   return [op, a, b];
 }
 
-// ---- raw evaluation (float64, on decoded values) ----
-
-function rawNum(e: RNum, v: Float64Array): number {
-  switch (e.k) {
-    case 'num':
-      return e.v;
-    case 'col':
-      return v[e.j]!;
-    case 'neg':
-      return -rawNum(e.a, v);
-    case 'bin': {
-      const a = rawNum(e.a, v);
-      const b = rawNum(e.b, v);
-      return e.op === '+' ? a + b : e.op === '-' ? a - b : e.op === '*' ? a * b : b === 0 ? 0 : a / b;
-    }
-    case 'call': {
-      const xs = e.args.map((a) => rawNum(a, v));
-      switch (e.fn) {
-        case 'log':
-          return Math.log(Math.max(xs[0]!, 1e-12));
-        case 'log1p':
-          return Math.log1p(Math.max(xs[0]!, -1 + 1e-12));
-        case 'abs':
-          return Math.abs(xs[0]!);
-        case 'min':
-          return Math.min(...xs);
-        case 'max':
-          return Math.max(...xs);
-        case 'sum':
-          return xs.reduce((s, x) => s + x, 0);
-        default: // div(a, b, fill)
-          return xs[1] === 0 ? xs[2]! : xs[0]! / xs[1]!;
-      }
-    }
-  }
-}
-
-function rawHolds(c: RCond, v: Float64Array): boolean {
-  switch (c.k) {
-    case 'and':
-      return c.parts.every((p) => rawHolds(p, v));
-    case 'or':
-      return c.parts.some((p) => rawHolds(p, v));
-    case 'is':
-      return c.cats.includes(v[c.j]!) !== c.neg;
-    case 'cmp': {
-      const a = rawNum(c.a, v);
-      const b = rawNum(c.b, v);
-      const t = c.tol + RELATIVE_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
-      const d = a - b;
-      return c.op === '<=' ? d <= t : c.op === '<' ? d <= -t : c.op === '==' ? Math.abs(d) <= t : Math.abs(d) > t;
-    }
-  }
-}
-
 // ---- differentiable violation (tensors, on continuous decoded values) ----
 
-function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number): tf.Tensor {
+function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number, x: tf.Tensor2D, enc: TabularEncoding): tf.Tensor {
+  const sub = (f: RNum) => tensorNum(f, cols, b, x, enc);
   switch (e.k) {
     case 'num':
       return tf.fill([b], e.v) as tf.Tensor1D;
     case 'col':
       return cols(e.j);
     case 'neg':
-      return tf.neg(tensorNum(e.a, cols, b));
+      return tf.neg(sub(e.a));
     case 'bin': {
-      const x = tensorNum(e.a, cols, b);
-      const y = tensorNum(e.b, cols, b);
-      if (e.op === '+') return tf.add(x, y);
-      if (e.op === '-') return tf.sub(x, y);
-      if (e.op === '*') return tf.mul(x, y);
-      return safeDiv(x, y, 0);
+      const p = sub(e.a);
+      const y = sub(e.b);
+      if (e.op === '+') return tf.add(p, y);
+      if (e.op === '-') return tf.sub(p, y);
+      if (e.op === '*') return tf.mul(p, y);
+      if (e.op === '^') return tf.pow(p, y);
+      if (e.op === '%') {
+        const zero = tf.equal(y, 0);
+        return tf.where(zero, tf.zerosLike(p), tf.mod(p, tf.where(zero, tf.onesLike(y), y)));
+      }
+      return safeDiv(p, y, 0);
+    }
+    case 'count': {
+      // piecewise constant: how many parts have no violation (its gradient is zero)
+      const held = e.conds.map((c) => tf.cast(tf.equal(tensorViolation(c, x, enc, cols), 0), 'float32'));
+      return held.length === 1 ? held[0]! : tf.addN(held);
     }
     case 'call': {
-      const xs = e.args.map((a) => tensorNum(a, cols, b));
+      const xs = e.args.map(sub);
       switch (e.fn) {
-        case 'log':
-          return tf.log(tf.maximum(xs[0]!, 1e-12));
+        case 'log': {
+          const pos = tf.greater(xs[0]!, 0);
+          const l = tf.log(tf.where(pos, xs[0]!, tf.onesLike(xs[0]!)));
+          return tf.where(pos, l, xs[1] ?? tf.fill([b], Math.log(1e-12)));
+        }
         case 'log1p':
           return tf.log1p(tf.maximum(xs[0]!, -1 + 1e-6));
         case 'abs':
@@ -221,8 +170,8 @@ function tensorViolation(c: RCond, x: tf.Tensor2D, enc: TabularEncoding, cols: (
       return c.neg ? tf.relu(ind) : tf.relu(tf.sub(1, ind));
     }
     case 'cmp': {
-      const a = tensorNum(c.a, cols, b);
-      const y = tensorNum(c.b, cols, b);
+      const a = tensorNum(c.a, cols, b, x, enc);
+      const y = tensorNum(c.b, cols, b, x, enc);
       const t = tf.add(c.tol, tf.mul(RELATIVE_TOLERANCE, tf.maximum(tf.abs(a), tf.abs(y))));
       const d = tf.sub(a, y);
       if (c.op === '<=') return tf.relu(tf.sub(d, t));
@@ -233,86 +182,16 @@ function tensorViolation(c: RCond, x: tf.Tensor2D, enc: TabularEncoding, cols: (
   }
 }
 
-// ---- repair (one model input, in place) ----
-
-function uses(e: RNum, j: number): boolean {
-  if (e.k === 'col') return e.j === j;
-  if (e.k === 'bin') return uses(e.a, j) || uses(e.b, j);
-  if (e.k === 'neg') return uses(e.a, j);
-  if (e.k === 'call') return e.args.some((a) => uses(a, j));
-  return false;
-}
-
-function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): void {
-  const values = () => enc.decodeValues(x);
-  switch (c.k) {
-    case 'and':
-      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed);
-      return;
-    case 'or': {
-      if (rawHolds(c, values())) return;
-      let best: Float32Array | undefined;
-      let bestCost = Infinity;
-      for (const p of c.parts) {
-        const trial = x.slice();
-        repairCond(p, trial, enc, fixed);
-        if (!rawHolds(c, enc.decodeValues(trial))) continue;
-        let cost = 0;
-        for (let i = 0; i < x.length; i++) cost += Math.abs(trial[i]! - x[i]!);
-        if (cost < bestCost) [best, bestCost] = [trial, cost];
-      }
-      if (best) x.set(best);
-      return;
-    }
-    case 'is': {
-      if (fixed(c.j)) return;
-      const col = enc.columns[c.j]!;
-      let pick = -1;
-      for (let k = 0; k < col.width; k++) {
-        if (c.cats.includes(k) === c.neg) continue;
-        if (pick < 0 || x[col.offset + k]! > x[col.offset + pick]!) pick = k;
-      }
-      if (pick >= 0) enc.setCategory(x, c.j, pick);
-      return;
-    }
-    case 'cmp': {
-      const v = values();
-      const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
-      // a (op) b: move a lone, changeable side to the nearest grid value that satisfies it.
-      const side = lone(c.a, c.b) ? 'a' : lone(c.b, c.a) ? 'b' : undefined;
-      if (!side) return;
-      const j = ((side === 'a' ? c.a : c.b) as { j: number }).j;
-      const other = rawNum(side === 'a' ? c.b : c.a, v);
-      const col = enc.columns[j]!;
-      const t = c.tol + RELATIVE_TOLERANCE * Math.abs(other);
-      const step = col.step ?? 2 * t;
-      let target: number;
-      if (c.op === '==') target = other;
-      else if (c.op === '!=') target = other + step <= col.max ? other + step : other - step;
-      else {
-        // side a comes down to (at most) other, or other − margin when strict; side b goes up.
-        const margin = c.op === '<' ? (col.step === undefined ? 2 * t : t) : 0;
-        const bound = side === 'a' ? other - margin : other + margin;
-        if (col.step === undefined) target = bound;
-        else {
-          const k = (bound - col.min) / col.step;
-          target = col.min + (side === 'a' ? Math.floor(k + 1e-9) : Math.ceil(k - 1e-9)) * col.step;
-        }
-      }
-      enc.setValue(x, j, target);
-      return;
-    }
-  }
-}
-
 function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable: ReadonlySet<number>): Relation {
   const fixed = (j: number) => {
     const col = enc.columns[j]!;
     return immutable.has(col.offset);
   };
+  const used = [...columnsOf(cond)];
+  const scratch = new Float64Array(enc.columns.length);
   return {
     name,
-    holds: (x) => rawHolds(cond, enc.decodeValues(x)),
+    holds: (x) => rawHolds(cond, enc.decodeValues(x, used, scratch)),
     violation: (x) =>
       tf.tidy(() => {
         const cache = new Map<number, tf.Tensor1D>();
@@ -360,24 +239,19 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
 }
 
 /**
- * Applies every relation's repair to one model input (in place) until all hold or a few passes
- * are spent; returns whether they all hold. Immutable features are never touched.
+ * The summed violation of every relation of a domain on a `[b, d]` batch (`[b]`, differentiable;
+ * zeros when it has none): the term a constrained attack subtracts from its loss.
  *
  * @example
  * ```ts
- * const ok = repairRelations(domain, row);
+ * const { test } = loadNslKdd();
+ * const v = totalViolation(test.domain, tf.tensor2d(test.x.slice(0, 4 * test.encoding.d), [4, test.encoding.d])); // [0, 0, 0, 0]
  * ```
  */
-export function repairRelations(domain: Domain, x: Float32Array, passes = 3): boolean {
-  const relations = domain.relations ?? [];
-  for (let pass = 0; pass < passes; pass++) {
-    let all = true;
-    for (const r of relations) {
-      if (r.holds(x)) continue;
-      all = false;
-      r.repair?.(x);
-    }
-    if (all) return true;
-  }
-  return relations.every((r) => r.holds(x));
+export function totalViolation(domain: Domain, x: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const parts = (domain.relations ?? []).map((r) => r.violation(x));
+    if (parts.length === 0) return tf.zeros([x.shape[0]]) as tf.Tensor1D;
+    return (parts.length === 1 ? parts[0]! : tf.addN(parts)) as tf.Tensor1D;
+  });
 }

@@ -4,7 +4,14 @@ import type { Domain, IntegerFeature, OneHotGroup, Relation } from '../data/doma
 import { controllableFeatures, featureBounds, featureStep, parseSchema, type FeatureScale, type TabularSchema } from './schema.js';
 import { compileRelations, gridRelation } from './compile.js';
 
-/** One raw record: feature name → number (numeric features) or category name (categorical ones). */
+/**
+ * One raw record: feature name → number (numeric features) or category name (categorical ones).
+ *
+ * @example
+ * ```ts
+ * const r: TabularRecord = { protocol_type: 'tcp', src_bytes: 491, serror_rate: 0.25 };
+ * ```
+ */
 export type TabularRecord = Record<string, number | string>;
 
 /** How one schema feature sits in the model's input. */
@@ -41,8 +48,8 @@ export interface TabularEncodingJson {
  * @example
  * ```ts
  * const enc = new TabularEncoding(loadSchema('schemas/nsl-kdd.json'));
+ * const records: TabularRecord[] = enc.decode(loadNslKdd().test.x); // raw records
  * const x = enc.encode(records);            // Float32Array, records.length × enc.d
- * const back = enc.decode(x);               // TabularRecord[]
  * const domain = enc.domain();              // box, grids, one-hot groups, immutables, relations
  * ```
  */
@@ -53,6 +60,8 @@ export class TabularEncoding {
   /** One name per model-input feature: `name`, or `name=category` in a one-hot group. */
   readonly featureNames: readonly string[];
   private readonly byName: Map<string, number>;
+  /** Per column: category → index (categorical columns). */
+  private readonly catIndex: (Map<string, number> | undefined)[];
   private domainCache?: Domain;
 
   constructor(readonly schema: TabularSchema) {
@@ -76,6 +85,8 @@ export class TabularEncoding {
     this.featureNames = names;
     this.d = names.length;
     this.byName = new Map(columns.map((c, i) => [c.name, i]));
+    this.catIndex = columns.map((c) => (c.categories ? new Map(c.categories.map((k, i) => [k, i])) : undefined));
+    this.domain(); // compiles the relations now, so a mistake in one is reported when the schema is read
   }
 
   /** Index of a schema feature (its column), or undefined. */
@@ -101,9 +112,12 @@ export class TabularEncoding {
   snap(col: EncodedColumn, v: number): number {
     let r = Math.min(col.max, Math.max(col.min, v));
     if (col.step !== undefined) {
-      r = col.min + Math.round((r - col.min) / col.step) * col.step;
-      r = Number(r.toPrecision(12));
-      if (r > col.max) r -= col.step;
+      const k = Math.round((r - col.min) / col.step);
+      // min + k / (1/step) is the double nearest the decimal value when 1/step is a whole number (0.01 → 100).
+      const inv = 1 / col.step;
+      const whole = Math.abs(inv - Math.round(inv)) < 1e-9 ? Math.round(inv) : 0;
+      r = whole ? col.min + k / whole : col.min + k * col.step;
+      if (r > col.max) r = whole ? col.min + (k - 1) / whole : r - col.step;
     }
     return r;
   }
@@ -120,42 +134,59 @@ export class TabularEncoding {
   }
 
   private encodeInto(r: TabularRecord, out: Float32Array, where: string): void {
-    for (const c of this.columns) {
-      const v = r[c.name];
-      const fail = (msg: string): never => {
-        throw new UserError(`${where}, field ${c.name}: ${msg}`);
-      };
-      if (v === undefined) fail('missing');
-      if (c.kind === 'categorical') {
-        const k = c.categories!.indexOf(String(v));
-        if (k < 0) fail(`unknown category ${JSON.stringify(v)}; the schema allows ${c.categories!.join(', ')}`);
-        out[c.offset + k] = 1;
-        continue;
-      }
-      const n = typeof v === 'number' ? v : Number(String(v).trim() === '' ? NaN : v);
-      if (!Number.isFinite(n)) fail(`${JSON.stringify(v)} is not a number`);
-      if (n < c.min || n > c.max) fail(`${n} lies outside [${c.min}, ${c.max}] declared in the schema`);
-      if (c.step !== undefined && Math.abs(this.snap(c, n) - n) > 1e-9 * Math.max(1, Math.abs(n))) fail(`${n} is not on the grid ${c.min} + k·${c.step}`);
-      out[c.offset] = this.encodeValue(c, n);
+    for (let j = 0; j < this.columns.length; j++) this.encodeField(j, r[this.columns[j]!.name], out, where);
+  }
+
+  /**
+   * Encodes one row given as values in column order (numbers, or the file's text) into `out`
+   * (`d` values), with the same checks and messages as {@link encode}.
+   */
+  encodeRow(values: ArrayLike<number | string>, out: Float32Array, where: string): void {
+    for (let j = 0; j < this.columns.length; j++) this.encodeField(j, values[j], out, where);
+  }
+
+  private encodeField(j: number, v: number | string | undefined, out: Float32Array, where: string): void {
+    const c = this.columns[j]!;
+    if (v === undefined) this.fieldError(where, c, 'missing');
+    if (c.kind === 'categorical') {
+      const k = this.catIndex[j]!.get(String(v).trim()) ?? -1;
+      if (k < 0) this.fieldError(where, c, `unknown category ${JSON.stringify(v)}; the schema allows ${c.categories!.join(', ')}`);
+      for (let i = 0; i < c.width; i++) out[c.offset + i] = i === k ? 1 : 0;
+      return;
     }
+    const n = typeof v === 'number' ? v : String(v).trim() === '' ? NaN : Number(v);
+    if (!Number.isFinite(n)) this.fieldError(where, c, `${JSON.stringify(v)} is not a number`);
+    if (n < c.min || n > c.max) this.fieldError(where, c, `${n} lies outside [${c.min}, ${c.max}] declared in the schema`);
+    if (c.step !== undefined && !(c.step === 1 && Number.isInteger(n - c.min)) && Math.abs(this.snap(c, n) - n) > 1e-9 * Math.max(1, Math.abs(n))) {
+      this.fieldError(where, c, `${n} is not on the grid ${c.min} + k·${c.step}`);
+    }
+    out[c.offset] = this.encodeValue(c, n);
+  }
+
+  private fieldError(where: string, c: EncodedColumn, msg: string): never {
+    throw new UserError(`${where}, field ${c.name}: ${msg}`);
   }
 
   /**
    * One model input → its raw values, one per schema feature (categorical: the category index
    * of the group's largest entry), each rounded onto its grid and clipped into its bounds.
+   * With `only`, just those columns are decoded (the others are left as they are in `out`).
    */
-  decodeValues(x: Float32Array): Float64Array {
-    const out = new Float64Array(this.columns.length);
-    this.columns.forEach((c, j) => {
-      if (c.kind === 'categorical') {
-        let best = 0;
-        for (let k = 1; k < c.width; k++) if (x[c.offset + k]! > x[c.offset + best]!) best = k;
-        out[j] = best;
-      } else {
-        out[j] = this.snap(c, this.decodeValue(c, x[c.offset]!));
-      }
-    });
+  decodeValues(x: Float32Array, only?: readonly number[], out = new Float64Array(this.columns.length)): Float64Array {
+    if (only) for (const j of only) out[j] = this.decodeAt(x, j);
+    else for (let j = 0; j < this.columns.length; j++) out[j] = this.decodeAt(x, j);
     return out;
+  }
+
+  /** Raw value of column `j` of one model input (see {@link decodeValues}). */
+  decodeAt(x: Float32Array, j: number): number {
+    const c = this.columns[j]!;
+    if (c.kind === 'categorical') {
+      let best = 0;
+      for (let k = 1; k < c.width; k++) if (x[c.offset + k]! > x[c.offset + best]!) best = k;
+      return best;
+    }
+    return this.snap(c, this.decodeValue(c, x[c.offset]!));
   }
 
   /** Raw values (as from {@link decodeValues}) → a record. */

@@ -11,9 +11,12 @@
  *             | NAME ('==' | '!=') STRING            a categorical feature's category
  *             | NAME ('in' | 'not in') '(' STRING (',' STRING)* ')'
  * sum        := product (('+' | '-') product)*
- * product    := factor (('*' | '/') factor)*         '/' is safe division: 0 where the divisor is 0
- * factor     := '-' factor | NUMBER | NAME | NAME '(' sum (',' sum)* ')' | '(' sum ')'
- * functions  := log(x) log1p(x) abs(x) min(a, b…) max(a, b…) sum(a, b…) div(a, b, fill)
+ * product    := power (('*' | '/' | '%') power)*      '/' and '%' are safe: 0 where the divisor is 0
+ * power      := '-' power | factor ('^' power)?        -2 ^ 2 is -4, 2 ^ -1 is 0.5
+ * factor     := NUMBER | NAME | NAME '(' sum (',' sum)* ')' | '(' sum ')'
+ *             | 'count' '(' relation (',' relation)* ')'   how many of the relations hold
+ * functions  := log(x[, value where x ≤ 0]) log1p(x) abs(x) min(a, b…) max(a, b…) sum(a, b…)
+ *               div(a, b, fill)
  * ```
  */
 
@@ -21,9 +24,13 @@
 export type NumExpr =
   | { k: 'num'; v: number }
   | { k: 'feat'; name: string }
-  | { k: 'bin'; op: '+' | '-' | '*' | '/'; a: NumExpr; b: NumExpr }
+  | { k: 'bin'; op: BinOp; a: NumExpr; b: NumExpr }
+  | { k: 'count'; conds: Cond[] }
   | { k: 'neg'; a: NumExpr }
   | { k: 'call'; fn: FunctionName; args: NumExpr[] };
+
+/** An arithmetic operator. */
+export type BinOp = '+' | '-' | '*' | '/' | '%' | '^';
 
 /** A comparison operator. */
 export type CmpOp = '<=' | '<' | '>=' | '>' | '==' | '!=';
@@ -37,7 +44,7 @@ export type Cond =
   | { k: 'not'; c: Cond }
   | { k: 'implies'; a: Cond; b: Cond };
 
-export const FUNCTIONS = { log: [1, 1], log1p: [1, 1], abs: [1, 1], min: [2, Infinity], max: [2, Infinity], sum: [1, Infinity], div: [3, 3] } as const;
+export const FUNCTIONS = { log: [1, 2], log1p: [1, 1], abs: [1, 1], min: [2, Infinity], max: [2, Infinity], sum: [1, Infinity], div: [3, 3] } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 
 type Tok = { t: 'num'; v: number; at: number } | { t: 'name'; v: string; at: number } | { t: 'str'; v: string; at: number } | { t: 'op'; v: string; at: number } | { t: 'end'; at: number };
@@ -52,7 +59,7 @@ export class ExprSyntaxError extends Error {
   }
 }
 
-const OPS = ['->', '<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '(', ')', ',', '!', '[', ']'];
+const OPS = ['->', '<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '%', '^', '(', ')', ',', '!', '[', ']'];
 
 function tokenize(s: string): Tok[] {
   const out: Tok[] = [];
@@ -150,7 +157,7 @@ export function parseRelation(text: string): Cond {
         p++;
         const c = relation();
         expectOp(')');
-        if (!(peek().t === 'op' && ['<=', '<', '>=', '>', '==', '!=', '+', '-', '*', '/'].includes((peek() as { v: string }).v))) return c;
+        if (!(peek().t === 'op' && ['<=', '<', '>=', '>', '==', '!=', '+', '-', '*', '/', '%', '^'].includes((peek() as { v: string }).v))) return c;
       } catch (e) {
         if (!(e instanceof ExprSyntaxError)) throw e;
       }
@@ -160,7 +167,7 @@ export function parseRelation(text: string): Cond {
   }
   function atom(): Cond {
     const t = peek();
-    if (t.t === 'name' && !(t.v in FUNCTIONS)) {
+    if (t.t === 'name' && !(t.v in FUNCTIONS) && t.v !== 'count') {
       const next = toks[p + 1]!;
       const after = toks[p + 2]!;
       if (next.t === 'op' && (next.v === '==' || next.v === '!=') && after.t === 'str') {
@@ -206,20 +213,26 @@ export function parseRelation(text: string): Cond {
     return a;
   }
   function product(): NumExpr {
-    let a = factor();
-    while (isOp('*') || isOp('/')) {
-      const op = (peek() as { v: string }).v as '*' | '/';
+    let a = power();
+    while (isOp('*') || isOp('/') || isOp('%')) {
+      const op = (peek() as { v: string }).v as '*' | '/' | '%';
       p++;
-      a = { k: 'bin', op, a, b: factor() };
+      a = { k: 'bin', op, a, b: power() };
     }
     return a;
   }
-  function factor(): NumExpr {
-    const t = peek();
+  function power(): NumExpr {
     if (isOp('-')) {
       p++;
-      return { k: 'neg', a: factor() };
+      return { k: 'neg', a: power() };
     }
+    const a = factor();
+    if (!isOp('^')) return a;
+    p++;
+    return { k: 'bin', op: '^', a, b: power() };
+  }
+  function factor(): NumExpr {
+    const t = peek();
     if (t.t === 'num') {
       p++;
       return { k: 'num', v: t.v };
@@ -229,6 +242,16 @@ export function parseRelation(text: string): Cond {
       const e = sum();
       expectOp(')');
       return e;
+    }
+    if (t.t === 'name' && t.v === 'count' && toks[p + 1]?.t === 'op' && (toks[p + 1] as { v: string }).v === '(') {
+      p += 2;
+      const conds = [relation()];
+      while (isOp(',')) {
+        p++;
+        conds.push(relation());
+      }
+      expectOp(')');
+      return { k: 'count', conds };
     }
     if (t.t === 'name') {
       p++;

@@ -43,24 +43,10 @@ export interface NslKddRows {
  * ```
  */
 export function readNslKdd(path: string, enc: TabularEncoding): NslKddRows {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `NSL-KDD file not found: ${path}; pass the folder holding KDDTrain+_20Percent.txt and KDDTest+.txt` : `cannot read ${path}: ${(e as Error).message}`);
-  }
-  const cols = enc.columns;
-  const want = cols.length + 2;
   const out: NslKddRows = { records: [], tails: [], lines: [] };
-  const lines = text.split(/\r?\n/);
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    const f = line.split(',');
-    const where = `${path} line ${i + 1}`;
-    if (f.length !== want) throw new UserError(`${where}: expected ${want} comma-separated fields (41 features, label, difficulty) but found ${f.length}`);
+  scanNslKdd(path, enc, (f, line, where) => {
     const r: TabularRecord = {};
-    cols.forEach((c, j) => {
+    enc.columns.forEach((c, j) => {
       const s = f[j]!.trim();
       if (c.kind === 'categorical') r[c.name] = s;
       else {
@@ -69,14 +55,57 @@ export function readNslKdd(path: string, enc: TabularEncoding): NslKddRows {
         r[c.name] = v;
       }
     });
-    const label = f[want - 2]!.trim();
-    if (!(label in NSL_KDD_ATTACKS)) throw new UserError(`${where}, field label: unknown attack name ${JSON.stringify(label)}; known: ${Object.keys(NSL_KDD_ATTACKS).join(', ')}`);
     out.records.push(r);
-    out.tails.push([label, f[want - 1]!.trim()]);
-    out.lines.push(i + 1);
+    out.tails.push(f.slice(enc.columns.length));
+    out.lines.push(line);
   });
-  if (out.records.length === 0) throw new UserError(`${path} holds no records`);
   return out;
+}
+
+/** Each row of an NSL-KDD file, split and checked for its field count and attack name. */
+function scanNslKdd(path: string, enc: TabularEncoding, onRow: (fields: string[], line: number, where: string) => void): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `NSL-KDD file not found: ${path}; pass the folder holding KDDTrain+_20Percent.txt and KDDTest+.txt` : `cannot read ${path}: ${(e as Error).message}`);
+  }
+  const want = enc.columns.length + 2;
+  let rows = 0;
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    const f = line.split(',');
+    const where = `${path} line ${i + 1}`;
+    if (f.length !== want) throw new UserError(`${where}: expected ${want} comma-separated fields (41 features, label, difficulty) but found ${f.length}`);
+    f[want - 2] = f[want - 2]!.trim();
+    f[want - 1] = f[want - 1]!.trim();
+    if (!(f[want - 2]! in NSL_KDD_ATTACKS)) throw new UserError(`${where}, field label: unknown attack name ${JSON.stringify(f[want - 2])}; known: ${Object.keys(NSL_KDD_ATTACKS).join(', ')}`);
+    onRow(f, i + 1, where);
+    rows++;
+  }
+  if (rows === 0) throw new UserError(`${path} holds no records`);
+}
+
+/** An NSL-KDD file straight into model inputs (no record objects), with each row's label fields and line. */
+function encodeNslKdd(path: string, enc: TabularEncoding): { x: Float32Array; tails: string[][]; lines: number[] } {
+  let x = new Float32Array(1024 * enc.d);
+  const tails: string[][] = [];
+  const lines: number[] = [];
+  scanNslKdd(path, enc, (f, line, where) => {
+    const k = lines.length;
+    if ((k + 1) * enc.d > x.length) {
+      const grown = new Float32Array(x.length * 2);
+      grown.set(x);
+      x = grown;
+    }
+    enc.encodeRow(f, x.subarray(k * enc.d, (k + 1) * enc.d), where);
+    tails.push(f.slice(enc.columns.length));
+    lines.push(line);
+  });
+  return { x: x.slice(0, lines.length * enc.d), tails, lines };
 }
 
 /** Options of {@link loadNslKdd}. */
@@ -110,8 +139,8 @@ export function loadNslKdd(opts: NslKddOptions = {}): DataSplits & { train: Tabu
   const at = (f: string) => (f.startsWith('/') ? f : join(dir, f));
   const make = (file: string, part: string): TabularDataset => {
     const path = at(file);
-    const rows = readNslKdd(path, enc);
-    const x = enc.encode(rows.records, (i) => `${path} line ${rows.lines[i]}`);
+    const rows = encodeNslKdd(path, enc);
+    const x = rows.x;
     const cats = rows.tails.map((t) => NSL_KDD_ATTACKS[t[0]!]!);
     const groups = Int32Array.from(cats, (c) => NSL_KDD_CATEGORIES.indexOf(c));
     const y = classes === 'binary' ? Int32Array.from(cats, (c) => (c === 'normal' ? 0 : 1)) : groups.slice();
@@ -119,7 +148,7 @@ export function loadNslKdd(opts: NslKddOptions = {}): DataSplits & { train: Tabu
       name: `nsl-kdd${classes === 'binary' ? '' : '-5'}/${part} (${basename(path)})`,
       x,
       y,
-      n: rows.records.length,
+      n: rows.lines.length,
       shape: [enc.d],
       numClasses: classes === 'binary' ? 2 : 5,
       classNames: classes === 'binary' ? ['normal', 'attack'] : [...NSL_KDD_CATEGORIES],
@@ -127,6 +156,8 @@ export function loadNslKdd(opts: NslKddOptions = {}): DataSplits & { train: Tabu
       encoding: enc,
       tails: rows.tails,
       lines: Int32Array.from(rows.lines),
+      format: 'lines',
+      tailNames: ['label', 'difficulty'],
       groups,
       groupNames: [...NSL_KDD_CATEGORIES],
     };

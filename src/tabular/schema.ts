@@ -115,7 +115,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  *
  * @example
  * ```ts
- * const schema = parseSchema(JSON.parse(text), 'my-schema.json');
+ * const schema = parseSchema(JSON.parse(readFileSync('my-schema.json', 'utf8')), 'my-schema.json');
  * ```
  */
 export function parseSchema(value: unknown, source = '<schema>'): TabularSchema {

@@ -58,7 +58,16 @@ export interface TextPreprocessing {
 /** Texts per forward pass of {@link TextClassifier.logitsOfTexts}. */
 const BATCH = 256;
 
-/** A {@link TextClassifier} over a tfjs layers model whose first layer is an Embedding. */
+/**
+ * A {@link TextClassifier} over a tfjs layers model whose first layer is an Embedding (the
+ * layers after it must form a chain). It also exposes its {@link Vocabulary}.
+ *
+ * @example
+ * ```ts
+ * const textClf: LayersTextClassifier = await loadTextClassifier('runs/text-cnn');
+ * console.log(textClf.vocabulary.size, textClf.wordOf(2));
+ * ```
+ */
 export class LayersTextClassifier implements TextClassifier {
   readonly numClasses: number;
   readonly classNames: readonly string[];

@@ -42,6 +42,22 @@ export interface NativeAddon {
   conv2dBackpropFilter(heap: Uint8Array, ...args: number[]): void;
   /** matMul(heap, a, b, bias, c, batchA, batchB, M, K, N, transposeA, transposeB, relu) */
   matMul(heap: Uint8Array, ...args: number[]): void;
+  /**
+   * denseStackForward(heap, desc, batch, inDim, x, out, acts): a run of Dense layers in one call.
+   * desc holds [W, bias (-1: none), units, relu 0/1] per layer (W [in, units], tfjs's layout); x is
+   * [batch, inDim]; the logits go to out, the hidden activations (after their ReLU, batch × units
+   * floats per hidden layer, one after the other) to acts. The rows are split between the threads,
+   * each running every layer on its own rows (one wake-up of the pool per call); one thread below
+   * 4 MFLOP of forward work (`$ADVTRAIN_NATIVE_STACK_SERIAL_FLOPS`) and at least 8 rows a thread.
+   */
+  denseStackForward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, out: number, acts: number): void;
+  /**
+   * denseStackBackward(heap, desc, batch, inDim, x, acts, dy, dx, grads): from dy (the logits'
+   * gradient), the input gradient into dx (-1: not wanted) and/or, where grads ([dW, db (-1: none)]
+   * per layer) is given, every kernel's and bias's gradient. acts: what denseStackForward wrote
+   * (-1: recompute it). The last layer must not have a ReLU.
+   */
+  denseStackBackward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, acts: number, dy: number, dx: number, grads: Float64Array | null): void;
   /** Max pooling of x [N,H,W,C] into y [N,OH,OW,C]. */
   maxPool(heap: Uint8Array, x: number, y: number, geometry: PoolGeometry): void;
   /** The gradient of max pooling: dy [N,OH,OW,C] to the first greatest cell of each window of x, into dx. */

@@ -3,7 +3,8 @@
  * gradient) on oneDNN through a Node-API addon, registered on the tfjs wasm backend, with the
  * element-wise work of a training step (ReLU and its gradient, bias adds, no-copy Identity/Cast),
  * the embedding look-up and its gradient (GatherV2 on any axis, UnsortedSegmentSum);
- * and optimizer updates (Adam, SGD, momentum) as one fused native kernel per step.
+ * optimizer updates (Adam, SGD, momentum) as one fused native kernel per step; and whole MLPs (runs
+ * of Dense layers) as one kernel forward and one backward (fused-model.ts).
  *
  * @example
  * ```ts
@@ -24,8 +25,10 @@ export {
   setNativeKernelEnabled,
   RELU_GRAD,
   MAX_GRAD,
+  DENSE_STACK,
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,
 } from './kernels/index.js';
+export { nativeModelApply, denseStackPlan } from './fused-model.js';
 export { NativeAdamOptimizer, NativeSGDOptimizer, NativeMomentumOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';

@@ -7,9 +7,10 @@ import type { NativeAddon } from '../addon.js';
 
 /** The parts of tfjs-backend-wasm 4.22's `BackendWasm` the kernels rely on. */
 export interface WasmHost {
-  wasm: { HEAPU8: Uint8Array };
+  wasm: { HEAPU8: Uint8Array; _malloc(bytes: number): number };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  /** A new tensor: a fresh buffer, or (memoryOffset) one the caller allocated with wasm._malloc. */
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
   /** How many tensors share the buffer of `dataId`. */

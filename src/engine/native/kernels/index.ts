@@ -27,9 +27,11 @@ import { avgPool, avgPoolGrad, maxPool, maxPoolGrad } from './pooling.js';
 import { installMaxGradient, max, restoreMaxGradient, sum } from './reductions.js';
 import { add, installReluGradient, relu, restoreReluGradient, share, transpose } from './elementwise.js';
 import { gatherV2, unsortedSegmentSum } from './embeddings.js';
+import { DENSE_STACK, denseStackGrad, denseStackKernel } from './dense-stack.js';
 
 export { RELU_GRAD } from './elementwise.js';
 export { MAX_GRAD } from './reductions.js';
+export { DENSE_STACK, denseStackEnabled, denseStackInputNames, type DenseStackAttrs } from './dense-stack.js';
 export { nativeHost, type NativeKernelStats, type WasmHost } from './context.js';
 
 /** Kernels the native engine implements. */
@@ -124,6 +126,10 @@ export function registerNativeKernels(threads?: number): RegisterResult {
     }
     installReluGradient();
     installMaxGradient();
+    if (tf.getKernel(DENSE_STACK, 'wasm') === undefined) {
+      tf.registerKernel({ kernelName: DENSE_STACK, backendName: 'wasm', kernelFunc: denseStackKernel as unknown as tf.KernelFunc });
+      tf.registerGradient(denseStackGrad);
+    }
   }
   const info = addon.info();
   return { ok: true, kernels: [...NATIVE_KERNELS], threads: addon.getThreads(), onednn: info.onednn, isa: info.isa };
@@ -143,8 +149,9 @@ export function unregisterNativeKernels(): void {
 /**
  * Switches one native kernel off (its previous wasm kernel runs instead) or back on, to measure
  * what it brings. Names: those of {@link NATIVE_KERNELS}, and {@link RELU_GRAD} for the fused
- * ReLU gradient (off: tfjs's Step, Cast, Multiply), and {@link MAX_GRAD} for the one-pass gradient of Max
- * (off: tfjs's Equal, Cast, Multiply).
+ * ReLU gradient (off: tfjs's Step, Cast, Multiply), {@link MAX_GRAD} for the one-pass gradient of Max
+ * (off: tfjs's Equal, Cast, Multiply), and {@link DENSE_STACK} for whole runs of Dense layers in one
+ * call (off: tfjs-layers runs them layer by layer).
  *
  * @example
  * ```ts

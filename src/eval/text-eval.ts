@@ -1,0 +1,176 @@
+import type { TextClassifier } from '../text/text-classifier.js';
+import type { TextDataset } from '../data/text-dataset.js';
+import { createTextAttack, textAttackNames } from '../text/attack/recipes.js';
+import type { TextAttack } from '../text/attack/text-attack.js';
+import type { TextThreat } from '../threat/text-threat.js';
+import { runtimeVersions } from '../version.js';
+import { runningEngine } from './evaluate.js';
+import { marginOf } from './margin.js';
+import { perClass } from './per-class.js';
+import { EVAL_SCHEMA, type AttackRow, type EvalCommand, type EvalResultV2, type TextAttackFigures, type TextExampleView } from './schema.js';
+import { summarize, type Summary } from './stats.js';
+import { defaultAttackedClasses, runTextAttack, scoreTexts, type TextExample } from './text-attack-run.js';
+
+/**
+ * The text preset: the five text attacks, cheapest first, so the costly ones run only on the
+ * messages the cheap ones could not break.
+ *
+ * @example
+ * ```ts
+ * const attacks = textPreset({ maxQueries: 2000 });
+ * ```
+ */
+export function textPreset(params: { maxQueries?: number } = {}): TextAttack[] {
+  const order = ['deepwordbug', 'pwws', 'hotflip', 'goodword', 'genetic-text'];
+  if (order.some((n) => !textAttackNames().includes(n))) throw new Error('text preset names an unregistered attack');
+  return order.map((n) => createTextAttack(n, params.maxQueries ? { maxQueries: params.maxQueries } : {}));
+}
+
+/**
+ * The options of {@link evaluateText}.
+ *
+ * @example
+ * ```ts
+ * const o: TextEvalOptions = { threat: textThreat(defaultTokenizer()), seed: 0 };
+ * ```
+ */
+export interface TextEvalOptions {
+  threat: TextThreat;
+  /** The ensemble (default {@link textPreset}). */
+  attacks?: TextAttack[];
+  seed?: number;
+  /** Classes attacked (default: 'spam' when the data set has it, else all). */
+  classes?: readonly number[];
+  /** Messages of the report's example list (default 12: broken first). */
+  examples?: number;
+  describe?: { model?: EvalResultV2['model']; dataset?: string; engine?: EvalResultV2['engine']; versions?: EvalResultV2['versions'] };
+  command?: EvalCommand;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/** The evaluation and every attacked message's worst-case example (for `--save-examples`). */
+export interface TextEvalOutcome {
+  result: EvalResultV2;
+  /** One entry per attacked message: the breaking attack's example, or the last attack's attempt. */
+  examples: TextExample[];
+}
+
+const stat = (s: Summary) => ({ median: s.median, mean: s.mean, max: s.max });
+
+/**
+ * Evaluates a text classifier against an ensemble of text attacks, AutoAttack's way: each
+ * attack runs only on the messages every earlier one failed on, a message counts as broken when
+ * any attack fooled the model (verified with a fresh forward pass and the threat's check), and
+ * the result is an `advtrain/eval@2` file with a `text` section (success rate, share of words
+ * changed, queries per message, per-attack figures, examples) and the robustness margin.
+ *
+ * @example
+ * ```ts
+ * const textClf = await loadTextClassifier('runs/text-cnn');
+ * const texts: TextDataset = { name: 'mine', texts: ['Win a FREE prize now', 'Lunch at noon?'], y: Int32Array.from([1, 0]), n: 2, numClasses: 2, classNames: ['ham', 'spam'] };
+ * const { result: r, examples } = await evaluateText(textClf, texts, { threat: textThreat(textClf.tokenizer), seed: 0 });
+ * console.log(r.text!.success_rate, r.robust_accuracy, examples.length);
+ * ```
+ */
+export async function evaluateText(clf: TextClassifier, ds: TextDataset, o: TextEvalOptions): Promise<TextEvalOutcome> {
+  const t0 = performance.now();
+  const seed = o.seed ?? 0;
+  const attacks = o.attacks ?? textPreset();
+  const classes = o.classes ?? defaultAttackedClasses(ds.classNames);
+  const stage = (name: string) => (done: number, total: number) => o.onProgress?.(name, done, total);
+  stage('clean')(0, 1);
+  const clean = scoreTexts(clf, ds.texts, ds.y);
+  stage('clean')(1, 1);
+  const correct = (i: number) => clean.pred[i] === ds.y[i];
+  let left = Array.from({ length: ds.n }, (_, i) => i).filter((i) => correct(i) && classes.includes(ds.y[i]!));
+  const attacked = left.length;
+  const worst = new Map<number, TextExample>();
+  const spent = new Map<number, number>();
+  const rows: AttackRow[] = [];
+  const figures: TextAttackFigures[] = [];
+  let broken = 0;
+  const nCorrect = Array.from({ length: ds.n }, (_, i) => i).filter(correct).length;
+  for (const attack of attacks) {
+    const r = await runTextAttack(clf, ds, attack, { threat: o.threat, seed, classes, rows: left, cleanPred: clean.pred, onMessage: stage(attack.name) });
+    for (const e of r.examples) {
+      spent.set(e.index, (spent.get(e.index) ?? 0) + e.queries);
+      if (!worst.has(e.index) || e.success) worst.set(e.index, e);
+    }
+    const wins = new Set(r.examples.filter((e) => e.success).map((e) => e.index));
+    broken += wins.size;
+    left = left.filter((i) => !wins.has(i));
+    rows.push({
+      name: attack.name,
+      params: { ...attack.params },
+      robust_accuracy: (nCorrect - broken) / ds.n,
+      attack_accuracy: r.attacked ? 1 - r.success_rate : 1,
+      queries: { median: r.queries.median ?? 0, mean: r.queries.mean ?? 0, total: r.queries.total },
+      time_s: r.time_s,
+      attacked: r.attacked,
+    });
+    figures.push({
+      name: attack.name,
+      attacked: r.attacked,
+      success_rate: r.success_rate,
+      words_changed: stat(r.words_changed),
+      queries: { ...stat(r.queries), total: r.queries.total },
+      seconds_per_message: r.seconds_per_message,
+      unverified: r.unverified,
+    });
+  }
+  const examples = [...worst.values()].sort((a, b) => a.index - b.index).map((e) => ({ ...e, queries: spent.get(e.index) ?? e.queries }));
+  const won = examples.filter((e) => e.success);
+  // Margin over the correctly classified messages: clean, and the worst-case text (the original where nothing broke it).
+  const rowsCorrect = Array.from({ length: ds.n }, (_, i) => i).filter(correct);
+  const advText = rowsCorrect.map((i) => (worst.get(i)?.success ? worst.get(i)!.adversarial : ds.texts[i]!));
+  const adv = scoreTexts(clf, advText, rowsCorrect.map((i) => ds.y[i]!));
+  const margin = marginOf({ conf: rowsCorrect.map((i) => clean.conf[i]!), margin: rowsCorrect.map((i) => clean.margin[i]!) }, adv);
+  const brokenSet = new Set(won.map((e) => e.index));
+  const cleanCorrect = Uint8Array.from({ length: ds.n }, (_, i) => (correct(i) ? 1 : 0));
+  const robust = Uint8Array.from(cleanCorrect, (c, i) => (c && !brokenSet.has(i) ? 1 : 0));
+  const nEx = o.examples ?? 12;
+  const shown = [...won.slice(0, Math.ceil((nEx * 2) / 3)), ...examples.filter((e) => !e.success).slice(0, Math.floor(nEx / 3))];
+  const views: TextExampleView[] = shown.map((e) => ({
+    index: e.index,
+    label: e.label,
+    predicted_after: e.predicted_after,
+    outcome: e.success ? 'broken' : 'survived',
+    attack: e.attack,
+    original: e.original,
+    adversarial: e.adversarial,
+    changed_words: e.changed_words,
+    share: e.share,
+    queries: e.queries,
+  }));
+  const qs = summarize(examples.map((e) => e.queries));
+  const result: EvalResultV2 = {
+    schema: EVAL_SCHEMA,
+    created: new Date().toISOString(),
+    versions: o.describe?.versions ?? runtimeVersions(),
+    engine: o.describe?.engine ?? runningEngine(),
+    seed,
+    model: o.describe?.model ?? { path: 'memory' },
+    data: { dataset: o.describe?.dataset ?? ds.name, split: 'test', n: ds.n, classes: [...ds.classNames] },
+    threat: o.threat.toString(),
+    preset: 'text',
+    clean_accuracy: ds.n ? nCorrect / ds.n : 0,
+    robust_accuracy: ds.n ? (nCorrect - brokenSet.size) / ds.n : 0,
+    attacks: rows,
+    per_class: perClass(ds, cleanCorrect, robust),
+    margin,
+    checks: [],
+    gallery: [],
+    time_s: (performance.now() - t0) / 1000,
+    command: o.command ?? { call: `evaluateText(clf, ${ds.name} (${ds.n} messages), { threat: '${o.threat}', attacks: [${attacks.map((a) => a.name).join(', ')}], seed: ${seed} })` },
+    text: {
+      attacked_classes: classes.map((c) => ds.classNames[c] ?? String(c)),
+      attacked,
+      success_rate: attacked ? won.length / attacked : 0,
+      words_changed: stat(summarize(won.map((e) => e.share))),
+      queries_per_example: { ...stat(qs), total: qs.total },
+      attacks: figures,
+      examples: views,
+    },
+  };
+  return { result, examples };
+}

@@ -1,0 +1,130 @@
+import type { Domain } from '../data/domain.js';
+import type { TabularEncoding } from './encoding.js';
+import { columnsOf, rawHolds, rawNum, uses, type RCond, type RNum } from './relation-ir.js';
+
+/**
+ * Repairs of one model input, in place: a relation is made to hold by moving the features the
+ * attacker controls as little as possible.
+ */
+
+/** Makes `c` hold on `x` where it can, changing only columns that are not `fixed`. */
+export function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): void {
+  const values = () => enc.decodeValues(x);
+  switch (c.k) {
+    case 'and':
+      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed);
+      return;
+    case 'or': {
+      if (rawHolds(c, values())) return;
+      let best: Float32Array | undefined;
+      let bestCost = Infinity;
+      for (const p of c.parts) {
+        const trial = x.slice();
+        repairCond(p, trial, enc, fixed);
+        if (!rawHolds(c, enc.decodeValues(trial))) continue;
+        let cost = 0;
+        for (let i = 0; i < x.length; i++) cost += Math.abs(trial[i]! - x[i]!);
+        if (cost < bestCost) [best, bestCost] = [trial, cost];
+      }
+      if (best) x.set(best);
+      return;
+    }
+    case 'is': {
+      if (fixed(c.j)) return;
+      const col = enc.columns[c.j]!;
+      let pick = -1;
+      for (let k = 0; k < col.width; k++) {
+        if (c.cats.includes(k) === c.neg) continue;
+        if (pick < 0 || x[col.offset + k]! > x[col.offset + pick]!) pick = k;
+      }
+      if (pick >= 0) enc.setCategory(x, c.j, pick);
+      return;
+    }
+    case 'cmp': {
+      if (c.op === '==' && solveEquality(c, x, enc, fixed)) return;
+      // Move one changeable column as little as possible, along its grid, until the comparison holds.
+      let best: { j: number; v: number; cost: number } | undefined;
+      for (const j of columnsOf(c)) {
+        const col = enc.columns[j]!;
+        if (fixed(j) || col.kind !== 'numeric' || col.max <= col.min) continue;
+        const found = searchColumn(c, x, enc, j);
+        if (found === undefined) continue;
+        const cost = Math.abs(enc.encodeValue(col, found) - x[col.offset]!);
+        if (!best || cost < best.cost) best = { j, v: found, cost };
+      }
+      if (best) enc.setValue(x, best.j, best.v);
+      return;
+    }
+  }
+}
+
+/** `col == expr` (either side) with col changeable and not in expr: set col to expr's value. */
+function solveEquality(c: RCond & { k: 'cmp' }, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): boolean {
+  const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
+  const side = lone(c.a, c.b) ? c.a : lone(c.b, c.a) ? c.b : undefined;
+  if (side?.k !== 'col') return false;
+  enc.setValue(x, side.j, rawNum(side === c.a ? c.b : c.a, enc.decodeValues(x)));
+  return rawHolds(c, enc.decodeValues(x));
+}
+
+/**
+ * The value of column `j` nearest its current one (on its grid) at which `c` holds, found by
+ * bisection towards whichever bound satisfies it (the comparison is taken to be monotone along
+ * the way); undefined when neither bound does.
+ */
+function searchColumn(c: RCond, x: Float32Array, enc: TabularEncoding, j: number): number | undefined {
+  const col = enc.columns[j]!;
+  const trial = x.slice();
+  const holdsAt = (v: number) => {
+    enc.setValue(trial, j, v);
+    return rawHolds(c, enc.decodeValues(trial));
+  };
+  const current = enc.decodeValues(x)[j]!;
+  let found: number | undefined;
+  for (const end of [col.min, col.max]) {
+    if (!holdsAt(end)) continue;
+    let bad = current;
+    let good = end;
+    for (let it = 0; it < 60; it++) {
+      const mid = enc.snap(col, (bad + good) / 2);
+      if (mid === bad || mid === good) {
+        if (col.step !== undefined || Math.abs(good - bad) <= 1e-9 * Math.max(1, Math.abs(good))) break;
+      }
+      if (holdsAt(mid)) good = mid;
+      else bad = mid;
+      if (col.step !== undefined && Math.abs(good - bad) <= col.step * 1.0000001) break;
+    }
+    if (found === undefined || Math.abs(good - current) < Math.abs(found - current)) found = good;
+  }
+  return found;
+}
+
+/**
+ * Applies every relation's repair to one model input (in place) until all hold or a few passes
+ * are spent; returns whether they all hold. Immutable features are never touched. Repairs are
+ * greedy, one relation at a time, so relations that pull one feature both ways may not all be
+ * met: then, with `clean` given, the example is set back to it.
+ *
+ * @example
+ * ```ts
+ * const { test } = loadNslKdd();
+ * const clean = test.x.slice(0, test.encoding.d);
+ * const row = clean.map((v, i) => (i === test.encoding.columns[4]!.offset ? 0.5 : v)); // src_bytes moved
+ * const ok = repairRelations(test.domain, row, clean);
+ * ```
+ */
+export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32Array, passes = 4): boolean {
+  const relations = domain.relations ?? [];
+  for (let pass = 0; pass < passes; pass++) {
+    let all = true;
+    for (const r of relations) {
+      if (r.holds(x)) continue;
+      all = false;
+      r.repair?.(x);
+    }
+    if (all) return true;
+  }
+  if (relations.every((r) => r.holds(x))) return true;
+  if (clean) x.set(clean);
+  return false;
+}
