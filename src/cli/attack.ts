@@ -163,7 +163,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     distance: { norm: threat.measure, ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
-    ...(r.validity_rate !== undefined ? { validity_rate: r.validity_rate, invalid_successes: r.invalid_successes ?? 0, features_changed: r.features_changed } : {}),
+    ...(r.validity_rate !== undefined && !isBox(test.domain) ? { validity_rate: r.validity_rate, invalid_successes: r.invalid_successes ?? 0, features_changed: r.features_changed } : {}),
     ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
     seed: o.seed,
     engine,

@@ -211,7 +211,7 @@ export interface AttackFileResult {
   /**
    * Fraction of the attacked examples whose adversarial record is valid in the data set's
    * domain (box, integer grids, one-hot groups, immutables, relations); an invalid record counts
-   * as not adversarial. Absent for transfer attacks.
+   * as not adversarial. Present on tabular data (a typed domain); absent for transfer attacks.
    */
   validity_rate?: number;
   /** Records that fooled the model but are invalid (not counted as adversarial). */
