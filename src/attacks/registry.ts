@@ -236,7 +236,7 @@ export function defaultThreatFor(name: string, features: number): string {
  *
  * @example
  * ```ts
- * queryOnlyAttacks(); // ['square', 'hopskipjump', 'genattack', 'de']
+ * queryOnlyAttacks(); // ['square', 'hopskipjump', 'genattack', 'de', 'moeva']
  * ```
  */
 export function queryOnlyAttacks(): string[] {
