@@ -71,6 +71,10 @@ export type { MinimalNormResult } from './attacks/minimal-norm.js';
 export { Fgsm, type FgsmParams } from './attacks/fgsm.js';
 export { Pgd, type PgdParams } from './attacks/pgd.js';
 export { Apgd, ApgdTargeted, type ApgdParams, type ApgdTargetedParams } from './attacks/apgd.js';
+// Constrained attacks for tabular data (records stay valid: types, immutables, relations).
+export { Capgd, type CapgdParams } from './attacks/capgd.js';
+export { Moeva, type MoevaParams } from './attacks/moeva.js';
+export { Caa, type CaaParams } from './attacks/caa.js';
 export { Fab, type FabParams } from './attacks/fab.js';
 export { DeepFool, type DeepFoolParams } from './attacks/deepfool.js';
 export { CwL2, type CwL2Params } from './attacks/cw-l2.js';

@@ -49,7 +49,7 @@ test('an ONNX model is attacked with query-only attacks and with transfer attack
 
   const bad = cli('attack', '--model', onnx, '--dataset', 'mnist', '--attack', 'pgd', '--n', '20');
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /query-only \(ONNX\): use square, hopskipjump, genattack or de, or craft pgd on a TF\.js model with --surrogate DIR/);
+  assert.match(bad.stderr, /query-only \(ONNX\): use square, hopskipjump, genattack, de or moeva, or craft pgd on a TF\.js model with --surrogate DIR/);
 
   // The surrogate has the same weights, so the transfer attack is as strong as the white-box one.
   const white = cli('attack', '--model', tfDir, '--dataset', 'mnist', '--attack', 'pgd', '--threat', 'linf:0.1', '--n', '100', '--json', join(root, 'w.json'));

@@ -36,7 +36,8 @@ const PUBLIC = [
   'AnyThreat', 'Norm', 'SpatialThreat', 'SpatialThreatSpec', 'Threat', 'ThreatModel', 'lpThreat', 'parseAnyThreat', 'parseThreat', 'spatialThreat',
   'TextThreat', 'TextThreatSpec', 'ThreatOver', 'parseTextThreat', 'textThreat',
   // attacks
-  'Apgd', 'ApgdParams', 'ApgdTargeted', 'ApgdTargetedParams', 'Attack', 'AttackOptions', 'AttackResult', 'CwL2', 'CwL2Params', 'DeepFool',
+  'Apgd', 'ApgdParams', 'ApgdTargeted', 'ApgdTargetedParams', 'Attack', 'AttackOptions', 'AttackResult', 'Caa', 'CaaParams', 'Capgd', 'CapgdParams',
+  'CwL2', 'CwL2Params', 'DeepFool', 'Moeva', 'MoevaParams',
   'DeepFoolParams', 'DifferentialEvolution', 'DifferentialEvolutionParams', 'Fab', 'FabParams', 'Fgsm', 'FgsmParams', 'GenAttack',
   'GenAttackParams', 'HopSkipJump', 'HopSkipJumpParams', 'Jsma', 'JsmaParams', 'MinimalNormResult', 'Pgd', 'PgdParams', 'Spatial',
   'SpatialAttackResult', 'SpatialParams', 'SquareAttack',

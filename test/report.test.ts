@@ -210,7 +210,7 @@ test('validateEvalResult accepts the fixture and names the first bad field', () 
   expectError((x) => (x.schema = 'advtrain/eval@1'), /^invalid eval result: schema must be "advtrain\/eval@2" \(got "advtrain\/eval@1"\)$/);
   expectError((x) => delete x.model.path, /model\.path must be a non-empty string \(missing\)/);
   expectError((x) => (x.robust_accuracy = 89.4), /robust_accuracy must be a fraction in \[0, 1\] \(got 89\.4\)/);
-  expectError((x) => (x.preset = 'fast'), /preset must be one of quick, standard, thorough, custom, text \(got "fast"\)/);
+  expectError((x) => (x.preset = 'fast'), /preset must be one of quick, standard, thorough, tabular, custom, text \(got "fast"\)/);
   expectError((x) => (x.attacks[1].queries.median = '900'), /attacks\[1\]\.queries\.median must be a finite number/);
   expectError((x) => x.margin.clean.margin.histogram.edges.pop(), /margin\.clean\.margin\.histogram\.edges must be one longer than counts/);
   expectError((x) => (x.checks[2].verdict = 'ok'), /checks\[2\]\.verdict must be one of pass, warn, fail/);

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { isBox, type Domain } from '../data/domain.js';
 import type { Attack } from './attack.js';
 import type { AnyThreat } from '../threat/threat.js';
 import { requireParamKeys, requireThreat, supportedThreats, type AttackAccess, type AttackSupport } from './support.js';
@@ -15,6 +16,9 @@ import { GenAttack, GENATTACK_SUPPORT } from './genattack.js';
 import { DifferentialEvolution, DE_SUPPORT } from './differential-evolution.js';
 import { Spatial, SPATIAL_SUPPORT } from './spatial.js';
 import { Jsma, JSMA_SUPPORT } from './jsma.js';
+import { Capgd, CAPGD_SUPPORT } from './capgd.js';
+import { Moeva, MOEVA_SUPPORT } from './moeva.js';
+import { Caa, CAA_SUPPORT } from './caa.js';
 
 export type { AttackAccess } from './support.js';
 
@@ -187,6 +191,40 @@ registerAttack('jsma', {
   create: (f) => new Jsma({ ...f.params }),
 });
 
+// Constrained attacks for tabular data: their records stay valid (relations, immutables, types).
+// TabularBench attacks min-max scaled features in an L2 ball of radius 0.5.
+registerAttack('capgd', {
+  support: CAPGD_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'constrained adaptive PGD for tabular data: loss CE − violation, repair each step (Simonetto et al. 2024)',
+  create: (f) => new Capgd({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+registerAttack('moeva', {
+  support: MOEVA_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'multi-objective evolutionary attack (NSGA-III) over controllable features, valid records only',
+  create: (f) => new Moeva({ ...defined({ generations: f.steps }), ...f.params }),
+});
+registerAttack('caa', {
+  support: CAA_SUPPORT,
+  defaultThreat: () => 'l2:0.5',
+  summary: 'constrained adaptive attack: CAPGD, then MOEVA on the survivors (Simonetto et al. 2024)',
+  create: (f) => new Caa({ ...defined({ steps: f.steps, restarts: f.restarts }), ...f.params }),
+});
+
+/**
+ * The attack `advtrain attack` runs when none is named: on a tabular data set (a domain with
+ * feature types, immutables or relations) the constrained ensemble `caa`, else `pgd`.
+ *
+ * @example
+ * ```ts
+ * defaultAttackFor({ lower: 0, upper: 1 }); // 'pgd'
+ * ```
+ */
+export function defaultAttackFor(domain: Domain): string {
+  return isBox(domain) ? 'pgd' : 'caa';
+}
+
 /** The threat an attack uses when none is given (CLI form). */
 export function defaultThreatFor(name: string, features: number): string {
   return REGISTRY.get(name)?.defaultThreat?.(features) ?? 'linf:0.3';
@@ -198,7 +236,7 @@ export function defaultThreatFor(name: string, features: number): string {
  *
  * @example
  * ```ts
- * queryOnlyAttacks(); // ['square', 'hopskipjump', 'genattack', 'de']
+ * queryOnlyAttacks(); // ['square', 'hopskipjump', 'genattack', 'de', 'moeva']
  * ```
  */
 export function queryOnlyAttacks(): string[] {

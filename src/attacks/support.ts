@@ -15,6 +15,13 @@ export interface AttackSupport {
   /** True when it attacks spatial threats. */
   readonly spatial?: boolean;
   readonly access: AttackAccess;
+  /**
+   * True for constrained attacks (CAPGD, MOEVA, CAA): they honour the domain's relations and
+   * immutable features, so their records are valid by construction. On a data set with
+   * relations, an attack without it is run as published — it sees only the box — and its
+   * records are validated against the full domain afterwards (see `validity_rate`).
+   */
+  readonly constrained?: boolean;
   /** Every hyperparameter key its constructor takes (what `--params` may set). */
   readonly params: readonly string[];
 }

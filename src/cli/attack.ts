@@ -4,7 +4,8 @@ import { isTextDataset, loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
-import { attackHelp, attackNames, createAttack, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
+import { attackHelp, attackNames, createAttack, defaultAttackFor, defaultThreatFor, type AttackFlags } from '../attacks/registry.js';
+import { boxOnly } from '../attacks/constrained.js';
 import { loadOnnxClassifier } from '../model/onnx.js';
 import { transferAttack } from '../eval/transfer.js';
 import type { Classifier } from '../model/classifier.js';
@@ -32,7 +33,8 @@ export type { AttackFileResult };
 interface AttackCliOptions extends AttackFlags, TextDataCliOptions, Partial<ShardFlags> {
   model: string;
   dataset: string;
-  attack: string;
+  /** Default: `caa` on a tabular data set, else `pgd` ({@link defaultAttackFor}). */
+  attack?: string;
   threat?: string;
   targeted?: boolean;
   n: number;
@@ -80,14 +82,21 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
   // Raw texts are attacked by the text attacks, through the model's own tokenizer.
-  if (isTextDataset(o.dataset)) return runTextAttackCommand(o);
-  // The attack, its threat and its settings first: they need nothing but the command line.
+  if (isTextDataset(o.dataset)) return runTextAttackCommand({ ...o, attack: o.attack ?? 'pgd' });
+  // The attack, its threat and its settings first: they need nothing but the command line
+  // (without --attack, the data set's kind decides it: a constrained attack on tabular data).
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
-  const attack = createAttack(o.attack, { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, given);
-  checkAttackInputs(o);
+  const flags = { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params };
+  let attack = o.attack ? createAttack(o.attack, flags, given) : undefined;
+  if (o.attack) checkAttackInputs({ ...o, attack: o.attack });
   await checkShardInputs(o);
   const data = await loadDataset(o.dataset);
-  const threat = given ?? parseAnyThreat(defaultThreatFor(o.attack, data.test.shape.reduce((a, b) => a * b, 1)));
+  const name = o.attack ?? defaultAttackFor(data.test.domain);
+  if (!attack) {
+    attack = createAttack(name, flags, given);
+    checkAttackInputs({ ...o, attack: name });
+  }
+  const threat = given ?? parseAnyThreat(defaultThreatFor(name, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
   const test = subset(data.test, o.n);
@@ -95,7 +104,10 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   const { metadata } = loaded;
   // The data set knows its feasible set: CSV column types (integers, one-hot groups, immutables)
   // replace the plain box a model's metadata stores.
-  const onData = (c: Classifier): Classifier => (isBox(test.domain) ? c : { ...c, domain: test.domain });
+  // An unconstrained attack (pgd, fgsm as published) on a data set with relations sees only the
+  // box; its records are then validated against the full domain (validity_rate).
+  const unconstrained = !attack.support.constrained && !!test.domain.relations?.length;
+  const onData = (c: Classifier): Classifier => (isBox(test.domain) ? c : { ...c, domain: unconstrained ? boxOnly(test.domain) : test.domain });
   const classifier = onData(loaded.classifier);
   const surrogate = o.surrogate ? onData((await loadModel(o.surrogate)).classifier) : undefined;
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
@@ -112,6 +124,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     seed: o.seed,
     targeted: o.targeted,
     keepExamples: o.saveExamples ? o.keep : 0,
+    validate: test.domain,
     onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   };
   // With --json (and no --surrogate: transfer runs are not resumable), the run keeps its state in JSON.state.
@@ -119,7 +132,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   if (statePath && o.fresh) rmSync(statePath, { force: true });
   const transfer = surrogate ? await transferAttack(classifier, surrogate, test, attack, runOpts) : undefined;
   const sharded = o.redis
-    ? await (await import('../distributed/sharded-attack.js')).shardedAttack(classifier, test, attack, { ...runOpts, redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, attackName: o.attack, flags: { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, targeted: !!o.targeted, keep: runOpts.keepExamples, backend: runningEngine().backend, log, onProgress: runOpts.onProgress })
+    ? await (await import('../distributed/sharded-attack.js')).shardedAttack(classifier, test, attack, { ...runOpts, redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, attackName: name, flags: { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params }, targeted: !!o.targeted, keep: runOpts.keepExamples, backend: runningEngine().backend, log, onProgress: runOpts.onProgress })
     : undefined;
   const r: AttackRunResult =
     sharded?.result ??
@@ -157,6 +170,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     distance: { norm: threat.measure, ...r.distance },
     queries: r.queries,
     time_s: r.time_s,
+    ...(r.validity_rate !== undefined && !isBox(test.domain) ? { validity_rate: r.validity_rate, invalid_successes: r.invalid_successes ?? 0, features_changed: r.features_changed } : {}),
     ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
     seed: o.seed,
     engine,
@@ -165,6 +179,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
   };
   process.stdout.write(
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +
+      (r.validity_rate !== undefined && !isBox(test.domain) ? `valid records ${pct(r.validity_rate)} (${r.invalid_successes ?? 0} invalid ones that fooled the model not counted); ` : '') +
       `${threat.measure} distance median ${num(r.distance.median)} max ${num(r.distance.max)}; queries median ${num(r.queries.median)}; ${r.time_s.toFixed(1)} s\n`,
   );
   // The JSON first: a run killed before the examples are written resumes from its (finished) state and writes both.
@@ -206,8 +221,8 @@ export function attackCommand(): Command {
     .description('attack a saved model on the first N test examples')
     .requiredOption('--model <path>', 'model directory (model.json + weights.bin), or an .onnx file (query-only)')
     .requiredOption('--dataset <name>', 'data set whose test split to attack')
-    .option('--attack <name>', `attack (${attackNames().join(', ')}; text data: ${textAttackNames().join(', ')})`, 'pgd')
-    .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; text data: words:SHARE (default words:0.1); default: linf:0.3, or what the attack needs')
+    .option('--attack <name>', `attack (${attackNames().join(', ')}; text data: ${textAttackNames().join(', ')}); default: caa on a tabular data set, else pgd`)
+    .option('--threat <spec>', 'threat model NORM:EPS (linf:0.3, l2:2, l1:10, l0:20) or spatial:rot=30,trans=3[,scale=0.9-1.1]; text data: words:SHARE (default words:0.1); default: linf:0.3, or what the attack needs (l2:0.5 for the tabular attacks)')
     .addOption(new Option('--steps <n>', 'iterations').argParser(positiveInt))
     .addOption(new Option('--restarts <n>', 'random restarts').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step length in the threat norm').argParser(positiveNumber))

@@ -8,6 +8,7 @@ import { parseAnyThreat } from '../threat/parse.js';
 import { evaluate } from '../eval/evaluate.js';
 import { parseEpsRange } from '../eval/eps-curve.js';
 import { PRESETS } from '../eval/presets.js';
+import { isBox } from '../data/domain.js';
 import type { EvalResultV2 } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -23,7 +24,8 @@ import { runningEngine } from '../eval/evaluate.js';
 export interface EvalOptions extends TextDataCliOptions, Partial<ShardFlags> {
   model: string;
   dataset: string;
-  threat: string;
+  /** Default: l2:0.5 with preset tabular (TabularBench's budget), else linf:0.3. */
+  threat?: string;
   preset: string;
   n: number;
   json?: string;
@@ -98,6 +100,12 @@ export function summarise(r: EvalResultV2): string {
     `clean accuracy   ${pct(r.clean_accuracy)} (${r.data.n} examples)`,
     `robust accuracy  ${pct(r.robust_accuracy)} at ${r.threat}, ${r.preset} (worst case over ${r.attacks.length} attacks)${flag}`,
     ...r.attacks.map((a) => `  after ${a.name.padEnd(10)} ${pct(a.robust_accuracy)}  (ran on ${a.attacked}, ${a.time_s.toFixed(1)} s, median ${a.queries.median} queries)`),
+    ...(r.tabular
+      ? [
+          `valid records    ${pct(r.tabular.validity_rate)} of the adversarial records (${r.attacks.map((a) => `${a.name} ${a.validity_rate === undefined ? '-' : pct(a.validity_rate)} of what it returned`).join(', ')}); features changed per record median ${r.tabular.features_changed.median ?? '-'}, max ${r.tabular.features_changed.max ?? '-'}`,
+          ...(r.per_class ?? []).map((c) => `  class ${(r.data.classes?.[c.label] ?? String(c.label)).padEnd(10)} detected clean ${pct(c.clean_accuracy)}, under attack ${pct(c.robust_accuracy)} (${c.n} records)`),
+        ]
+      : []),
     `margin gap       confidence ${r.margin.gap.confidence.toFixed(3)}, logit margin ${r.margin.gap.margin.toFixed(3)} (clean − adversarial)`,
     ...(r.eps_curve ? [`accuracy vs ε    ${r.eps_curve.map((p) => `${p.eps}: ${pct(p.accuracy)}`).join(', ')}`] : []),
     ...Object.entries(r.minimal_norms ?? {}).map(([k, v]) => `minimal ${k.padEnd(12)} median ${v.median.toFixed(4)}, mean ${v.mean.toFixed(4)}`),
@@ -124,7 +132,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   if (o.saveExamples !== undefined) throw new UserError(`--save-examples applies to text data sets (spam, csv:FILE), not ${o.dataset}: drop it (the report's gallery shows image examples)`);
   const modelInfo = checkEvalInputs(o);
   await checkShardInputs(o);
-  const threat = parseAnyThreat(o.threat);
+  const threat = parseAnyThreat(o.threat ?? (o.preset === 'tabular' ? 'l2:0.5' : 'linf:0.3'));
   if (!PRESETS.includes(o.preset as (typeof PRESETS)[number])) throw new UserError(`unknown --preset '${o.preset}': choose one of ${PRESETS.join(', ')}`);
   const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
   const norms = o.minimalNorms ? o.minimalNorms.split(',').map((s) => s.trim()) : undefined;
@@ -133,7 +141,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   checkModelFitsData(modelInfo, o.model, { name: o.dataset, shape: data.test.shape }, 'evaluate');
   const engine = await startEngine(o, log);
   warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
-  const { classifier, metadata, location } = await loadModel(o.model, undefined, { onNote: log });
+  const loaded = await loadModel(o.model, undefined, { onNote: log });
+  const { metadata, location } = loaded;
+  // The data set knows its feasible set (tabular types, immutables, relations); a model's metadata stores only the box.
+  const classifier = isBox(data.test.domain) ? loaded.classifier : { ...loaded.classifier, domain: data.test.domain };
   const test = subset(data.test, o.n);
   if (classifier.inputShape.join(',') !== test.shape.join(',')) {
     throw new UserError(`model ${o.model} takes inputs [${classifier.inputShape}] but ${o.dataset} has [${test.shape}]: evaluate it on the data set it was trained for`);
@@ -192,8 +203,8 @@ export function evalCommand(): Command {
     .description('evaluate a saved model: clean and worst-case robust accuracy over an attack ensemble, margins, reliability checks')
     .requiredOption('--model <path>', 'TF.js model: a folder with model.json + weights, or the model.json itself')
     .requiredOption('--dataset <name>', 'data set whose test split to use')
-    .option('--threat <spec>', 'threat model NORM:EPS or spatial:rot=…,trans=…; text data: words:SHARE (default words:0.1)', 'linf:0.3')
-    .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD; text (text data, the default there): deepwordbug, pwws, hotflip, goodword, genetic-text').choices([...PRESETS, 'text']).default('standard'))
+    .option('--threat <spec>', 'threat model NORM:EPS or spatial:rot=…,trans=…; text data: words:SHARE (default words:0.1); default: l2:0.5 with --preset tabular, else linf:0.3')
+    .addOption(new Option('--preset <name>', 'quick: PGD-20 + APGD-CE; standard: AutoAttack (APGD-CE, APGD-T, FAB-T, Square); thorough: standard + restarts + CW-margin PGD; tabular: CAA (CAPGD, then MOEVA), valid records only; text (text data, the default there): deepwordbug, pwws, hotflip, goodword, genetic-text').choices([...PRESETS, 'text']).default('standard'))
     .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order (text data: the first N spam messages)').argParser(positiveInt).default(1000))
     .option('--json <file>', 'write the results as JSON (the evaluation state is kept in FILE.state until it finishes)')
     .option('--report <file>', 'write a self-contained HTML report')

@@ -5,6 +5,7 @@
  * stay on the coordinator.
  */
 import type { Classifier } from '../model/classifier.js';
+import { isBox } from '../data/domain.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleSize } from '../data/dataset.js';
 import { evaluateClean } from '../model/accuracy.js';
@@ -61,6 +62,8 @@ export function modelReference(path: string, via: ModelVia): { ref: ModelRef; bu
 export function shardedEnsemble(s: ShardedEvalOptions): { run: (clf: Classifier, ds: Dataset, o: ProtocolOptions) => Promise<ProtocolResult>; finish: () => Promise<void> } {
   let finish = async () => {};
   const run = async (clf: Classifier, ds: Dataset, o: ProtocolOptions): Promise<ProtocolResult> => {
+    // Only plain boxes are sharded: chunks do not re-validate typed records, so every success is valid.
+    if (!isBox(ds.domain)) throw new UserError(`${ds.name} has a typed feasible set (tabular): sharded runs do not check record validity yet; run it without --redis`);
     const t0 = performance.now();
     const expected = JSON.stringify(presetMembers(s.preset, o.threat).map((m) => [m.attack.name, m.attack.params]));
     if (JSON.stringify(o.members.map((m) => [m.attack.name, m.attack.params])) !== expected) throw new UserError(`a sharded evaluation runs a preset's members as workers build them: use preset ${s.preset} unchanged`);
@@ -123,7 +126,7 @@ export function shardedEnsemble(s: ShardedEvalOptions): { run: (clf: Classifier,
         if (b === -1 || b > j) robust++;
       }
       const qs = summarize(queries[j]!);
-      return { name: m.attack.name, params: m.attack.params, access: m.access, robust_accuracy: ds.n ? robust / ds.n : 0, attacked, broken, queries: { median: qs.median, mean: qs.mean, total: qs.total }, time_s: memberTime[j]! };
+      return { name: m.attack.name, params: m.attack.params, access: m.access, robust_accuracy: ds.n ? robust / ds.n : 0, attacked, broken, queries: { median: qs.median, mean: qs.mean, total: qs.total }, time_s: memberTime[j]!, validity_rate: 1 };
     });
     const robust = Uint8Array.from(brokenBy, (b) => (b === -1 ? 1 : 0));
     return {

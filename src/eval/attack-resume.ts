@@ -31,26 +31,32 @@ interface AttackState {
   next: number;
   time_s: number;
   kept: Omit<KeptExample, 'x' | 'xAdv'>[];
+  /** Records that fooled the model but were invalid, over the examples done. */
+  invalid_successes?: number;
 }
 
 /** The per-example arrays of a run, laid out in one binary block (4-byte arrays first). */
 export class PerExample {
   readonly distances: Float32Array;
   readonly queries: Int32Array;
+  readonly changed: Int32Array;
   readonly robust: Uint8Array;
   readonly cleanCorrect: Uint8Array;
   readonly attacked: Uint8Array;
+  readonly valid: Uint8Array;
   constructor(readonly n: number, bytes = new Uint8Array(PerExample.bytes(n))) {
     const b = bytes.buffer;
     const o = bytes.byteOffset;
     this.distances = new Float32Array(b, o, n);
     this.queries = new Int32Array(b, o + 4 * n, n);
-    this.robust = new Uint8Array(b, o + 8 * n, n);
-    this.cleanCorrect = new Uint8Array(b, o + 9 * n, n);
-    this.attacked = new Uint8Array(b, o + 10 * n, n);
+    this.changed = new Int32Array(b, o + 8 * n, n);
+    this.robust = new Uint8Array(b, o + 12 * n, n);
+    this.cleanCorrect = new Uint8Array(b, o + 13 * n, n);
+    this.attacked = new Uint8Array(b, o + 14 * n, n);
+    this.valid = new Uint8Array(b, o + 15 * n, n);
   }
   static bytes(n: number): number {
-    return 11 * n;
+    return 16 * n;
   }
   get block(): Uint8Array {
     return new Uint8Array(this.distances.buffer, this.distances.byteOffset, PerExample.bytes(this.n));
@@ -107,9 +113,10 @@ export async function runAttackResumable(clf: Classifier, ds: Dataset, attack: A
     const blob = new Uint8Array(inputs.byteLength + PerExample.bytes(ds.n));
     blob.set(new Uint8Array(inputs.buffer), 0);
     blob.set(per.block, inputs.byteLength);
-    const state: AttackState = { next, time_s: timeBefore + (performance.now() - t0) / 1000, kept: kept.map(({ x: _x, xAdv: _a, ...meta }) => meta) };
+    const state: AttackState = { next, time_s: timeBefore + (performance.now() - t0) / 1000, kept: kept.map(({ x: _x, xAdv: _a, ...meta }) => meta), invalid_successes: invalidSuccesses };
     saveRunState(o.statePath, o.settings, state, blob);
   };
+  let invalidSuccesses = (loaded?.data.invalid_successes as number | undefined) ?? 0;
   let batchesSinceSave = 0;
   let lastSave = performance.now();
   while (next < ds.n) {
@@ -132,7 +139,10 @@ export async function runAttackResumable(clf: Classifier, ds: Dataset, attack: A
       per.attacked[i] = o.attackMask ? o.attackMask[i]! : r.cleanCorrect[k]!;
       per.distances[i] = r.distances[k]!;
       per.queries[i] = r.queriesPer[k]!;
+      per.changed[i] = r.changed?.[k] ?? 0;
+      per.valid[i] = r.valid?.[k] ?? 1;
     }
+    invalidSuccesses += r.invalid_successes ?? 0;
     kept.push(...r.kept.map((e) => ({ ...e, index: e.index + start })));
     next = end;
     o.onProgress?.(next, ds.n);
@@ -145,11 +155,11 @@ export async function runAttackResumable(clf: Classifier, ds: Dataset, attack: A
       lastSave = performance.now();
     }
   }
-  return assemble(per, kept, timeBefore + (performance.now() - t0) / 1000);
+  return assemble(per, kept, timeBefore + (performance.now() - t0) / 1000, invalidSuccesses);
 }
 
 /** The result `runAttack` would give, from the per-example arrays (data-set order, as runAttack collects them); sharded runs merge through it too. */
-export function assemble(per: PerExample, kept: KeptExample[], time_s: number): AttackRunResult {
+export function assemble(per: PerExample, kept: KeptExample[], time_s: number, invalidSuccesses: number): AttackRunResult {
   const n = per.n;
   const queries: number[] = [];
   const succDist: number[] = [];
@@ -157,18 +167,23 @@ export function assemble(per: PerExample, kept: KeptExample[], time_s: number): 
   let broken = 0;
   let cleanCount = 0;
   let robustCount = 0;
+  let validCount = 0;
+  const changedBroken: number[] = [];
   for (let i = 0; i < n; i++) {
     cleanCount += per.cleanCorrect[i]!;
     robustCount += per.robust[i]!;
     if (!per.attacked[i]) continue;
     attacked++;
+    validCount += per.valid[i]!;
     queries.push(per.queries[i]!);
     if (!per.robust[i]) {
       broken++;
       succDist.push(per.distances[i]!);
+      if (per.cleanCorrect[i]) changedBroken.push(per.changed[i]!);
     }
   }
   const d = summarize(succDist);
+  const c = summarize(changedBroken);
   return {
     n,
     clean_accuracy: n ? cleanCount / n : 0,
@@ -183,5 +198,10 @@ export function assemble(per: PerExample, kept: KeptExample[], time_s: number): 
     distances: per.distances,
     queriesPer: per.queries,
     kept,
+    validity_rate: attacked ? validCount / attacked : 1,
+    invalid_successes: invalidSuccesses,
+    valid: per.valid,
+    changed: per.changed,
+    features_changed: { median: c.median, mean: c.mean, max: c.max },
   };
 }

@@ -3,7 +3,7 @@ import type { Classifier } from '../model/classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
 import { deriveSeed, Rng } from '../data/rng.js';
-import { infeasibility, isBox } from '../data/domain.js';
+import { infeasibility, isBox, type Domain } from '../data/domain.js';
 import { summarize, type Summary } from './stats.js';
 import type { Attack } from '../attacks/attack.js';
 import { requireThreat } from '../attacks/support.js';
@@ -44,6 +44,12 @@ export interface AttackRunOptions {
    * are split.
    */
   exampleIndices?: ArrayLike<number>;
+  /**
+   * The feasible set every adversarial record is validated against (default: the classifier's
+   * domain). An unconstrained attack on tabular data attacks a box-only view of the model and
+   * has its records validated against the data set's full domain here.
+   */
+  validate?: Domain;
 }
 
 /** Summary statistics of a list of numbers. */
@@ -99,6 +105,20 @@ export interface AttackRunResult {
   /** Per example queries (0 where not attacked). */
   queriesPer: Int32Array;
   kept: KeptExample[];
+  /**
+   * Fraction of the attacked examples whose adversarial record is valid (feasible in the
+   * validated domain: box, grids, one-hot groups, immutables, relations). An invalid record
+   * counts as not adversarial. Absent for transfer runs.
+   */
+  validity_rate?: number;
+  /** Records that fooled the model but are invalid, so were not counted as adversarial. */
+  invalid_successes?: number;
+  /** Per example: 1 where the record is valid (1 where not attacked). */
+  valid?: Uint8Array;
+  /** Per example: features whose value the attack changed (0 where not attacked). */
+  changed?: Int32Array;
+  /** Features changed per counted adversarial record. */
+  features_changed?: Stats;
 }
 
 function stats(xs: number[]): Stats {
@@ -134,6 +154,10 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   const cleanCorrect = new Uint8Array(ds.n);
   const distances = new Float32Array(ds.n);
   const queriesPer = new Int32Array(ds.n);
+  const valid = new Uint8Array(ds.n).fill(1);
+  const changed = new Int32Array(ds.n);
+  const validate = opts.validate ?? clf.domain;
+  let invalidSuccesses = 0;
   const succDist: number[] = [];
   const queries: number[] = [];
   const kept: KeptExample[] = [];
@@ -183,14 +207,18 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
           throw new Error(`attack ${attack.name} returned an input at distance ${dist[j]} > ${opts.threat.budget} (${opts.threat}): this is a bug in the attack`);
         }
       }
-      checkDomain(clf, res.xAdv, x, attack.name);
-      const xData = keep > kept.length ? x.dataSync() : undefined;
-      const aData = keep > kept.length || opts.advOut ? res.xAdv.dataSync() : undefined;
+      const ok = validity(validate, res.xAdv, x, attack.name);
+      const xData = x.dataSync();
+      const aData = res.xAdv.dataSync();
       const size = x.size / correct.length;
       for (let j = 0; j < correct.length; j++) {
         const k = correct[j]!;
         const i = batch.indices[k]!;
-        const stillRight = predAdv[j] === yArr[j];
+        valid[i] = ok[j]!;
+        for (let f = j * size; f < (j + 1) * size; f++) if (Math.abs(aData[f]! - xData[f]!) > 1e-6) changed[i]!++;
+        if (!ok[j] && predAdv[j] !== yArr[j]) invalidSuccesses++;
+        // An invalid record is not adversarial: the network could not produce it.
+        const stillRight = predAdv[j] === yArr[j] || !ok[j];
         robust[i] = stillRight ? 1 : 0;
         attacked++;
         if (!stillRight) broken++;
@@ -199,7 +227,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
         queriesPer[i] = res.queries[j]!;
         if (!stillRight) succDist.push(dist[j]!);
         if (opts.advOut && aData) opts.advOut.set(aData.subarray(j * size, (j + 1) * size), i * size);
-        if (xData && aData && kept.length < keep) {
+        if (kept.length < keep) {
           const c = ds.numClasses;
           kept.push({
             index: i,
@@ -222,6 +250,13 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   const cleanCount = cleanCorrect.reduce((a, b) => a + b, 0);
   const robustCount = robust.reduce((a, b) => a + b, 0);
   const q = summarize(queries);
+  let validCount = 0;
+  const changedBroken: number[] = [];
+  for (let i = 0; i < ds.n; i++) {
+    const hit = opts.attackMask ? opts.attackMask[i] === 1 : cleanCorrect[i] === 1;
+    if (hit) validCount += valid[i]!;
+    if (hit && !robust[i] && cleanCorrect[i]) changedBroken.push(changed[i]!);
+  }
   return {
     n: ds.n,
     clean_accuracy: ds.n ? cleanCount / ds.n : 0,
@@ -236,21 +271,38 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
     distances,
     queriesPer,
     kept,
+    validity_rate: attacked ? validCount / attacked : 1,
+    invalid_successes: invalidSuccesses,
+    valid,
+    changed,
+    features_changed: stats(changedBroken),
   };
 }
 
-function checkDomain(clf: Classifier, xAdv: tf.Tensor, x: tf.Tensor, name: string): void {
-  if (!isBox(clf.domain)) {
-    const size = xAdv.size / xAdv.shape[0]!;
+/**
+ * Per record of the batch, 1 when it is valid. A typed domain (grids, one-hot groups,
+ * immutables, relations) is checked record by record with `infeasibility`, and an infeasible
+ * record is reported invalid (it then counts as not adversarial). On a plain box every attack's
+ * result is clipped by construction, so a value outside it is a bug in the attack: this throws.
+ */
+function validity(domain: Domain, xAdv: tf.Tensor, x: tf.Tensor, name: string): Uint8Array {
+  const b = xAdv.shape[0]!;
+  const out = new Uint8Array(b).fill(1);
+  if (!isBox(domain)) {
+    const size = xAdv.size / b;
     const adv = xAdv.dataSync() as Float32Array;
     const clean = x.dataSync() as Float32Array;
-    for (let k = 0; k < xAdv.shape[0]!; k++) {
-      const why = infeasibility(clf.domain, adv.subarray(k * size, (k + 1) * size), clean.subarray(k * size, (k + 1) * size));
-      if (why) throw new Error(`attack ${name} returned an input outside the domain: ${why}: this is a bug in the attack`);
+    for (let k = 0; k < b; k++) {
+      if (infeasibility(domain, adv.subarray(k * size, (k + 1) * size), clean.subarray(k * size, (k + 1) * size))) out[k] = 0;
     }
-    return;
+    return out;
   }
-  const { lower, upper } = clf.domain;
+  checkBox(domain, xAdv, name);
+  return out;
+}
+
+function checkBox(domain: Domain, xAdv: tf.Tensor, name: string): void {
+  const { lower, upper } = domain;
   const data = xAdv.dataSync();
   const size = xAdv.size / xAdv.shape[0]!;
   for (let i = 0; i < data.length; i++) {

@@ -163,6 +163,9 @@ export async function reliabilityChecks(clf: Classifier, ds: Dataset, result: Pr
   // (3) an unbounded attack.
   if (still.length === 0) {
     done(notApplicable('an unbounded attack reaches ~0% accuracy', `${noneSurvived}: the attacks at ${o.threat} already reach 0%, an unbounded budget has nothing to add`));
+  } else if (clf.domain.immutable?.length || clf.domain.relations?.length) {
+    // Immutable features and relations keep a record's class reachable only within the feasible set, not the whole box.
+    done(notApplicable('an unbounded attack reaches ~0% accuracy', 'the domain has immutable features or relations: even an unbounded attacker cannot reach every input, so 0% is not expected'));
   } else {
     const big = lpThreat(threat.norm, unboundedEps(threat, clf, exampleSize(ds)));
     const unb = await accuracyUnder(clf, sub, new Pgd({ steps: 50, stepSize: big.eps / 10 }), big, seed);

@@ -18,6 +18,8 @@ import { minimalNorms } from './minimal-norms.js';
 import { libraryCall } from './command.js';
 import { perClass } from './per-class.js';
 import { UserError } from '../errors.js';
+import { infeasibility, isBox } from '../data/domain.js';
+import { summarize } from './stats.js';
 import { runtimeVersions } from '../version.js';
 import { nativeKernelsRegistered } from '../engine/native/index.js';
 import { queryOnlyAttacks } from '../attacks/registry.js';
@@ -189,6 +191,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     queries: { median: m.queries.median ?? 0, mean: m.queries.mean ?? 0, total: m.queries.total },
     time_s: m.time_s,
     attacked: m.attacked,
+    ...(isBox(ds.domain) ? {} : { validity_rate: m.validity_rate }),
   }));
   // Every stage reports 0/N when it starts and k/N as its parts finish, ending at N/N.
   const stage = (name: string) => (done: number, total: number) => o.onProgress?.(name, done, total);
@@ -220,6 +223,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     robust_accuracy: result.robust_accuracy,
     attacks,
     per_class: perClass(ds, result.cleanCorrect, result.robust),
+    ...(isBox(ds.domain) ? {} : { tabular: tabularFigures(ds, result.adv, result.brokenBy) }),
     margin,
     ...(training ? { training } : {}),
     ...(curve ? { eps_curve: curve } : {}),
@@ -229,4 +233,25 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     time_s: (performance.now() - t0) / 1000,
     command: o.command ?? libraryCall(ds, o),
   };
+}
+
+/**
+ * Features changed per worst-case adversarial record, and the share of those records valid in
+ * the data set's domain (re-checked here from the records themselves).
+ */
+function tabularFigures(ds: Dataset, adv: Float32Array, brokenBy: Int8Array): NonNullable<EvalResultV2['tabular']> {
+  const size = exampleSize(ds);
+  const changed: number[] = [];
+  let valid = 0;
+  for (let i = 0; i < ds.n; i++) {
+    if (brokenBy[i]! < 0) continue;
+    const a = adv.subarray(i * size, (i + 1) * size);
+    const x = ds.x.subarray(i * size, (i + 1) * size);
+    let c = 0;
+    for (let j = 0; j < size; j++) if (Math.abs(a[j]! - x[j]!) > 1e-6) c++;
+    changed.push(c);
+    if (infeasibility(ds.domain, a, x) === undefined) valid++;
+  }
+  const { median, mean, max } = summarize(changed);
+  return { validity_rate: changed.length ? valid / changed.length : 1, features_changed: { median, mean, max } };
 }

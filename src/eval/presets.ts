@@ -8,6 +8,8 @@ import { Pgd } from '../attacks/pgd.js';
 import { Apgd, ApgdTargeted, runTopKTargeted } from '../attacks/apgd.js';
 import { Fab } from '../attacks/fab.js';
 import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
+import { Capgd } from '../attacks/capgd.js';
+import { Moeva } from '../attacks/moeva.js';
 
 /**
  * Evaluation presets (AutoAttack's standard version is `standard`).
@@ -18,7 +20,7 @@ import { SquareAttack, SQUARE_SUPPORT } from '../attacks/square.js';
  * const members = presetMembers(preset, parseThreat('linf:0.3'));
  * ```
  */
-export type PresetName = 'quick' | 'standard' | 'thorough';
+export type PresetName = 'quick' | 'standard' | 'thorough' | 'tabular';
 /**
  * Every preset, from the fastest to the most thorough.
  *
@@ -27,7 +29,7 @@ export type PresetName = 'quick' | 'standard' | 'thorough';
  * for (const preset of PRESETS) console.log(preset, presetMembers(preset, parseThreat('linf:0.3')).length);
  * ```
  */
-export const PRESETS: PresetName[] = ['quick', 'standard', 'thorough'];
+export const PRESETS: PresetName[] = ['quick', 'standard', 'thorough', 'tabular'];
 
 /** How an ensemble member may access the model (for the white-box vs black-box check). */
 export type Access = 'white-box' | 'black-box';
@@ -72,6 +74,8 @@ export class TopKTargeted implements Attack {
  * - quick: PGD-20 and APGD-CE.
  * - standard (AutoAttack, standard version): APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square (5000 queries).
  * - thorough: standard with 5 restarts of APGD-CE, plus PGD with the CW margin loss (100 steps, 5 restarts).
+ * - tabular (CAA, Simonetto et al. 2024): CAPGD, then MOEVA on the survivors; both keep the
+ *   records valid in the data's domain (types, immutables, relations).
  *
  * @example
  * ```ts
@@ -100,6 +104,8 @@ export function presetMembers(preset: string, threat: AnyThreat): Member[] {
         white(new Pgd({ steps: 100, restarts: 5, loss: 'cw' }, 'pgd-cw')),
         ...square(),
       ];
+    case 'tabular':
+      return [white(new Capgd()), black(new Moeva())];
     default:
       throw new UserError(`unknown --preset '${preset}': choose one of ${PRESETS.join(', ')}`);
   }

@@ -26,6 +26,8 @@ export interface MemberResult {
   broken: number;
   queries: { median: number | null; mean: number | null; total: number };
   time_s: number;
+  /** Fraction of the attacked points whose record was valid in the domain (an invalid one is not adversarial). */
+  validity_rate: number;
 }
 
 /**
@@ -85,7 +87,7 @@ interface State {
   robust: number[];
   brokenBy: number[];
   rows: MemberResult[];
-  pending: { attacked: number; broken: number; queries: number[]; time_s: number };
+  pending: { attacked: number; broken: number; queries: number[]; time_s: number; valid?: number };
   time_s: number;
 }
 
@@ -146,7 +148,7 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       robust,
       brokenBy: robust.map((r) => (r ? -1 : -2)),
       rows: [],
-      pending: { attacked: 0, broken: 0, queries: [], time_s: 0 },
+      pending: { attacked: 0, broken: 0, queries: [], time_s: 0, valid: 0 },
       time_s: 0,
     };
   }
@@ -177,6 +179,7 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
         }
       }
       s.pending.attacked += idx.length;
+      s.pending.valid = (s.pending.valid ?? 0) + Math.round((r.validity_rate ?? 1) * r.attacked);
       s.pending.time_s += r.time_s;
       o.onProgress?.(s.member, Math.min((s.chunk + 1) * chunk, s.todo.length), s.todo.length);
       if (o.statePath) {
@@ -196,10 +199,11 @@ export async function evaluateEnsemble(clf: Classifier, ds: Dataset, o: Protocol
       broken: s.pending.broken,
       queries: qstats(s.pending.queries),
       time_s: s.pending.time_s,
+      validity_rate: s.pending.attacked ? (s.pending.valid ?? s.pending.attacked) / s.pending.attacked : 1,
     });
     s.todo = s.robust.flatMap((r, i) => (r ? [i] : []));
     s.chunk = 0;
-    s.pending = { attacked: 0, broken: 0, queries: [], time_s: 0 };
+    s.pending = { attacked: 0, broken: 0, queries: [], time_s: 0, valid: 0 };
     if (o.statePath) {
       s.time_s = elapsedBefore + (performance.now() - tStart) / 1000;
       saveState(o.statePath, settings, { ...s, member: s.member + 1 }, adv);

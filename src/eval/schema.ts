@@ -13,8 +13,8 @@
 /** The value of {@link EvalResultV2.schema}. */
 export const EVAL_SCHEMA = 'advtrain/eval@2';
 
-/** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, `custom`, or `text` (the five text attacks). */
-export type Preset = 'quick' | 'standard' | 'thorough' | 'custom' | 'text';
+/** Evaluation presets: `quick` (PGD-20 + APGD-CE), `standard` (AutoAttack standard), `thorough`, `custom`, `tabular` (CAA: CAPGD then MOEVA, valid records only) or `text` (the five text attacks). */
+export type Preset = 'quick' | 'standard' | 'thorough' | 'tabular' | 'custom' | 'text';
 
 /**
  * Outcome of one reliability check; `not-applicable` when it had nothing to test (e.g. at 0%
@@ -87,6 +87,11 @@ export interface AttackRow {
   time_s: number;
   /** Number of examples it ran on (those still robust when it started). */
   attacked: number;
+  /**
+   * Fraction of the records it returned that are valid in the data set's domain (types,
+   * immutables, relations); an invalid record counted as not adversarial. Absent in older files.
+   */
+  validity_rate?: number;
 }
 
 /**
@@ -203,6 +208,16 @@ export interface AttackFileResult {
   /** Queries to the attacked model per attacked example (a transfer attack spends none). */
   queries: { median: number | null; mean: number | null; max: number | null; total: number };
   time_s: number;
+  /**
+   * Fraction of the attacked examples whose adversarial record is valid in the data set's
+   * domain (box, integer grids, one-hot groups, immutables, relations); an invalid record counts
+   * as not adversarial. Present on tabular data (a typed domain); absent for transfer attacks.
+   */
+  validity_rate?: number;
+  /** Records that fooled the model but are invalid (not counted as adversarial). */
+  invalid_successes?: number;
+  /** Features changed per counted adversarial record. */
+  features_changed?: { median: number | null; mean: number | null; max: number | null };
   /** Transfer attacks (`--surrogate`): the model the examples were crafted on, and its own figures. Every other figure is the target's. */
   surrogate?: {
     path: string;
@@ -344,6 +359,12 @@ export interface EvalResultV2 {
   attacks: AttackRow[];
   /** Clean and robust accuracy per true class, in class order (absent in files written before it was recorded). */
   per_class?: ClassRow[];
+  /**
+   * Tabular data (a domain with types, immutables or relations): features changed per
+   * adversarial record of the worst case, and the share of those records valid in the domain
+   * (1 unless an attack is broken: invalid records never count as adversarial).
+   */
+  tabular?: { validity_rate: number; features_changed: { median: number | null; mean: number | null; max: number | null } };
   /** Robustness margin on clean and adversarial inputs. */
   margin: MarginResult;
   /** Per-epoch training log of the model, when it has one. */

@@ -158,7 +158,7 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
   int(data.n, 'data.n', 1);
   opt(data, 'classes', 'data', (v, p) => arr(v, p).forEach((c, i) => str(c, `${p}[${i}]`)));
   str(r.threat, 'threat');
-  oneOf(r.preset, 'preset', ['quick', 'standard', 'thorough', 'custom', 'text'] as const);
+  oneOf(r.preset, 'preset', ['quick', 'standard', 'thorough', 'tabular', 'custom', 'text'] as const);
 
   frac(r.clean_accuracy, 'clean_accuracy');
   frac(r.robust_accuracy, 'robust_accuracy');
@@ -177,7 +177,9 @@ export function validateEvalResult(value: unknown): EvalResultV2 {
     for (const k of ['median', 'mean', 'total']) nonneg(q[k], `${p}.queries.${k}`);
     nonneg(a.time_s, `${p}.time_s`);
     int(a.attacked, `${p}.attacked`);
+    opt(a, 'validity_rate', p, frac);
   });
+  opt(r, 'tabular', 'result', (v, p) => frac(obj(v, p).validity_rate, `${p}.validity_rate`));
 
   if (r.per_class !== undefined) {
     arr(r.per_class, 'per_class').forEach((v, i) => {

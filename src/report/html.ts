@@ -222,7 +222,11 @@ function perClassSection(r: EvalResultV2): string {
   const bar = (v: number, kind: string) => `<div class="cbar"><div class="${kind}" style="width:${(v * 100).toFixed(1)}%"></div></div>`;
   return `<section id="per-class">
 <h2>Per class</h2>
-<p class="note">Clean and robust accuracy of the evaluated examples of each true class. Lowest robust accuracy: <b>${e(className(r, weakest.label))}</b> (${pct(weakest.robust_accuracy)}, ${weakest.robust} of ${weakest.n}).</p>
+<p class="note">Clean and robust accuracy of the evaluated examples of each true class${r.tabular ? ' (for a detector: its detection rate of each class, clean and under attack)' : ''}. Lowest robust accuracy: <b>${e(className(r, weakest.label))}</b> (${pct(weakest.robust_accuracy)}, ${weakest.robust} of ${weakest.n}).</p>${
+    r.tabular
+      ? `\n<p class="note">Adversarial records valid in the data set's domain (feature types, immutable features, relations): <b>${pct(r.tabular.validity_rate)}</b>${r.attacks.some((a) => a.validity_rate !== undefined) ? ` (${r.attacks.map((a) => `${e(a.name)}: ${a.validity_rate === undefined ? '—' : pct(a.validity_rate)} of its records`).join(', ')}; an invalid record never counts as adversarial)` : ''}. Features changed per adversarial record: median ${r.tabular.features_changed.median ?? '—'}, mean ${r.tabular.features_changed.mean === null ? '—' : r.tabular.features_changed.mean.toFixed(1)}, max ${r.tabular.features_changed.max ?? '—'}.</p>`
+      : ''
+  }
 <div class="table-wrap"><table id="per-class-table">
 <thead><tr><th>Class</th><th class="n">Examples</th><th class="n">Clean correct</th><th class="n">Clean</th><th class="n">Robust</th><th class="n">Robust acc.</th><th>Clean / robust</th></tr></thead>
 <tbody>

@@ -11,6 +11,7 @@ import { ensemble } from './ensemble.js';
 import { a2t } from './a2t.js';
 import { embeddingPgd } from './embedding-pgd.js';
 import type { TextPreprocessing } from '../../text/text-classifier.js';
+import { capgdAt, moevaAugmented } from './tabular.js';
 
 export { craft, ce, klRows, type Crafting } from './adversarial.js';
 export { adversarialOnly, fgsmRs } from './pgd-at.js';
@@ -21,6 +22,7 @@ export { mart, martLoss } from './mart.js';
 export { ensemble } from './ensemble.js';
 export { a2t, type A2tOptions } from './a2t.js';
 export { embeddingPgd, projectTokens, type EmbeddingPgdOptions } from './embedding-pgd.js';
+export { capgdAt, moevaAugmented } from './tabular.js';
 
 /**
  * Training methods by CLI name.
@@ -31,7 +33,7 @@ export { embeddingPgd, projectTokens, type EmbeddingPgdOptions } from './embeddi
  * const strategy = makeStrategy(method, { eps: 0.3 });
  * ```
  */
-export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble' | 'a2t' | 'embedding-pgd';
+export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'trades' | 'mart' | 'ensemble' | 'a2t' | 'embedding-pgd' | 'capgd-at' | 'moeva-aug';
 /**
  * Every training method by its CLI name.
  *
@@ -40,7 +42,7 @@ export type Method = 'standard' | 'mixed' | 'pgd-at' | 'fgsm-rs' | 'free' | 'tra
  * if (!METHODS.includes(name as Method)) throw new Error(`choose one of ${METHODS.join(', ')}`);
  * ```
  */
-export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble', 'a2t', 'embedding-pgd'];
+export const METHODS: Method[] = ['standard', 'mixed', 'pgd-at', 'fgsm-rs', 'free', 'trades', 'mart', 'ensemble', 'a2t', 'embedding-pgd', 'capgd-at', 'moeva-aug'];
 
 /**
  * Methods that train text models only (they need the model's embedding and the vocabulary).
@@ -69,11 +71,11 @@ export interface MethodOptions {
   eps: number;
   /** mixed/ensemble: attack crafting the adversarial share: 'fgsm' or 'pgd'. */
   attack?: string;
-  /** PGD steps of pgd-at, trades, mart and mixed/ensemble with pgd. */
+  /** PGD steps of pgd-at, trades, mart and mixed/ensemble with pgd; CAPGD steps of capgd-at; MOEVA generations of moeva-aug. */
   attackSteps?: number;
   /** Absolute step size of the crafting attack. */
   stepSize?: number;
-  /** mixed/ensemble: share of adversarial examples per batch. Default 0.5. */
+  /** mixed/ensemble/capgd-at/moeva-aug: share of adversarial examples per batch. Default 0.5. */
   advRatio?: number;
   /** fgsm-rs: α as a multiple of ε. Default 1.25. */
   alpha?: number;
@@ -135,6 +137,10 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
       return a2t(textOf(method, o), { advRatio: o.advRatio, maxShare: o.maxShare, steps: o.attackSteps });
     case 'embedding-pgd':
       return embeddingPgd(textOf(method, o), { steps: o.attackSteps, stepFactor: o.stepSize !== undefined ? o.stepSize / o.eps : undefined, salient: o.salient });
+    case 'capgd-at':
+      return capgdAt({ ratio: o.advRatio, steps: o.attackSteps });
+    case 'moeva-aug':
+      return moevaAugmented({ ratio: o.advRatio, generations: o.attackSteps });
     default:
       throw new UserError(`unknown training method '${method}': choose one of ${METHODS.join(', ')}`);
   }
