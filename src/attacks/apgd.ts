@@ -7,6 +7,7 @@ import { CheckedAttack, type AttackContext } from './checked.js';
 import { probe } from './gradient.js';
 import type { AttackLoss } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
+import { StepSizeSchedule } from './apgd-schedule.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
 
@@ -44,30 +45,7 @@ function checkParams(p: ApgdParams): void {
   if (!(p.momentum > 0 && p.momentum <= 1)) throw new UserError(`apgd momentum must lie in (0, 1] (got ${p.momentum})`);
 }
 
-/**
- * The iterations after which APGD checks its step size, for `steps` iterations (Croce & Hein 2020):
- * w_j = ⌈p_j·steps⌉ with p₀ = 0, p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06).
- *
- * @example
- * ```ts
- * apgdCheckpoints(100); // [22, 41, 57, 70, 80, 87, 93, 99]
- * ```
- */
-export function apgdCheckpoints(steps: number): number[] {
-  const ps = [0, 0.22];
-  for (;;) {
-    const j = ps.length - 1;
-    const next = ps[j]! + Math.max(ps[j]! - ps[j - 1]! - 0.03, 0.06);
-    if (next > 1) break;
-    ps.push(next);
-  }
-  const out: number[] = [];
-  for (const pj of ps.slice(1)) {
-    const w = Math.ceil(pj * steps - 1e-9);
-    if (w >= 1 && w <= steps && !out.includes(w)) out.push(w);
-  }
-  return out;
-}
+export { apgdCheckpoints } from './apgd-schedule.js';
 
 /** The threats, model access and hyperparameters of {@link Apgd}. */
 export const APGD_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'loss', 'rho', 'momentum', 'randomStart'] };
@@ -97,33 +75,21 @@ export class Apgd extends CheckedAttack<ApgdParams> {
   protected async attack(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, ctx: AttackContext): Promise<AttackResult> {
     const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
-    const list = [0, ...apgdCheckpoints(p.steps)];
-    const checkpoints = new Set(list.slice(1));
     const tracker = new AttackTracker(x);
     let iterations = 0;
     let it = 0;
     for (let r = 0; r < p.restarts; r++) {
       let idx = tracker.activeIndices();
       if (idx.length === 0) break;
-      const n = idx.length;
       const gi = () => tf.tensor1d(Array.from(idx), 'int32');
       let x0 = tf.tidy(() => tf.gather(x, gi()));
       let ya = tf.tidy(() => tf.gather(y, gi())) as tf.Tensor1D;
       let ta = target ? (tf.tidy(() => tf.gather(target, gi())) as tf.Tensor1D) : undefined;
       let cur = p.randomStart ? threat.randomStart(x0, clf.domain, deriveSeed(seed, 'apgd-start', r), Int32Array.from(idx, (k) => indices[k]!)) : x0.clone();
-      // Per-example state, indexed by local position in the active batch.
-      let eta = new Float32Array(n).fill(2 * threat.eps);
-      let fBest = new Float64Array(n);
-      let fPrev = new Float64Array(n);
-      let fBestLast = new Float64Array(n);
-      let ups = new Int32Array(n);
-      let reducedLast = new Uint8Array(n);
       const first = probe(clf, cur, ya, p.loss, ta);
       tracker.count(idx);
       const f0 = first.objective.dataSync();
-      fBest.set(f0);
-      fPrev.set(f0);
-      fBestLast.set(f0);
+      const schedule = new StepSizeSchedule(p.steps, p.rho, threat.eps, f0);
       let done = tracker.offer(idx, cur, first.success.dataSync(), undefined, f0);
       let grad = first.grad;
       let xBest = cur.clone();
@@ -139,17 +105,12 @@ export class Apgd extends CheckedAttack<ApgdParams> {
           [cur, prev, grad, xBest, gBest, x0] = [cur, prev, grad, xBest, gBest, x0].map(shrink);
           ya = shrink(ya);
           if (ta) ta = shrink(ta);
-          eta = Float32Array.from(keep, (j) => eta[j]!);
-          fBest = Float64Array.from(keep, (j) => fBest[j]!);
-          fPrev = Float64Array.from(keep, (j) => fPrev[j]!);
-          fBestLast = Float64Array.from(keep, (j) => fBestLast[j]!);
-          ups = Int32Array.from(keep, (j) => ups[j]!);
-          reducedLast = Uint8Array.from(keep, (j) => reducedLast[j]!);
+          schedule.keep(keep);
         }
         if (k === p.steps || idx.length === 0) break;
         const a = k === 0 ? 1 : p.momentum;
         const next = tf.tidy(() => {
-          const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(eta))), x0, clf.domain);
+          const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(schedule.eta))), x0, clf.domain);
           if (a === 1) return z;
           return threat.project(tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)), x0, clf.domain);
         });
@@ -163,15 +124,7 @@ export class Apgd extends CheckedAttack<ApgdParams> {
         done = tracker.offer(idx, cur, pr.success.dataSync(), undefined, f);
         grad = pr.grad;
         tf.dispose([pr.logits, pr.objective, pr.success]);
-        const better = new Float32Array(idx.length);
-        for (let j = 0; j < idx.length; j++) {
-          if (f[j]! > fPrev[j]!) ups[j]!++;
-          fPrev[j] = f[j]!;
-          if (f[j]! > fBest[j]!) {
-            fBest[j] = f[j]!;
-            better[j] = 1;
-          }
-        }
+        const better = schedule.observe(f);
         if (better.some((v) => v)) {
           const mask = tf.tensor1d(better);
           const nb = tf.tidy(() => tf.add(xBest, scaleRows(tf.sub(cur, xBest), mask)));
@@ -181,33 +134,18 @@ export class Apgd extends CheckedAttack<ApgdParams> {
           gBest = ng;
         }
         iterations = Math.max(iterations, k + 1);
-        if (checkpoints.has(k + 1)) {
-          const h = k + 1 - list[list.indexOf(k + 1) - 1]!;
-          const halve = new Float32Array(idx.length);
-          for (let j = 0; j < idx.length; j++) {
-            const oscillating = ups[j]! < p.rho * h;
-            const stalled = !reducedLast[j] && fBest[j]! <= fBestLast[j]!;
-            halve[j] = oscillating || stalled ? 1 : 0;
-            reducedLast[j] = halve[j]!;
-            fBestLast[j] = fBest[j]!;
-            ups[j] = 0;
-            if (halve[j]) {
-              eta[j] = eta[j]! / 2;
-              fPrev[j] = fBest[j]!;
-            }
-          }
-          if (halve.some((v) => v)) {
-            // Restart the halved examples from their best point (with its gradient, no momentum).
-            const mask = tf.tensor1d(halve);
-            const sel = (a: tf.Tensor, bb: tf.Tensor) => tf.tidy(() => tf.add(a, scaleRows(tf.sub(bb, a), mask)));
-            const nc = sel(cur, xBest);
-            const ng = sel(grad, gBest);
-            const np = sel(prev, xBest);
-            tf.dispose([mask, cur, grad, prev]);
-            cur = nc;
-            grad = ng;
-            prev = np;
-          }
+        const halve = schedule.checkpoint(k + 1);
+        if (halve?.some((v) => v)) {
+          // Restart the halved examples from their best point (with its gradient, no momentum).
+          const mask = tf.tensor1d(halve);
+          const sel = (a: tf.Tensor, bb: tf.Tensor) => tf.tidy(() => tf.add(a, scaleRows(tf.sub(bb, a), mask)));
+          const nc = sel(cur, xBest);
+          const ng = sel(grad, gBest);
+          const np = sel(prev, xBest);
+          tf.dispose([mask, cur, grad, prev]);
+          cur = nc;
+          grad = ng;
+          prev = np;
         }
         opts.onIteration?.(it++, idx.length);
       }

@@ -5,7 +5,7 @@ import { scaleRows, type ThreatModel } from '../threat/threat-model.js';
 import type { AttackResult } from './attack.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
-import { apgdCheckpoints } from './apgd.js';
+import { StepSizeSchedule } from './apgd-schedule.js';
 import { attackObjective, isSuccess } from './losses.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { boxOnly, finishCandidates, mutableMask, projectionDomain, violationSum } from './constrained.js';
@@ -122,15 +122,12 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
   const mask = tf.tensor(mutableMask(domain, d), [1, ...x.shape.slice(1)]);
   const cleanAll = x.dataSync() as Float32Array;
   const indices = run.indices ?? Int32Array.from({ length: b }, (_, i) => i);
-  const list = [0, ...apgdCheckpoints(p.steps)];
-  const checkpoints = new Set(list.slice(1));
   const tracker = new AttackTracker(x);
   let iterations = 0;
   let it = 0;
   for (let r = 0; r < p.restarts; r++) {
     let idx = tracker.activeIndices();
     if (idx.length === 0) break;
-    const n = idx.length;
     const gather = <T extends tf.Tensor>(t: T) => tf.tidy(() => tf.gather(t, tf.tensor1d(Array.from(idx), 'int32'))) as T;
     let x0 = gather(x);
     let ya = gather(y);
@@ -142,12 +139,6 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
     let cur = fin.x;
     let valid = fin.valid;
     let violating = fin.violating;
-    let eta = new Float32Array(n).fill(2 * threat.eps);
-    let fBest = new Float64Array(n);
-    let fPrev = new Float64Array(n);
-    let fBestLast = new Float64Array(n);
-    let ups = new Int32Array(n);
-    let reducedLast = new Uint8Array(n);
     const offer = (f: Float32Array, success: Uint8Array) =>
       tracker.offer(
         idx,
@@ -158,9 +149,7 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
       );
     const first = constrainedProbe(clf, cur, ya, ta, p.violationWeight, mask, violating);
     tracker.count(idx);
-    fBest.set(first.f);
-    fPrev.set(first.f);
-    fBestLast.set(first.f);
+    const schedule = new StepSizeSchedule(p.steps, p.rho, threat.eps, first.f);
     let done = offer(first.f, first.success);
     let grad = first.grad;
     let xBest = cur.clone();
@@ -177,18 +166,13 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
         clean = hostRows(clean, keep, d);
         valid = Uint8Array.from(keep, (j) => valid[j]!);
         violating = Uint8Array.from(keep, (j) => violating[j]!);
-        eta = Float32Array.from(keep, (j) => eta[j]!);
-        fBest = Float64Array.from(keep, (j) => fBest[j]!);
-        fPrev = Float64Array.from(keep, (j) => fPrev[j]!);
-        fBestLast = Float64Array.from(keep, (j) => fBestLast[j]!);
-        ups = Int32Array.from(keep, (j) => ups[j]!);
-        reducedLast = Uint8Array.from(keep, (j) => reducedLast[j]!);
+        schedule.keep(keep);
       }
       if (k === p.steps || idx.length === 0) break;
       const a = k === 0 ? 1 : p.momentum;
       // The momentum step's inner point needs only the ball and the box; the result gets the full projection.
       const projected = tf.tidy(() => {
-        const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(eta))), x0, a === 1 ? pd : box);
+        const z = threat.project(tf.add(cur, scaleRows(threat.ascentStep(grad, 1), tf.tensor1d(schedule.eta))), x0, a === 1 ? pd : box);
         if (a === 1) return z;
         return threat.project(tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)), x0, pd);
       });
@@ -205,15 +189,7 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
       const f = pr.f;
       done = offer(f, pr.success);
       grad = pr.grad;
-      const better = new Float32Array(idx.length);
-      for (let j = 0; j < idx.length; j++) {
-        if (f[j]! > fPrev[j]!) ups[j]!++;
-        fPrev[j] = f[j]!;
-        if (f[j]! > fBest[j]!) {
-          fBest[j] = f[j]!;
-          better[j] = 1;
-        }
-      }
+      const better = schedule.observe(f);
       if (better.some((v) => v)) {
         const m = tf.tensor1d(better);
         const nb = tf.tidy(() => tf.add(xBest, scaleRows(tf.sub(cur, xBest), m)));
@@ -223,33 +199,18 @@ export function capgdPerturb(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, thre
         gBest = ng;
       }
       iterations = Math.max(iterations, k + 1);
-      if (checkpoints.has(k + 1)) {
-        const h = k + 1 - list[list.indexOf(k + 1) - 1]!;
-        const halve = new Float32Array(idx.length);
-        for (let j = 0; j < idx.length; j++) {
-          const oscillating = ups[j]! < p.rho * h;
-          const stalled = !reducedLast[j] && fBest[j]! <= fBestLast[j]!;
-          halve[j] = oscillating || stalled ? 1 : 0;
-          reducedLast[j] = halve[j]!;
-          fBestLast[j] = fBest[j]!;
-          ups[j] = 0;
-          if (halve[j]) {
-            eta[j] = eta[j]! / 2;
-            fPrev[j] = fBest[j]!;
-          }
-        }
-        if (halve.some((v) => v)) {
-          // The halved examples go on from their best point (its validity is re-derived at the next step).
-          const m = tf.tensor1d(halve);
-          const sel = (u: tf.Tensor, v: tf.Tensor) => tf.tidy(() => tf.add(u, scaleRows(tf.sub(v, u), m)));
-          const nc = sel(cur, xBest);
-          const ng = sel(grad, gBest);
-          const np = sel(prev, xBest);
-          tf.dispose([m, cur, grad, prev]);
-          cur = nc;
-          grad = ng;
-          prev = np;
-        }
+      const halve = schedule.checkpoint(k + 1);
+      if (halve?.some((v) => v)) {
+        // The halved examples go on from their best point (its validity is re-derived at the next step).
+        const m = tf.tensor1d(halve);
+        const sel = (u: tf.Tensor, v: tf.Tensor) => tf.tidy(() => tf.add(u, scaleRows(tf.sub(v, u), m)));
+        const nc = sel(cur, xBest);
+        const ng = sel(grad, gBest);
+        const np = sel(prev, xBest);
+        tf.dispose([m, cur, grad, prev]);
+        cur = nc;
+        grad = ng;
+        prev = np;
       }
       run.onIteration?.(it++, idx.length);
     }
