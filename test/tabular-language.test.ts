@@ -16,6 +16,7 @@ import { loadModel, saveModel } from '../src/model/io.js';
 import { parseSchema, type TabularSchema } from '../src/tabular/schema.js';
 import { TabularEncoding, type TabularRecord } from '../src/tabular/encoding.js';
 import { repairRelations } from '../src/tabular/relation-repair.js';
+import { totalViolation } from '../src/tabular/compile.js';
 import { parseArff } from '../src/tabular/arff.js';
 import { formatRecords, readTabularRecords } from '../src/tabular/raw-writer.js';
 import { loadTabularCsv } from '../src/tabular/csv-tabular.js';
@@ -40,6 +41,7 @@ const TOY: TabularSchema = {
     { name: 'empty', expr: 'not (packets >= 1) -> bytes == 0' },
     { name: 'arith', expr: 'log1p(bytes) - log(max(packets, 1)) >= -1 or proto in ("udp", "icmp")' },
     { name: 'counted', expr: 'count(flag == 1, rate > 0.5, err > 0.5) <= 2 and packets % 7 != 3 or packets ^ 2 >= 100' },
+    { name: 'icmp-quiet', expr: 'proto == "icmp" -> packets == 0 and flag == 0 and rate <= 0.5 and 0.1 <= err and rate < 0.9 and packets != 3 and 0.05 < rate' },
     { name: 'sums', expr: 'sum(rate, err, flag) < 3 && min(rate, err) >= 0 && abs(-rate) == rate && div(err, packets, 0) <= 1' },
   ],
   attacker: { controls: ['bytes', 'packets', 'rate', 'err', 'flag', 'fixed'] },
@@ -103,6 +105,19 @@ test('relations: violation is 0 exactly where a relation holds, positive where n
     }
   }
   assert.ok(held > 100 && broken > 100, `both cases are exercised (${held} held, ${broken} broken)`);
+  // the whole domain's violation at once (shared decoding, simple atoms vectorised) is the sum of the parts
+  const total = totalViolation(dom, X);
+  const each = tf.tidy(() => tf.addN(dom.relations!.map((r) => r.violation(X))));
+  const [tv, ev] = [total.dataSync(), each.dataSync()];
+  for (let i = 0; i < records.length; i++) assert.ok(Math.abs(tv[i]! - ev[i]!) <= 1e-5 * (1 + ev[i]!), `record ${i}: total ${tv[i]} vs ${ev[i]}`);
+  const gTotal = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(totalViolation(dom, t as tf.Tensor2D)))(X));
+  const gEach = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.addN(dom.relations!.map((r) => r.violation(t as tf.Tensor2D)))))(X));
+  const [gt, ge] = [gTotal.dataSync(), gEach.dataSync()];
+  let off = 0;
+  for (let i = 0; i < gt.length; i++) if (Math.abs(gt[i]! - ge[i]!) > 1e-4 * (1 + Math.abs(ge[i]!))) off++;
+  // where an OR's parts tie, min's gradient follows whichever the float sums make smallest
+  assert.ok(off <= gt.length / 100, `same gradient (${off} of ${gt.length} entries differ)`);
+  tf.dispose([total, each, gTotal, gEach]);
   // gradient: an icmp record with flag 1 violates icmp-no-flag; the violation pulls flag down
   const rel = dom.relations!.find((r) => r.name === 'icmp-no-flag')!;
   const bad = enc.encode([{ proto: 'icmp', bytes: 10, packets: 1, rate: 0.5, err: 0.25, flag: 1, fixed: 3 }]);

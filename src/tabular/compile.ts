@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import type { Domain, Relation } from '../data/domain.js';
 import { ExprSyntaxError, parseRelation, type CmpOp, type Cond, type NumExpr } from './expr.js';
-import type { TabularEncoding } from './encoding.js';
-import { columnsOf, DEFAULT_TOLERANCE, rawHolds, RELATIVE_TOLERANCE, type RCond, type RNum } from './relation-ir.js';
+import { DecodedBatch, type TabularEncoding } from './encoding.js';
+import { columnsOf, DEFAULT_TOLERANCE, magnitudeBound, rawHolds, RELATIVE_TOLERANCE, STATIC_BOUND, type RCond, type RNum } from './relation-ir.js';
 import { repairCond } from './relation-repair.js';
 
 /**
@@ -81,10 +81,14 @@ function resolve(c: Cond, enc: TabularEncoding, tol: number, negate: boolean, fa
       const a = num(c.a);
       const b = num(c.b);
       const [op, x, y] = normalise(c.op, a, b);
-      if (!negate) return { k: 'cmp', op, a: x, b: y, tol };
-      if (op === '<=') return { k: 'cmp', op: '<', a: y, b: x, tol };
-      if (op === '<') return { k: 'cmp', op: '<=', a: y, b: x, tol };
-      return { k: 'cmp', op: op === '==' ? '!=' : '==', a: x, b: y, tol };
+      const bounds = (j: number): [number, number] => [enc.columns[j]!.min, enc.columns[j]!.max];
+      const [bx, by] = [magnitudeBound(x, bounds), magnitudeBound(y, bounds)];
+      const m = bx && by ? Math.max(...bx.map(Math.abs), ...by.map(Math.abs)) : Infinity;
+      const t = { tol, ...(m <= STATIC_BOUND ? { fixedTol: tol + RELATIVE_TOLERANCE * m } : {}) };
+      if (!negate) return { k: 'cmp', op, a: x, b: y, ...t };
+      if (op === '<=') return { k: 'cmp', op: '<', a: y, b: x, ...t };
+      if (op === '<') return { k: 'cmp', op: '<=', a: y, b: x, ...t };
+      return { k: 'cmp', op: op === '==' ? '!=' : '==', a: x, b: y, ...t };
     }
   }
 }
@@ -97,13 +101,13 @@ function normalise(op: CmpOp, a: RNum, b: RNum): ['<=' | '<' | '==' | '!=', RNum
 
 // ---- differentiable violation (tensors, on continuous decoded values) ----
 
-function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number, x: tf.Tensor2D, enc: TabularEncoding): tf.Tensor {
-  const sub = (f: RNum) => tensorNum(f, cols, b, x, enc);
+function tensorNum(e: RNum, batch: DecodedBatch): tf.Tensor {
+  const sub = (f: RNum) => tensorNum(f, batch);
   switch (e.k) {
     case 'num':
-      return tf.fill([b], e.v) as tf.Tensor1D;
+      return tf.scalar(e.v);
     case 'col':
-      return cols(e.j);
+      return batch.column(e.j);
     case 'neg':
       return tf.neg(sub(e.a));
     case 'bin': {
@@ -114,23 +118,23 @@ function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number, x: tf.T
       if (e.op === '*') return tf.mul(p, y);
       if (e.op === '^') return tf.pow(p, y);
       if (e.op === '%') {
-        const zero = tf.equal(y, 0);
-        return tf.where(zero, tf.zerosLike(p), tf.mod(p, tf.where(zero, tf.onesLike(y), y)));
+        const zero = isZero(y);
+        return tf.mul(tf.mod(p, tf.add(y, zero)), tf.sub(1, zero));
       }
       return safeDiv(p, y, 0);
     }
     case 'count': {
       // piecewise constant: how many parts have no violation (its gradient is zero)
-      const held = e.conds.map((c) => tf.cast(tf.equal(tensorViolation(c, x, enc, cols), 0), 'float32'));
+      const held = e.conds.map((c) => tf.sub(1, tf.sign(tensorViolation(c, batch))));
       return held.length === 1 ? held[0]! : tf.addN(held);
     }
     case 'call': {
       const xs = e.args.map(sub);
       switch (e.fn) {
         case 'log': {
-          const pos = tf.greater(xs[0]!, 0);
-          const l = tf.log(tf.where(pos, xs[0]!, tf.onesLike(xs[0]!)));
-          return tf.where(pos, l, xs[1] ?? tf.fill([b], Math.log(1e-12)));
+          const pos = tf.relu(tf.sign(xs[0]!)); // 1 where x > 0
+          const l = tf.log(tf.add(tf.mul(xs[0]!, pos), tf.sub(1, pos)));
+          return tf.add(tf.mul(l, pos), tf.mul(xs[1] ?? Math.log(1e-12), tf.sub(1, pos)));
         }
         case 'log1p':
           return tf.log1p(tf.maximum(xs[0]!, -1 + 1e-6));
@@ -151,38 +155,95 @@ function tensorNum(e: RNum, cols: (j: number) => tf.Tensor1D, b: number, x: tf.T
 
 /** a / b, `fill` where b = 0, with finite gradients everywhere. */
 function safeDiv(a: tf.Tensor, b: tf.Tensor, fill: number | tf.Tensor): tf.Tensor {
-  const zero = tf.equal(b, 0);
-  const q = tf.div(a, tf.where(zero, tf.onesLike(b), b));
-  return tf.where(zero, typeof fill === 'number' ? tf.fill(b.shape, fill) : fill, q);
+  const zero = isZero(b);
+  const q = tf.div(a, tf.add(b, zero));
+  return tf.add(tf.mul(q, tf.sub(1, zero)), tf.mul(fill, zero));
 }
 
-function tensorViolation(c: RCond, x: tf.Tensor2D, enc: TabularEncoding, cols: (j: number) => tf.Tensor1D): tf.Tensor {
-  const b = x.shape[0];
+/**
+ * 1 where `t` is 0, else 0 — built from sign, whose gradient is zero, because the comparison ops
+ * have no gradient in tfjs and a mask made with them breaks backpropagation through it.
+ */
+function isZero(t: tf.Tensor): tf.Tensor {
+  return tf.sub(1, tf.abs(tf.sign(t)));
+}
+
+function tensorViolation(c: RCond, batch: DecodedBatch): tf.Tensor {
   switch (c.k) {
     case 'and': {
-      const parts = c.parts.map((p) => tensorViolation(p, x, enc, cols));
+      const simple = batch.shared ? c.parts.filter((p) => simpleAtom(p, batch.enc) !== undefined) : [];
+      const parts = c.parts.filter((p) => !simple.includes(p)).map((p) => tensorViolation(p, batch));
+      if (simple.length > 1) parts.push(simpleAtomsViolation(simple.map((p) => simpleAtom(p, batch.enc)!), batch));
+      else parts.push(...simple.map((p) => tensorViolation(p, batch)));
       return parts.length === 1 ? parts[0]! : tf.addN(parts);
     }
     case 'or':
-      return tf.min(tf.stack(c.parts.map((p) => tensorViolation(p, x, enc, cols)), 1), 1);
+      return tf.min(tf.stack(c.parts.map((p) => tensorViolation(p, batch)), 1), 1);
     case 'is': {
-      const ind = enc.indicator(x, c.j, c.cats);
+      const ind = batch.entries(c.j, c.cats);
       return c.neg ? tf.relu(ind) : tf.relu(tf.sub(1, ind));
     }
     case 'cmp': {
-      const a = tensorNum(c.a, cols, b, x, enc);
-      const y = tensorNum(c.b, cols, b, x, enc);
-      const t = tf.add(c.tol, tf.mul(RELATIVE_TOLERANCE, tf.maximum(tf.abs(a), tf.abs(y))));
-      const d = tf.sub(a, y);
-      if (c.op === '<=') return tf.relu(tf.sub(d, t));
-      if (c.op === '<') return tf.relu(tf.add(d, t));
-      if (c.op === '==') return tf.relu(tf.sub(tf.abs(d), t));
-      return tf.relu(tf.sub(t, tf.abs(d)));
+      const a = tensorNum(c.a, batch);
+      const y = tensorNum(c.b, batch);
+      const t = c.fixedTol ?? tf.add(c.tol, tf.mul(RELATIVE_TOLERANCE, tf.maximum(tf.abs(a), tf.abs(y))));
+      const d = c.b.k === 'num' && c.b.v === 0 ? a : tf.sub(a, y);
+      let v: tf.Tensor;
+      if (c.op === '<=') v = tf.relu(tf.sub(d, t));
+      else if (c.op === '<') v = tf.relu(tf.add(d, t));
+      else if (c.op === '==') v = tf.relu(tf.sub(tf.abs(d), t));
+      else v = tf.relu(tf.sub(t, tf.abs(d)));
+      return v.rank === 0 ? tf.broadcastTo(v, [batch.size]) : v;
     }
   }
 }
 
-function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable: ReadonlySet<number>): Relation {
+/** `feature op constant` (either side) with a fixed tolerance: many of them are evaluated as one vector op. */
+interface SimpleAtom {
+  index: number;
+  constant: number;
+  /** +1: feature on the left; −1: on the right. */
+  sign: number;
+  op: '<=' | '<' | '==' | '!=';
+  tol: number;
+}
+
+function simpleAtom(c: RCond, enc: TabularEncoding): SimpleAtom | undefined {
+  if (c.k !== 'cmp' || c.fixedTol === undefined) return undefined;
+  const [col, k, sign] = c.a.k === 'col' && c.b.k === 'num' ? [c.a, c.b, 1] : c.b.k === 'col' && c.a.k === 'num' ? [c.b, c.a, -1] : [];
+  if (!col || !k) return undefined;
+  return { index: enc.columns[col.j]!.offset, constant: k.v, sign: sign!, op: c.op, tol: c.fixedTol };
+}
+
+/**
+ * The summed violations of simple atoms in one pass: gather their features, then
+ * `≤`/`<`: relu(s·(v − c) ∓ t), `==`: relu(|v − c| − t), `!=`: relu(t − |v − c|).
+ */
+function simpleAtomsViolation(atoms: SimpleAtom[], batch: DecodedBatch): tf.Tensor {
+  const groups = [atoms.filter((a) => a.op === '<=' || a.op === '<'), atoms.filter((a) => a.op === '=='), atoms.filter((a) => a.op === '!=')];
+  const parts: tf.Tensor[] = [];
+  groups.forEach((g, kind) => {
+    if (!g.length) return;
+    const v = tf.sub(tf.gather(batch.matrix(), g.map((a) => a.index), 1), tf.tensor1d(g.map((a) => a.constant)));
+    const t = tf.tensor1d(g.map((a) => (kind === 0 && a.op === '<=' ? -a.tol : a.tol)));
+    let out: tf.Tensor;
+    if (kind === 0) out = tf.relu(tf.add(tf.mul(v, tf.tensor1d(g.map((a) => a.sign))), t));
+    else if (kind === 1) out = tf.relu(tf.sub(tf.abs(v), t));
+    else out = tf.relu(tf.sub(t, tf.abs(v)));
+    parts.push(tf.sum(out, 1));
+  });
+  return parts.length === 1 ? parts[0]! : tf.addN(parts);
+}
+
+/** A relation compiled from a schema: it can also read a batch decoded once for many relations. */
+interface CompiledRelation extends Relation {
+  violationOn(batch: DecodedBatch): tf.Tensor1D;
+  enc: TabularEncoding;
+  /** {@link Relation.repair}, preferring changes `accept` approves (see `repairRelations`). */
+  repairWith(x: Float32Array, accept: (x: Float32Array) => boolean): boolean;
+}
+
+function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable: ReadonlySet<number>): CompiledRelation {
   const fixed = (j: number) => {
     const col = enc.columns[j]!;
     return immutable.has(col.offset);
@@ -192,18 +253,15 @@ function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable
   return {
     name,
     holds: (x) => rawHolds(cond, enc.decodeValues(x, used, scratch)),
-    violation: (x) =>
-      tf.tidy(() => {
-        const cache = new Map<number, tf.Tensor1D>();
-        const cols = (j: number) => {
-          let t = cache.get(j);
-          if (!t) cache.set(j, (t = enc.decodeColumn(x, j)));
-          return t;
-        };
-        return tensorViolation(cond, x, enc, cols) as tf.Tensor1D;
-      }),
+    violation: (x) => tf.tidy(() => tensorViolation(cond, new DecodedBatch(enc, x)) as tf.Tensor1D),
+    violationOn: (batch) => tensorViolation(cond, batch) as tf.Tensor1D,
+    enc,
     repair: (x) => {
       repairCond(cond, x, enc, fixed);
+      return rawHolds(cond, enc.decodeValues(x));
+    },
+    repairWith: (x, accept) => {
+      repairCond(cond, x, enc, fixed, accept);
       return rawHolds(cond, enc.decodeValues(x));
     },
   };
@@ -250,7 +308,11 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
  */
 export function totalViolation(domain: Domain, x: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
-    const parts = (domain.relations ?? []).map((r) => r.violation(x));
+    const relations = domain.relations ?? [];
+    const compiled = (r: Relation): r is CompiledRelation => 'violationOn' in r;
+    const first = relations.find(compiled);
+    const batch = first ? new DecodedBatch(first.enc, x, true) : undefined;
+    const parts = relations.map((r) => (compiled(r) && r.enc === batch?.enc ? r.violationOn(batch) : r.violation(x)));
     if (parts.length === 0) return tf.zeros([x.shape[0]]) as tf.Tensor1D;
     return (parts.length === 1 ? parts[0]! : tf.addN(parts)) as tf.Tensor1D;
   });

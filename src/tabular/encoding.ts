@@ -213,6 +213,43 @@ export class TabularEncoding {
     return out;
   }
 
+  /**
+   * Differentiable raw values of every model-input feature of a `[b, d]` batch (not rounded):
+   * numeric features decoded, one-hot entries as they are. A few ops for the whole batch.
+   */
+  decodeAll(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const v = this.decodeVectors();
+      return tf.add(v.min, tf.where(v.isLog, tf.expm1(tf.mul(x, v.logSpan)), tf.mul(x, v.span)));
+    });
+  }
+
+  private vectors?: { min: Float32Array; span: Float32Array; logSpan: Float32Array; isLog: Uint8Array };
+
+  /** Per-feature decoding constants, as tensors made for the caller's tidy. */
+  private decodeVectors(): { min: tf.Tensor1D; span: tf.Tensor1D; logSpan: tf.Tensor1D; isLog: tf.Tensor2D } {
+    this.vectors ??= this.decodeArrays();
+    const v = this.vectors;
+    return { min: tf.tensor1d(v.min), span: tf.tensor1d(v.span), logSpan: tf.tensor1d(v.logSpan), isLog: tf.tensor2d(v.isLog, [1, this.d], 'bool') };
+  }
+
+  private decodeArrays(): NonNullable<TabularEncoding['vectors']> {
+    const min = new Float32Array(this.d);
+    const span = new Float32Array(this.d);
+    const logSpan = new Float32Array(this.d);
+    const isLog = new Uint8Array(this.d);
+    for (const c of this.columns) {
+      if (c.kind === 'categorical') span.fill(1, c.offset, c.offset + c.width);
+      else {
+        min[c.offset] = c.min;
+        const s = c.max - c.min;
+        if (s > 0 && c.scale === 'log') [isLog[c.offset], logSpan[c.offset]] = [1, Math.log1p(s)];
+        else span[c.offset] = Math.max(0, s);
+      }
+    }
+    return { min, span, logSpan, isLog };
+  }
+
   /** Differentiable raw values of numeric column `j` from a `[b, d]` batch: `[b]` (not rounded). */
   decodeColumn(x: tf.Tensor2D, j: number): tf.Tensor1D {
     const c = this.columns[j]!;
@@ -290,5 +327,55 @@ export class TabularEncoding {
       throw new UserError(`${source}: format: expected "advtrain/tabular-encoding@1"; the file is not a tabular encoding`);
     }
     return new TabularEncoding(parseSchema(j.schema, `${source} (schema)`));
+  }
+}
+
+/**
+ * A `[b, d]` batch decoded differentiably for relations to read, each feature at most once:
+ * `shared` decodes the whole batch in a few ops and splits it (for many relations at once),
+ * otherwise each feature read is sliced and decoded alone (for one relation). Create it inside a
+ * `tf.tidy`.
+ */
+export class DecodedBatch {
+  private features?: tf.Tensor1D[];
+  private readonly sliced = new Map<number, tf.Tensor1D>();
+  constructor(
+    readonly enc: TabularEncoding,
+    readonly x: tf.Tensor2D,
+    readonly shared = false,
+  ) {}
+
+  /** Number of examples. */
+  get size(): number {
+    return this.x.shape[0];
+  }
+
+  private decoded?: tf.Tensor2D;
+
+  /** Raw values of every model-input feature, `[b, d]` (shared mode). */
+  matrix(): tf.Tensor2D {
+    this.decoded ??= this.enc.decodeAll(this.x);
+    return this.decoded;
+  }
+
+  private all(): tf.Tensor1D[] {
+    this.features ??= tf.unstack(this.matrix(), 1) as tf.Tensor1D[];
+    return this.features;
+  }
+
+  /** Raw values of numeric column `j`: `[b]`. */
+  column(j: number): tf.Tensor1D {
+    if (this.shared) return this.all()[this.enc.columns[j]!.offset]!;
+    let t = this.sliced.get(j);
+    if (!t) this.sliced.set(j, (t = this.enc.decodeColumn(this.x, j)));
+    return t;
+  }
+
+  /** The one-hot entries of categorical column `j` for categories `cats`, summed: `[b]`. */
+  entries(j: number, cats: readonly number[]): tf.Tensor1D {
+    if (!this.shared) return this.enc.indicator(this.x, j, cats);
+    const off = this.enc.columns[j]!.offset;
+    const parts = cats.map((k) => this.all()[off + k]!);
+    return parts.length === 1 ? parts[0]! : tf.addN(parts);
   }
 }

@@ -5,8 +5,56 @@ import type { BinOp } from './expr.js';
  * evaluation on raw values — shared by compile.ts (holds, violation) and relation-repair.ts.
  */
 
-/** Relative tolerance added to every comparison: float32 resolution of decoded values. */
+/**
+ * Relative tolerance added to every comparison (float32 resolution of decoded values): times the
+ * larger magnitude the two sides can take, from the features' bounds, when that is at most
+ * {@link STATIC_BOUND}; else times the larger magnitude of the two values themselves.
+ */
 export const RELATIVE_TOLERANCE = 4e-6;
+export const STATIC_BOUND = 1e4;
+
+/** The tolerance of comparison `c` between values `a` and `b`. */
+export function toleranceOf(c: { tol: number; fixedTol?: number }, a: number, b: number): number {
+  return c.fixedTol ?? c.tol + RELATIVE_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/** An interval bound on an expression's values from the columns' bounds, or undefined when not known. */
+export function magnitudeBound(e: RNum, colBounds: (j: number) => [number, number]): [number, number] | undefined {
+  const b = (f: RNum) => magnitudeBound(f, colBounds);
+  switch (e.k) {
+    case 'num':
+      return [e.v, e.v];
+    case 'col':
+      return colBounds(e.j);
+    case 'neg': {
+      const r = b(e.a);
+      return r && [-r[1], -r[0]];
+    }
+    case 'count':
+      return [0, e.conds.length];
+    case 'bin': {
+      const [x, y] = [b(e.a), b(e.b)];
+      if (!x || !y) return undefined;
+      if (e.op === '+') return [x[0] + y[0], x[1] + y[1]];
+      if (e.op === '-') return [x[0] - y[1], x[1] - y[0]];
+      if (e.op === '*') {
+        const p = [x[0] * y[0], x[0] * y[1], x[1] * y[0], x[1] * y[1]];
+        return [Math.min(...p), Math.max(...p)];
+      }
+      return undefined;
+    }
+    case 'call': {
+      const rs = e.args.map(b);
+      if (rs.some((r) => !r)) return undefined;
+      const r = rs as [number, number][];
+      if (e.fn === 'sum') return [r.reduce((s, q) => s + q[0], 0), r.reduce((s, q) => s + q[1], 0)];
+      if (e.fn === 'min') return [Math.min(...r.map((q) => q[0])), Math.min(...r.map((q) => q[1]))];
+      if (e.fn === 'max') return [Math.max(...r.map((q) => q[0])), Math.max(...r.map((q) => q[1]))];
+      if (e.fn === 'abs') return [0, Math.max(Math.abs(r[0]![0]), Math.abs(r[0]![1]))];
+      return undefined;
+    }
+  }
+}
 export const DEFAULT_TOLERANCE = 1e-6;
 
 export type RNum =
@@ -17,7 +65,15 @@ export type RNum =
   | { k: 'neg'; a: RNum }
   | { k: 'call'; fn: string; args: RNum[] };
 export type RCond =
-  | { k: 'cmp'; op: '<=' | '<' | '==' | '!='; a: RNum; b: RNum; tol: number }
+  | {
+      k: 'cmp';
+      op: '<=' | '<' | '==' | '!=';
+      a: RNum;
+      b: RNum;
+      tol: number;
+      /** The whole tolerance, when the sides' magnitudes have a small static bound (else it grows with the values). */
+      fixedTol?: number;
+    }
   | { k: 'is'; j: number; cats: number[]; neg: boolean }
   | { k: 'and' | 'or'; parts: RCond[] };
 
@@ -83,7 +139,7 @@ export function rawHolds(c: RCond, v: Float64Array): boolean {
     case 'cmp': {
       const a = rawNum(c.a, v);
       const b = rawNum(c.b, v);
-      const t = c.tol + RELATIVE_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
+      const t = toleranceOf(c, a, b);
       const d = a - b;
       return c.op === '<=' ? d <= t : c.op === '<' ? d <= -t : c.op === '==' ? Math.abs(d) <= t : Math.abs(d) > t;
     }

@@ -7,26 +7,30 @@ import { columnsOf, rawHolds, rawNum, uses, type RCond, type RNum } from './rela
  * attacker controls as little as possible.
  */
 
-/** Makes `c` hold on `x` where it can, changing only columns that are not `fixed`. */
-export function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean): void {
+/**
+ * Makes `c` hold on `x` where it can, changing only columns that are not `fixed`. Where there is
+ * a choice (the parts of an OR), the cheapest change that `accept`s (e.g. keeps the other
+ * relations holding) wins, else the cheapest.
+ */
+export function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean, accept?: (x: Float32Array) => boolean): void {
   const values = () => enc.decodeValues(x);
   switch (c.k) {
     case 'and':
-      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed);
+      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed, accept);
       return;
     case 'or': {
       if (rawHolds(c, values())) return;
-      let best: Float32Array | undefined;
-      let bestCost = Infinity;
+      const options: { trial: Float32Array; cost: number; ok: boolean }[] = [];
       for (const p of c.parts) {
         const trial = x.slice();
-        repairCond(p, trial, enc, fixed);
+        repairCond(p, trial, enc, fixed, accept);
         if (!rawHolds(c, enc.decodeValues(trial))) continue;
         let cost = 0;
         for (let i = 0; i < x.length; i++) cost += Math.abs(trial[i]! - x[i]!);
-        if (cost < bestCost) [best, bestCost] = [trial, cost];
+        options.push({ trial, cost, ok: accept ? accept(trial) : true });
       }
-      if (best) x.set(best);
+      options.sort((a, b) => Number(b.ok) - Number(a.ok) || a.cost - b.cost);
+      if (options[0]) x.set(options[0].trial);
       return;
     }
     case 'is': {
@@ -43,14 +47,20 @@ export function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixe
     case 'cmp': {
       if (c.op === '==' && solveEquality(c, x, enc, fixed)) return;
       // Move one changeable column as little as possible, along its grid, until the comparison holds.
-      let best: { j: number; v: number; cost: number } | undefined;
+      let best: { j: number; v: number; cost: number; ok: boolean } | undefined;
       for (const j of columnsOf(c)) {
         const col = enc.columns[j]!;
         if (fixed(j) || col.kind !== 'numeric' || col.max <= col.min) continue;
         const found = searchColumn(c, x, enc, j);
         if (found === undefined) continue;
         const cost = Math.abs(enc.encodeValue(col, found) - x[col.offset]!);
-        if (!best || cost < best.cost) best = { j, v: found, cost };
+        let ok = true;
+        if (accept) {
+          const trial = x.slice();
+          enc.setValue(trial, j, found);
+          ok = accept(trial);
+        }
+        if (!best || (ok && !best.ok) || (ok === best.ok && cost < best.cost)) best = { j, v: found, cost, ok };
       }
       if (best) enc.setValue(x, best.j, best.v);
       return;
@@ -101,9 +111,9 @@ function searchColumn(c: RCond, x: Float32Array, enc: TabularEncoding, j: number
 
 /**
  * Applies every relation's repair to one model input (in place) until all hold or a few passes
- * are spent; returns whether they all hold. Immutable features are never touched. Repairs are
- * greedy, one relation at a time, so relations that pull one feature both ways may not all be
- * met: then, with `clean` given, the example is set back to it.
+ * are spent; returns whether they all hold. Immutable features are never touched. Repairs go one
+ * relation at a time, each preferring a change that keeps the others that hold holding; where
+ * relations still pull a feature both ways, with `clean` given, the example is set back to it.
  *
  * @example
  * ```ts
@@ -120,7 +130,10 @@ export function repairRelations(domain: Domain, x: Float32Array, clean?: Float32
     for (const r of relations) {
       if (r.holds(x)) continue;
       all = false;
-      r.repair?.(x);
+      const others = relations.filter((o) => o !== r && o.holds(x));
+      const guided = (r as { repairWith?: (x: Float32Array, accept: (x: Float32Array) => boolean) => boolean }).repairWith;
+      if (guided) guided(x, (trial) => others.every((o) => o.holds(trial)));
+      else r.repair?.(x);
     }
     if (all) return true;
   }
