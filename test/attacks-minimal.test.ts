@@ -40,6 +40,60 @@ test('projectBoxHyperplane is the exact minimal-norm point of a box-constrained 
   assert.deepEqual(Array.from(out), [1, 1, 0]);
 });
 
+/**
+ * An independent oracle for the projection: for L2 and Linf, bisection on λ of the increasing
+ * g(λ) = Σ|w_j|·min(λ·v_j, room_j); for L1, the coordinates by decreasing |w_j| (ties by index).
+ */
+function projectionOracle(norm: 'l2' | 'linf' | 'l1', w: number[], c: number, lo: number[], hi: number[]): number[] {
+  const s = Math.sign(c);
+  const dir = w.map((wj) => Math.sign(wj) * s);
+  const room = w.map((wj, j) => (wj === 0 ? 0 : dir[j]! > 0 ? Math.max(hi[j]!, 0) : Math.max(-lo[j]!, 0)));
+  const need = Math.abs(c);
+  if (norm === 'l1') {
+    const order = w.map((_, j) => j).sort((i, j) => Math.abs(w[j]!) - Math.abs(w[i]!) || i - j);
+    const out = w.map(() => 0);
+    let rest = need;
+    for (const j of order) {
+      if (rest <= 0 || room[j]! <= 0) continue;
+      const take = Math.min(room[j]!, rest / Math.abs(w[j]!));
+      out[j] = dir[j]! * take;
+      rest -= Math.abs(w[j]!) * take;
+    }
+    return out;
+  }
+  const v = (j: number) => (norm === 'l2' ? Math.abs(w[j]!) : 1);
+  const at = (lam: number) => w.map((_, j) => dir[j]! * Math.min(lam * v(j), room[j]!));
+  const g = (lam: number) => at(lam).reduce((acc, dj, j) => acc + Math.abs(w[j]!) * Math.abs(dj), 0);
+  let a = 0;
+  let b = 1;
+  while (g(b) < need && b < 1e12) b *= 2;
+  for (let i = 0; i < 200; i++) {
+    const m = (a + b) / 2;
+    if (g(m) < need) a = m;
+    else b = m;
+  }
+  return at(b);
+}
+
+test('projectBoxHyperplane (selection, no sort) equals an independent bisection / greedy oracle on random boxes and hyperplanes', () => {
+  let state = 12345;
+  const rand = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (const norm of ['l2', 'linf', 'l1'] as const) {
+    for (let trial = 0; trial < 200; trial++) {
+      const d = 1 + Math.floor(rand() * 60);
+      // Repeated |w| values and zero rooms exercise the ties and the skipped coordinates.
+      const w = Array.from({ length: d }, () => (rand() < 0.1 ? 0 : (rand() < 0.5 ? -1 : 1) * (rand() < 0.3 ? 0.5 : rand())));
+      const lo = Array.from({ length: d }, () => (rand() < 0.1 ? 0 : -rand()));
+      const hi = Array.from({ length: d }, () => (rand() < 0.1 ? 0 : rand()));
+      const c = (rand() - 0.5) * (rand() < 0.2 ? 40 : 2);
+      const out = new Float64Array(d);
+      projectBoxHyperplane(norm, w, c, lo, hi, out);
+      const want = projectionOracle(norm, w, c, lo, hi);
+      for (let j = 0; j < d; j++) assert.ok(Math.abs(out[j]! - want[j]!) < 1e-7, `${norm} trial ${trial} coordinate ${j}: ${out[j]} vs ${want[j]}`);
+    }
+  }
+});
+
 for (const norm of ['l2', 'linf', 'l1'] as const) {
   test(`FAB-${norm} and DeepFool-${norm} find the closed-form minimal distance |f(x)|/‖w‖ on a linear model within 1%`, async () => {
     await selectBackend('cpu');

@@ -10,92 +10,9 @@ import { AttackTracker } from './tracker.js';
 import { classGradients, dualNorm, enforceBudget, topOtherClasses, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
+import { BoxHyperplaneProjector } from './box-hyperplane.js';
 
-/**
- * Minimal-norm projection onto a box-constrained hyperplane: the δ of smallest ‖δ‖_p with
- * Σ_j w_j δ_j = c and lower_j ≤ δ_j ≤ upper_j (lower ≤ 0 ≤ upper). Exact, by a sort over the
- * coordinates' breakpoints (L2: δ_j = clip(λ·w_j); Linf: δ_j = sign(w_j)·min(t, room_j); L1: a
- * fractional knapsack on |w_j|). If the box cannot reach the hyperplane, returns the box vertex
- * that gets closest. Writes δ into `out` and returns ‖δ‖_p.
- *
- * @example
- * ```ts
- * const out = new Float64Array(2);
- * projectBoxHyperplane('l2', Float64Array.of(1, 1), 1, Float64Array.of(-1, -1), Float64Array.of(1, 1), out); // out = [0.5, 0.5]
- * ```
- */
-export function projectBoxHyperplane(
-  norm: Norm,
-  w: ArrayLike<number>,
-  c: number,
-  lower: ArrayLike<number>,
-  upper: ArrayLike<number>,
-  out: Float64Array,
-): number {
-  const d = out.length;
-  out.fill(0);
-  if (c === 0 || !Number.isFinite(c)) return 0;
-  const sgn = c > 0 ? 1 : -1;
-  const need = Math.abs(c);
-  // Coordinates that can move: a_j = |w_j| > 0, direction s_j, room_j ≥ 0 in that direction.
-  const use: number[] = [];
-  const a = new Float64Array(d);
-  const dir = new Float64Array(d);
-  const room = new Float64Array(d);
-  let total = 0;
-  for (let j = 0; j < d; j++) {
-    const wj = w[j]!;
-    if (wj === 0) continue;
-    a[j] = Math.abs(wj);
-    dir[j] = (wj > 0 ? 1 : -1) * sgn;
-    room[j] = dir[j]! > 0 ? Math.max(upper[j]!, 0) : Math.max(-lower[j]!, 0);
-    if (room[j]! <= 0) continue;
-    use.push(j);
-    total += a[j]! * room[j]!;
-  }
-  if (total <= need) {
-    for (const j of use) out[j] = dir[j]! * room[j]!;
-  } else if (norm === 'l1') {
-    use.sort((i, j) => a[j]! - a[i]!);
-    let rest = need;
-    for (const j of use) {
-      const take = Math.min(room[j]!, rest / a[j]!);
-      out[j] = dir[j]! * take;
-      rest -= a[j]! * take;
-      if (rest <= 0) break;
-    }
-  } else {
-    // m_j(λ) = min(λ·v_j, room_j), g(λ) = Σ a_j m_j(λ) piecewise linear and increasing: walk the breakpoints.
-    const l2 = norm === 'l2';
-    const v = (j: number) => (l2 ? a[j]! : 1);
-    const bp = new Float64Array(d);
-    let slope = 0;
-    for (const j of use) {
-      bp[j] = room[j]! / v(j);
-      slope += a[j]! * v(j);
-    }
-    use.sort((i, j) => bp[i]! - bp[j]!);
-    let fixed = 0;
-    let lam = Infinity;
-    for (const j of use) {
-      if (fixed + bp[j]! * slope >= need) {
-        lam = (need - fixed) / slope;
-        break;
-      }
-      fixed += a[j]! * room[j]!;
-      slope -= a[j]! * v(j);
-    }
-    for (const j of use) out[j] = dir[j]! * Math.min(lam * v(j), room[j]!);
-  }
-  let n = 0;
-  for (let j = 0; j < d; j++) {
-    const x = Math.abs(out[j]!);
-    if (norm === 'l2') n += x * x;
-    else if (norm === 'linf') n = Math.max(n, x);
-    else n += x;
-  }
-  return norm === 'l2' ? Math.sqrt(n) : n;
-}
+export { projectBoxHyperplane } from './box-hyperplane.js';
 
 /**
  * Hyperparameters of {@link Fab}.
@@ -194,6 +111,7 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
     const uX = new Float64Array(d);
     const lO = new Float64Array(d);
     const uO = new Float64Array(d);
+    const projector = new BoxHyperplaneProjector(d);
     let iterations = 0;
     let it = 0;
     for (let r = 0; r < p.restarts; r++) {
@@ -255,8 +173,8 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
             lO[j] = lo[j]! - xo;
             uO[j] = hi[j]! - xo;
           }
-          const nX = projectBoxHyperplane(norm, w, -v, lX, uX, dX);
-          const nO = projectBoxHyperplane(norm, w, -v - shift, lO, uO, dO);
+          const nX = projector.project(norm, w, -v, lX, uX, dX);
+          const nO = projector.project(norm, w, -v - shift, lO, uO, dO);
           const alpha = Math.min(nX / Math.max(nX + nO, 1e-12), p.alphaMax);
           for (let j = 0; j < d; j++) {
             next[i * d + j] = (1 - alpha) * (ch[i * d + j]! + p.eta * dX[j]!) + alpha * (x0h[i * d + j]! + p.eta * dO[j]!);
