@@ -30,6 +30,11 @@ export interface AttackOptions<T extends AnyThreat = ThreatModel> {
    * does not depend on the batch it is attacked in.
    */
   indices?: ArrayLike<number>;
+  /**
+   * The most examples an attack that refills (`support.refills`) evaluates at once; it keeps this
+   * many in flight and starts a waiting example whenever one finishes. Default: all of x.
+   */
+  window?: number;
   /** Called after each iteration with (iteration, examples still being attacked). */
   onIteration?: (iteration: number, active: number) => void;
 }

@@ -126,7 +126,7 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
           return clipToDomain(tf.add(x, scaleRows(u, tf.tensor1d(radius))), clf.domain);
         });
       }
-      let logits = clf.logits(cur);
+      const logits0 = clf.logits(cur);
       tracker.count(all);
       const offerAt = (pt: tf.Tensor, z: tf.Tensor2D): Uint8Array => {
         const [ok, dist] = tf.tidy(() => [isSuccess(z, y, target), threat.distance(pt, x)]);
@@ -137,18 +137,20 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
         tf.dispose([ok, dist]);
         return okd;
       };
-      offerAt(cur, logits);
+      offerAt(cur, logits0);
+      logits0.dispose();
       for (let s = 0; s < p.steps; s++, it++) {
-        // The class each linearised difference is taken against: y (untargeted), or the strongest class other than the target.
-        const base = target ? (tf.tidy(() => tf.cast(tf.argMax(tf.sub(logits, tf.mul(tf.oneHot(target, logits.shape[1]), 1e9)), 1), 'int32')) as tf.Tensor1D) : y;
+        // The class each linearised difference is taken against: y (untargeted), or the strongest
+        // class other than the target at the current point (read from the same pass's logits).
+        const base = target ? (z: tf.Tensor2D) => tf.cast(tf.argMax(tf.sub(z, tf.mul(tf.oneHot(target, z.shape[1]), 1e9)), 1), 'int32') as tf.Tensor1D : y;
         const others = target ? (tf.reshape(target, [b, 1]) as tf.Tensor2D) : cand!;
         const g = classGradients(clf, cur, base, others);
         tracker.count(all, m);
         const gh = g.grads.dataSync() as Float32Array;
         const dh = g.diff.dataSync();
         const ch = cur.dataSync();
-        tf.dispose([g.logits, g.diff, g.grads, logits]);
-        if (target) tf.dispose([base, others]);
+        tf.dispose([g.logits, g.diff, g.grads]);
+        if (target) others.dispose();
         const next = new Float32Array(b * d);
         for (let i = 0; i < b; i++) {
           // The closest linearised boundary.
@@ -182,26 +184,21 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
         }
         cur.dispose();
         cur = tf.tidy(() => clipToDomain(tf.tensor(next, x.shape), clf.domain));
-        logits = clf.logits(cur);
+        const logits = clf.logits(cur);
         tracker.count(all);
         const okd = offerAt(cur, logits);
+        logits.dispose();
         // Backward step for the examples that crossed the boundary.
         if (okd.some((f) => f)) {
           const back = Float32Array.from(okd, (f) => (f ? p.beta : 1));
           const moved = tf.tidy(() => tf.add(x, scaleRows(tf.sub(cur, x), tf.tensor1d(back))));
           cur.dispose();
           cur = moved;
-          if (target) {
-            // The competitor of the next step is read from the logits at the moved point.
-            logits.dispose();
-            logits = clf.logits(cur);
-            tracker.count(all);
-          }
         }
         iterations = Math.max(iterations, s + 1);
         opts.onIteration?.(it, b);
       }
-      tf.dispose([cur, logits]);
+      cur.dispose();
     }
     cand?.dispose();
     return enforceBudget(clf, x, y, target, threat, tracker.result(threat, iterations));

@@ -36,7 +36,8 @@ export function dualNorm(norm: Norm): Norm {
  * Logits and the input gradients of the logit differences f_k − f_c, for m classes k per example
  * (one forward and backward pass on m tiled copies of the batch: m queries per example).
  *
- * @param base  [b] int32: the class c each difference is taken against.
+ * @param base  [b] int32: the class c each difference is taken against; or a function of the
+ *   logits at x that picks it (read inside the same pass, so choosing c costs no extra query).
  * @param others [b, m] int32: the classes k.
  * @returns logits [b, K]; diff [b, m] = f_k − f_c; grads [b, m, d] (flattened inputs).
  *
@@ -49,7 +50,7 @@ export function dualNorm(norm: Norm): Norm {
 export function classGradients(
   clf: Classifier,
   x: tf.Tensor,
-  base: tf.Tensor1D,
+  base: tf.Tensor1D | ((logits: tf.Tensor2D) => tf.Tensor1D),
   others: tf.Tensor2D,
 ): { logits: tf.Tensor2D; diff: tf.Tensor2D; grads: tf.Tensor3D } {
   return tf.tidy(() => {
@@ -57,13 +58,14 @@ export function classGradients(
     const m = others.shape[1];
     const xs = m === 1 ? x : tf.tile(x, [m, ...x.shape.slice(1).map(() => 1)]);
     const cls = tf.reshape(tf.transpose(others), [-1]) as tf.Tensor1D;
-    const baseRep = m === 1 ? base : (tf.tile(base, [m]) as tf.Tensor1D);
+    const rep = (c: tf.Tensor1D) => (m === 1 ? c : (tf.tile(c, [m]) as tf.Tensor1D));
     let z: tf.Tensor2D | undefined;
     let d: tf.Tensor1D | undefined;
     const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) => {
       const zz = clf.logits(xi);
       z = tf.keep(zz);
-      const dd = tf.sub(logitOf(zz, cls), logitOf(zz, baseRep)) as tf.Tensor1D;
+      const c = typeof base === 'function' ? base(tf.slice(zz, [0, 0], [b, -1]) as tf.Tensor2D) : base;
+      const dd = tf.sub(logitOf(zz, cls), logitOf(zz, rep(c))) as tf.Tensor1D;
       d = tf.keep(dd);
       return tf.sum(dd) as tf.Scalar;
     })(xs);

@@ -7,7 +7,7 @@ import type { ThreatModel } from '../threat/threat-model.js';
 import type { AttackResult } from './attack.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
-import { attackObjective, isSuccess } from './losses.js';
+import { rowObjective } from './row-losses.js';
 import { AttackTracker } from './tracker.js';
 
 /**
@@ -145,7 +145,7 @@ function subsetShape(k: number): Float64Array {
 }
 
 /** The threats, model access and hyperparameters of {@link SquareAttack}. */
-export const SQUARE_SUPPORT: AttackSupport = { norms: ['linf', 'l2'], access: 'scores', params: ['maxQueries', 'pInit', 'loss'] };
+export const SQUARE_SUPPORT: AttackSupport = { norms: ['linf', 'l2'], access: 'scores', refills: true, params: ['maxQueries', 'pInit', 'loss'] };
 /**
  * Square Attack (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random
  * search that needs only the model's logits. Each iteration changes one random square window
@@ -180,87 +180,114 @@ export class SquareAttack extends CheckedAttack<SquareParams> {
     const lossKind = p.loss ?? (target ? 'ce' : 'margin');
     const loss = lossKind === 'ce' ? 'ce' : 'cw';
     const n = x.shape[0]!;
-    // One random stream per example, keyed by its global index: results do not depend on which
-    // other examples share the batch (chunked and sharded evaluations rely on it).
+    const window = Math.max(1, Math.min(opts.window ?? n, n));
+    // One random stream per example, keyed by its global index, and a query count per example:
+    // an example's run does not depend on which other examples share the batch or when it
+    // entered it (chunked, sharded and refilled runs rely on it).
     const rngs = Array.from(indices, (g) => new Rng(deriveSeed(seed, 'square', g)));
     const g = geometryOf(x.shape.slice(1));
     const d = g.npix * g.c;
     const eps = threat.eps;
     const xs = x.dataSync() as Float32Array;
-    const tracker = new AttackTracker(x);
-    const best = new Float32Array(n * d);
-    const bestObj = new Float64Array(n).fill(-Infinity);
-
-    const all = Int32Array.from({ length: n }, (_, i) => i);
-    const init = new Float32Array(n * d);
-    for (let i = 0; i < n; i++) {
-      const delta = threat.norm === 'linf' ? stripes(g, eps, rngs[i]!) : gridInit(g, eps, rngs[i]!);
-      for (let j = 0; j < d; j++) init[i * d + j] = xs[i * d + j]! + delta[j]!;
-    }
-    let active = this.step(clf, x, y, target, loss, threat, tracker, all, init, best, bestObj, null);
-    let it = 1;
-    for (; it < p.maxQueries && active.length > 0; it++) {
-      const frac = squareP(p.pInit, it, p.maxQueries);
-      const cand = new Float32Array(active.length * d);
+    const run: SquareRun = {
+      clf,
+      x,
+      y: y.dataSync() as Int32Array,
+      target: target?.dataSync() as Int32Array | undefined,
+      loss,
+      threat,
+      tracker: new AttackTracker(x),
+      best: new Float32Array(n * d),
+      bestObj: new Float64Array(n).fill(-Infinity),
+      used: new Int32Array(n),
+      budget: p.maxQueries,
+    };
+    const cand = new Float32Array(window * d);
+    let active: Int32Array = new Int32Array(0);
+    let next = 0;
+    let rounds = 0;
+    while (next < n || active.length > 0) {
+      // Refill: a waiting example takes the place of each one that finished.
+      if (active.length < window && next < n) {
+        const add = Math.min(window - active.length, n - next);
+        const grown = new Int32Array(active.length + add);
+        grown.set(active);
+        for (let k = 0; k < add; k++) grown[active.length + k] = next + k;
+        active = grown;
+        next += add;
+      }
       for (let k = 0; k < active.length; k++) {
         const i = active[k]!;
         const xi = xs.subarray(i * d, (i + 1) * d);
-        const bi = best.subarray(i * d, (i + 1) * d);
         const out = cand.subarray(k * d, (k + 1) * d);
+        if (run.used[i] === 0) {
+          const delta = threat.norm === 'linf' ? stripes(g, eps, rngs[i]!) : gridInit(g, eps, rngs[i]!);
+          for (let j = 0; j < d; j++) out[j] = xi[j]! + delta[j]!;
+          continue;
+        }
+        const frac = squareP(p.pInit, run.used[i]!, p.maxQueries);
+        const bi = run.best.subarray(i * d, (i + 1) * d);
         if (threat.norm === 'linf') linfProposal(g, frac, eps, xi, bi, out, clf.domain, rngs[i]!);
         else l2Proposal(g, frac, eps, xi, bi, out, rngs[i]!);
       }
-      active = this.step(clf, x, y, target, loss, threat, tracker, active, cand, best, bestObj, it);
-      opts.onIteration?.(it, active.length);
+      active = this.step(run, active, cand.subarray(0, active.length * d));
+      opts.onIteration?.(rounds++, active.length);
     }
-    return tracker.result(threat, it - 1);
+    let iterations = 0;
+    for (const u of run.used) iterations = Math.max(iterations, u - 1);
+    return run.tracker.result(threat, iterations);
   }
 
   /**
    * Queries candidates for the `active` rows (projected by the threat model first), keeps those
-   * that lower the loss as the rows' new best, and returns the rows still to attack.
+   * that lower the loss as the rows' new best (a row's first query is always kept), and returns
+   * the rows still to attack: not yet successful, with queries left.
    */
-  private step(
-    clf: Classifier,
-    x: tf.Tensor,
-    y: tf.Tensor1D,
-    target: tf.Tensor1D | undefined,
-    loss: 'ce' | 'cw',
-    threat: ThreatModel,
-    tracker: AttackTracker,
-    active: Int32Array,
-    cand: Float32Array,
-    best: Float32Array,
-    bestObj: Float64Array,
-    it: number | null,
-  ): Int32Array {
+  private step(run: SquareRun, active: Int32Array, cand: Float32Array): Int32Array {
+    const { clf, x, threat, tracker, best, bestObj, used } = run;
     const d = best.length / x.shape[0]!;
-    const { projected, obj, succ } = tf.tidy(() => {
-      const idx = tf.tensor1d(Array.from(active), 'int32');
-      const x0 = tf.gather(x, idx);
+    const { projected, logits } = tf.tidy(() => {
+      const x0 = tf.gather(x, tf.tensor1d(active, 'int32'));
       const xc = threat.project(tf.tensor(cand, x0.shape), x0, clf.domain);
-      const logits = clf.logits(xc);
-      const ya = tf.gather(y, idx) as tf.Tensor1D;
-      const ta = target ? (tf.gather(target, idx) as tf.Tensor1D) : undefined;
-      return { projected: xc, obj: attackObjective(loss, logits, ya, ta), succ: isSuccess(logits, ya, ta) };
+      return { projected: xc, logits: clf.logits(xc) };
     });
     tracker.count(active);
-    const o = obj.dataSync();
-    const s = succ.dataSync();
+    const z = logits.dataSync() as Float32Array;
+    const ya = Int32Array.from(active, (i) => run.y[i]!);
+    const ta = run.target ? Int32Array.from(active, (i) => run.target![i]!) : undefined;
+    const { objective: o, success: s } = rowObjective(run.loss, z, clf.numClasses, ya, ta);
     const pd = projected.dataSync() as Float32Array;
     for (let k = 0; k < active.length; k++) {
       const i = active[k]!;
-      if (it === null || o[k]! > bestObj[i]!) {
+      if (used[i] === 0 || o[k]! > bestObj[i]!) {
         bestObj[i] = o[k]!;
         best.set(pd.subarray(k * d, (k + 1) * d), i * d);
       }
+      used[i]!++;
     }
     const done = tracker.offer(active, projected, s, undefined, o);
-    tf.dispose([projected, obj, succ]);
+    tf.dispose([projected, logits]);
     const keep: number[] = [];
-    for (let k = 0; k < active.length; k++) if (!done[k]) keep.push(active[k]!);
+    for (let k = 0; k < active.length; k++) if (!done[k] && used[active[k]!]! < run.budget) keep.push(active[k]!);
     return Int32Array.from(keep);
   }
+}
+
+/** What one Square run shares between its steps. */
+interface SquareRun {
+  clf: Classifier;
+  x: tf.Tensor;
+  y: Int32Array;
+  target?: Int32Array;
+  loss: 'ce' | 'cw';
+  threat: ThreatModel;
+  tracker: AttackTracker;
+  /** Per example: the best point so far and its objective. */
+  best: Float32Array;
+  bestObj: Float64Array;
+  /** Per example: queries spent (its own iteration count). */
+  used: Int32Array;
+  budget: number;
 }
 
 /** Linf start: one random sign per (column, channel), the same down every column (vertical stripes). */

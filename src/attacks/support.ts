@@ -22,6 +22,13 @@ export interface AttackSupport {
    * records are validated against the full domain afterwards (see `validity_rate`).
    */
   readonly constrained?: boolean;
+  /**
+   * True when the attack keeps `window` examples in flight (see `AttackOptions.window`),
+   * starting a waiting example whenever one finishes, so its batches stay full; runAttack then
+   * hands it several batches' worth of examples at once. Each example's result is the same as
+   * when it is attacked alone (its random streams and iteration count are its own).
+   */
+  readonly refills?: boolean;
   /** Every hyperparameter key its constructor takes (what `--params` may set). */
   readonly params: readonly string[];
 }

@@ -126,6 +126,9 @@ function stats(xs: number[]): Stats {
   return { median, mean, max };
 }
 
+/** Batches handed at once to an attack that refills (bounds its memory, keeps progress reports coming). */
+const REFILL_SPAN = 8;
+
 /** Budget slack: float32 arithmetic in projections. */
 const SLACK = 1e-5;
 
@@ -168,7 +171,9 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
   if (opts.attackMask && opts.attackMask.length !== ds.n) {
     throw new Error(`attackMask has ${opts.attackMask.length} entries for ${ds.n} examples`);
   }
-  for (const batch of batches(ds, batchSize)) {
+  // An attack that refills gets several batches at once and keeps `batchSize` of them in flight.
+  const span = attack.support.refills ? batchSize * REFILL_SPAN : batchSize;
+  for (const batch of batches(ds, span)) {
     const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
     ys.dispose();
     const probsClean = tf.tidy(() => tf.softmax(clf.logits(xs)));
@@ -193,7 +198,7 @@ export async function runAttack(clf: Classifier, ds: Dataset, attack: Attack<Any
         targets = tf.tensor1d(Int32Array.from(yArr, (c, j) => (c + 1 + other(j)) % ds.numClasses), 'int32');
       }
       const indices = Int32Array.from(correct, (k) => globalIndex(batch.indices[k]!));
-      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: deriveSeed(seed, 'attack-run'), indices });
+      const res = await attack.run(clf, x, y, { threat: opts.threat, targeted: opts.targeted, targets, seed: deriveSeed(seed, 'attack-run'), indices, window: batchSize });
       const check = tf.tidy(() => {
         const p = tf.softmax(clf.logits(res.xAdv));
         return { p, pred: tf.argMax(p, 1) };
