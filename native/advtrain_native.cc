@@ -11,8 +11,8 @@
 // This file registers the entry points (ops.h); each op family lives in its own file, as the wasm
 // kernels do in src/engine/wasm-kernels/: matmul.cc, conv.cc (with few_channel_conv_grad.h and
 // sparse_conv_grad.h), pooling.cc, elementwise.cc, reductions.cc, embeddings.cc, optimizers.cc,
-// and runtime.cc (threads, denormals, cache, version); common.h and primitive_cache.h hold what
-// they share.
+// fab_step.cc (FAB's host-side step, on JS arrays) and runtime.cc (threads, denormals, cache,
+// version); common.h and primitive_cache.h hold what they share.
 
 #include "ops.h"
 
@@ -44,6 +44,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unsortedSegmentSum", UnsortedSegmentSum},
       {"avgPool", AvgPool},
       {"avgPoolGrad", AvgPoolGrad},
+      {"fabStep", FabStep},
       {"setThreads", SetThreads},
       {"getThreads", GetThreads},
       {"setFlushDenormals", SetFlushDenormals},

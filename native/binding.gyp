@@ -12,6 +12,7 @@
         "reductions.cc",
         "embeddings.cc",
         "optimizers.cc",
+        "fab_step.cc",
         "runtime.cc"
       ],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

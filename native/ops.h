@@ -43,6 +43,9 @@ napi_value UnsortedSegmentSum(napi_env env, napi_callback_info info);
 napi_value AdamUpdate(napi_env env, napi_callback_info info);
 napi_value SgdUpdate(napi_env env, napi_callback_info info);
 
+// fab_step.cc
+napi_value FabStep(napi_env env, napi_callback_info info);
+
 // runtime.cc
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value GetThreads(napi_env env, napi_callback_info info);

@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../model/classifier.js';
 import { boundsOf } from '../data/domain.js';
-import { lpThreat, scaleRows, type Norm, type ThreatModel } from '../threat/threat-model.js';
+import { lpThreat, scaleRows, type ThreatModel } from '../threat/threat-model.js';
 import { clipToDomain } from '../threat/domain-clip.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
-import { classGradients, dualNorm, enforceBudget, topOtherClasses, type MinimalNormResult } from './minimal-norm.js';
+import { classGradients, enforceBudget, topOtherClasses, type MinimalNormResult } from './minimal-norm.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
-import { BoxHyperplaneProjector } from './box-hyperplane.js';
+import { fabStep } from './fab-step.js';
 
 export { projectBoxHyperplane } from './box-hyperplane.js';
 
@@ -49,17 +49,6 @@ function checkParams(p: FabParams): void {
   if (!Number.isInteger(p.candidates) || p.candidates < 1) throw new UserError(`fab candidates must be a positive integer (got ${p.candidates})`);
 }
 
-function dualValue(norm: Norm, g: Float32Array, off: number, d: number): number {
-  let n = 0;
-  for (let j = off; j < off + d; j++) {
-    const v = Math.abs(g[j]!);
-    if (norm === 'l2') n += v * v;
-    else if (norm === 'linf') n = Math.max(n, v);
-    else n += v;
-  }
-  return norm === 'l2' ? Math.sqrt(n) : n;
-}
-
 /** The threats, model access and hyperparameters of {@link Fab}. */
 export const FAB_SUPPORT: AttackSupport = { norms: ['linf', 'l2', 'l1'], access: 'gradient', params: ['steps', 'restarts', 'alphaMax', 'eta', 'beta', 'candidates'] };
 /**
@@ -91,7 +80,6 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
     const { threat, target, seed, indices, opts } = ctx;
     const p = this.params;
     const norm = threat.norm;
-    const q = dualNorm(norm);
     const b = x.shape[0]!;
     const d = x.size / b;
     const m = target ? 1 : Math.min(p.candidates, clf.numClasses - 1);
@@ -105,13 +93,6 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
     const cand = target ? undefined : tf.tidy(() => topOtherClasses(clf.logits(x), y, m));
     tracker.count(all);
     const best = new Float64Array(b).fill(Infinity);
-    const dX = new Float64Array(d);
-    const dO = new Float64Array(d);
-    const lX = new Float64Array(d);
-    const uX = new Float64Array(d);
-    const lO = new Float64Array(d);
-    const uO = new Float64Array(d);
-    const projector = new BoxHyperplaneProjector(d);
     let iterations = 0;
     let it = 0;
     for (let r = 0; r < p.restarts; r++) {
@@ -152,36 +133,7 @@ export class Fab extends CheckedAttack<FabParams, ThreatModel, MinimalNormResult
         tf.dispose([g.logits, g.diff, g.grads]);
         if (target) others.dispose();
         const next = new Float32Array(b * d);
-        for (let i = 0; i < b; i++) {
-          // The closest linearised boundary.
-          let sBest = 0;
-          let rBest = Infinity;
-          for (let k = 0; k < m; k++) {
-            const ratio = Math.abs(dh[i * m + k]!) / (dualValue(q, gh, (i * m + k) * d, d) + 1e-12);
-            if (ratio < rBest) {
-              rBest = ratio;
-              sBest = k;
-            }
-          }
-          const w = gh.subarray((i * m + sBest) * d, (i * m + sBest + 1) * d);
-          const v = dh[i * m + sBest]!;
-          let shift = 0;
-          for (let j = 0; j < d; j++) {
-            const xc = ch[i * d + j]!;
-            const xo = x0h[i * d + j]!;
-            shift += w[j]! * (xo - xc);
-            lX[j] = lo[j]! - xc;
-            uX[j] = hi[j]! - xc;
-            lO[j] = lo[j]! - xo;
-            uO[j] = hi[j]! - xo;
-          }
-          const nX = projector.project(norm, w, -v, lX, uX, dX);
-          const nO = projector.project(norm, w, -v - shift, lO, uO, dO);
-          const alpha = Math.min(nX / Math.max(nX + nO, 1e-12), p.alphaMax);
-          for (let j = 0; j < d; j++) {
-            next[i * d + j] = (1 - alpha) * (ch[i * d + j]! + p.eta * dX[j]!) + alpha * (x0h[i * d + j]! + p.eta * dO[j]!);
-          }
-        }
+        fabStep({ norm, alphaMax: p.alphaMax, eta: p.eta, b, m, d, grads: gh, diff: dh as Float32Array, cur: ch as Float32Array, x0: x0h as Float32Array, lo, hi }, next);
         cur.dispose();
         cur = tf.tidy(() => clipToDomain(tf.tensor(next, x.shape), clf.domain));
         const logits = clf.logits(cur);

@@ -43,6 +43,15 @@ export interface NativeAddon {
   /** matMul(heap, a, b, bias, c, batchA, batchB, M, K, N, transposeA, transposeB, relu) */
   matMul(heap: Uint8Array, ...args: number[]): void;
   /**
+   * fabStep(norm 0 linf / 1 l2 / 2 l1, alphaMax, eta, b, m, d, grads, diff, cur, x0, lo, hi, next):
+   * FAB's host-side step on JS typed arrays (see src/attacks/fab-step.ts), rows over the threads.
+   * Optional: an addon built before it existed lacks it, and FAB then runs the JS version.
+   */
+  fabStep?(
+    norm: number, alphaMax: number, eta: number, b: number, m: number, d: number,
+    grads: Float32Array, diff: Float32Array, cur: Float32Array, x0: Float32Array, lo: Float64Array, hi: Float64Array, next: Float32Array,
+  ): void;
+  /**
    * denseStackForward(heap, desc, batch, inDim, x, out, acts): a run of Dense layers in one call.
    * desc holds [W, bias (-1: none), units, relu 0/1] per layer (W [in, units], tfjs's layout); x is
    * [batch, inDim]; the logits go to out, the hidden activations (after their ReLU, batch × units
