@@ -9,10 +9,11 @@
 // from/to the plain NHWC / HWIO layouts tfjs uses.
 //
 // This file registers the entry points (ops.h); each op family lives in its own file, as the wasm
-// kernels do in src/engine/wasm-kernels/: matmul.cc, conv.cc (with few_channel_conv_grad.h and
-// sparse_conv_grad.h), pooling.cc, elementwise.cc, reductions.cc, embeddings.cc, optimizers.cc,
-// fab_step.cc (FAB's host-side step, on JS arrays) and runtime.cc (threads, denormals, cache,
-// version); common.h and primitive_cache.h hold what they share.
+// kernels do in src/engine/wasm-kernels/: matmul.cc, dense_stack.cc, cross_entropy.cc, conv.cc
+// (with few_channel_conv_grad.h and sparse_conv_grad.h), pooling.cc, elementwise.cc,
+// reductions.cc, embeddings.cc, optimizers.cc, fab_step.cc (FAB's host-side step, on JS arrays)
+// and runtime.cc (threads, denormals, cache, version); common.h and primitive_cache.h hold what
+// they share.
 
 #include "ops.h"
 
@@ -30,6 +31,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"matMul", MatMul},
       {"denseStackForward", DenseStackForward},
       {"denseStackBackward", DenseStackBackward},
+      {"softmaxCrossEntropy", SoftmaxCrossEntropy},
+      {"softmaxCrossEntropyGrad", SoftmaxCrossEntropyGrad},
       {"maxPool", MaxPool},
       {"maxPoolGrad", MaxPoolGrad},
       {"sumRows", SumRows},

@@ -6,6 +6,7 @@
         "advtrain_native.cc",
         "matmul.cc",
         "dense_stack.cc",
+        "cross_entropy.cc",
         "conv.cc",
         "pooling.cc",
         "elementwise.cc",

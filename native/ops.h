@@ -13,6 +13,10 @@ napi_value MatMul(napi_env env, napi_callback_info info);
 napi_value DenseStackForward(napi_env env, napi_callback_info info);
 napi_value DenseStackBackward(napi_env env, napi_callback_info info);
 
+// cross_entropy.cc
+napi_value SoftmaxCrossEntropy(napi_env env, napi_callback_info info);
+napi_value SoftmaxCrossEntropyGrad(napi_env env, napi_callback_info info);
+
 // conv.cc
 napi_value Conv2D(napi_env env, napi_callback_info info);
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
+import { softmaxCrossEntropy } from '../engine/cross-entropy.js';
 
 /** Losses an attack can ascend. */
 export type AttackLoss = 'ce' | 'cw' | 'dlr';
@@ -20,9 +21,9 @@ export function logitOf(logits: tf.Tensor2D, c: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => tf.sum(tf.mul(logits, tf.oneHot(c, logits.shape[1])), 1) as tf.Tensor1D);
 }
 
-/** Per-example softmax cross-entropy, shape [b]. */
+/** Per-example softmax cross-entropy, shape [b] (one kernel each way on the native engine). */
 export function crossEntropy(logits: tf.Tensor2D, c: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => tf.neg(logitOf(tf.logSoftmax(logits) as tf.Tensor2D, c)) as tf.Tensor1D);
+  return softmaxCrossEntropy(logits, c);
 }
 
 /**

@@ -17,6 +17,7 @@ import type { Access } from './presets.js';
 
 import type { Check } from './schema.js';
 import { deriveSeed } from '../data/rng.js';
+import { softmaxCrossEntropy } from '../engine/cross-entropy.js';
 
 /** Options of {@link reliabilityChecks}. */
 export interface CheckOptions {
@@ -78,7 +79,7 @@ function badGradientShare(clf: Classifier, ds: Dataset): number {
     const flags = tf.tidy(() => {
       const x = tf.tensor(ds.x.subarray(s * size, (s + n) * size), [n, ...ds.shape]);
       const y = tf.oneHot(tf.tensor1d(ds.y.subarray(s, s + n), 'int32'), ds.numClasses);
-      const g = tf.grad((xi: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, clf.logits(xi), undefined, undefined, tf.Reduction.SUM) as tf.Scalar)(x);
+      const g = tf.grad((xi: tf.Tensor) => softmaxCrossEntropy(clf.logits(xi), y, 'sum'))(x);
       const f = tf.reshape(g, [n, -1]);
       const finite = tf.all(tf.isFinite(f), 1);
       const nonzero = tf.any(tf.greater(tf.abs(f), 0), 1);

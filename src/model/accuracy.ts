@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from './classifier.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, toTensors } from '../data/batching.js';
+import { softmaxCrossEntropy } from '../engine/cross-entropy.js';
 
 /**
  * Clean accuracy and mean cross-entropy of a classifier on a data set.
@@ -37,7 +38,7 @@ export function evaluateClean(clf: Classifier, ds: Dataset, opts: { batchSize?: 
     const [pred, loss] = tf.tidy(() => {
       const { xs, ys } = toTensors(batch, ds.shape, ds.numClasses);
       const logits = clf.logits(xs);
-      const l = tf.losses.softmaxCrossEntropy(ys, logits, undefined, undefined, tf.Reduction.SUM);
+      const l = softmaxCrossEntropy(logits, ys, 'sum');
       return [tf.argMax(logits, 1), l];
     });
     const p = pred.dataSync();

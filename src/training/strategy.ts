@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersClassifier } from '../model/classifier.js';
 import type { ThreatModel } from '../threat/threat-model.js';
+import { softmaxCrossEntropy } from '../engine/cross-entropy.js';
 
 /** What a strategy is given for one batch. */
 export interface BatchContext {
@@ -82,6 +83,6 @@ export const standardStrategy: TrainingStrategy = {
   name: 'standard',
   loss(clf, batch) {
     const logits = clf.trainingLogits(batch.xs);
-    return { clean: { logits }, loss: tf.losses.softmaxCrossEntropy(batch.ys, logits) };
+    return { clean: { logits }, loss: softmaxCrossEntropy(logits, batch.ys, 'mean') };
   },
 };

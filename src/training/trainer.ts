@@ -19,6 +19,7 @@ import { validation } from './callbacks/validation.js';
 import { robustValidation, type RobustValidation } from './callbacks/robust-validation.js';
 import { metricsLog } from './callbacks/metrics-log.js';
 import { checkpointing } from './callbacks/checkpointing.js';
+import { softmaxCrossEntropy } from '../engine/cross-entropy.js';
 
 export { checkConfig, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type EpochMetrics, type TrainConfig, type TrainResult } from './train-config.js';
 
@@ -29,7 +30,7 @@ function ceAndHits(part: LogitsPart, ys: tf.Tensor2D, labels: tf.Tensor1D): tf.S
   const y = tf.slice(ys, [from, 0], [n, -1]);
   const l = tf.slice(labels, [from], [n]);
   return [
-    tf.losses.softmaxCrossEntropy(y, part.logits, undefined, undefined, tf.Reduction.SUM) as tf.Scalar,
+    softmaxCrossEntropy(part.logits, y, 'sum'),
     tf.sum(tf.cast(tf.equal(tf.argMax(part.logits, 1), l), 'float32')) as tf.Scalar,
     tf.scalar(n),
   ];

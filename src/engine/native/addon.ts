@@ -67,6 +67,20 @@ export interface NativeAddon {
    * (-1: recompute it). The last layer must not have a ReLU.
    */
   denseStackBackward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, acts: number, dy: number, dx: number, grads: Float64Array | null): void;
+  /**
+   * softmaxCrossEntropy(heap, logits, labels, out, rows, classes, sparse, reduction): the softmax
+   * cross-entropy of logits [rows, classes] against int32 class indices [rows] (sparse 1; an index
+   * outside [0, classes) gives 0) or float32 label distributions [rows, classes] (sparse 0:
+   * −Σ y·log softmax), the log-sum-exp taken around each row's largest logit; into out a loss per
+   * row (reduction 0), their sum (1) or their mean (2).
+   */
+  softmaxCrossEntropy(heap: Uint8Array, logits: number, labels: number, out: number, rows: number, classes: number, sparse: number, reduction: number): void;
+  /**
+   * softmaxCrossEntropyGrad(heap, logits, labels, dy, dz, rows, classes, sparse, reduction): the
+   * logits' gradient `dz = dy·(softmax − y)` per row (y one-hot for class indices), dy [rows]
+   * (reduction 0) or a scalar (1: sum; 2: mean, also divided by rows).
+   */
+  softmaxCrossEntropyGrad(heap: Uint8Array, logits: number, labels: number, dy: number, dz: number, rows: number, classes: number, sparse: number, reduction: number): void;
   /** Max pooling of x [N,H,W,C] into y [N,OH,OW,C]. */
   maxPool(heap: Uint8Array, x: number, y: number, geometry: PoolGeometry): void;
   /** The gradient of max pooling: dy [N,OH,OW,C] to the first greatest cell of each window of x, into dx. */

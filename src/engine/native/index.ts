@@ -4,7 +4,8 @@
  * element-wise work of a training step (ReLU and its gradient, bias adds, no-copy Identity/Cast),
  * the embedding look-up and its gradient (GatherV2 on any axis, UnsortedSegmentSum);
  * optimizer updates (Adam, SGD, momentum) as one fused native kernel per step; and whole MLPs (runs
- * of Dense layers) as one kernel forward and one backward (fused-model.ts).
+ * of Dense layers) as one kernel forward and one backward (fused-model.ts), and the softmax
+ * cross-entropy likewise (kernels/cross-entropy.ts, through src/engine/cross-entropy.ts).
  *
  * @example
  * ```ts
@@ -26,6 +27,10 @@ export {
   RELU_GRAD,
   MAX_GRAD,
   DENSE_STACK,
+  SOFTMAX_CROSS_ENTROPY,
+  crossEntropyKernelActive,
+  crossEntropyShapesOk,
+  type CrossEntropyReduction,
   type NativeKernelStats,
   type WasmHost,
   type RegisterResult,

@@ -6,6 +6,7 @@ import { buildSynonymTable, synonymTensors, type SynonymTable, type SynonymTenso
 import { synonymSubstitution } from '../text/synonym-substitution.js';
 import { textView } from '../text/text-view.js';
 import { adversarialRows } from './mixed.js';
+import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
 
 /**
  * Settings of {@link a2t}; unset values take the published defaults.
@@ -89,13 +90,13 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
       const b = ctx.xs.shape[0]!;
       if (!adv) {
         const logits = clf.trainingLogits(ctx.xs);
-        return { loss: tf.losses.softmaxCrossEntropy(ctx.ys, logits) as tf.Scalar, clean: { logits } };
+        return { loss: softmaxCrossEntropy(logits, ctx.ys, 'mean'), clean: { logits } };
       }
       const m = adv.shape[0]!;
       const logits = clf.trainingLogits(tf.concat([ctx.xs, adv], 0));
       const ys = tf.concat([ctx.ys, tf.slice(ctx.ys, 0, m)], 0);
       return {
-        loss: tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar,
+        loss: softmaxCrossEntropy(logits, ys, 'mean'),
         clean: { logits: tf.slice(logits, 0, b) as tf.Tensor2D },
         adv: { logits: tf.slice(logits, b, m) as tf.Tensor2D, from: 0 },
       };

@@ -3,6 +3,7 @@ import type { Classifier } from '../../model/classifier.js';
 import { pgdPerturb } from '../../attacks/pgd.js';
 import type { AttackLoss } from '../../attacks/losses.js';
 import type { BatchContext } from '../strategy.js';
+import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
 
 /** How a strategy crafts its training-time adversarial examples (an iterated, projected ascent). */
 export interface Crafting {
@@ -34,7 +35,7 @@ export function craft(clf: Classifier, ctx: BatchContext, c: Crafting, x: tf.Ten
 
 /** Mean softmax cross-entropy of logits against one-hot labels. */
 export function ce(ys: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
+  return softmaxCrossEntropy(logits, ys, 'mean');
 }
 
 /** Per-example KL(p‖q) between the softmax distributions of two logit batches, [b]. */

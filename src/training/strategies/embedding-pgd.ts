@@ -6,6 +6,7 @@ import { PAD_ID } from '../../text/vocabulary.js';
 import type { BatchContext, TrainingStrategy } from '../strategy.js';
 import type { EmbeddingSplit } from '../text/synonym-substitution.js';
 import { textView } from '../text/text-view.js';
+import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
 
 /**
  * Settings of {@link embeddingPgd}.
@@ -49,7 +50,7 @@ function movable(model: EmbeddingSplit, e: tf.Tensor3D, ids: tf.Tensor2D, ys: tf
   const tokens = tf.cast(tf.notEqual(ids, PAD_ID), 'float32'); // [b, L]
   if (salient === undefined) return tf.expandDims(tokens, 2) as tf.Tensor3D;
   const [b, L] = ids.shape;
-  const g = tf.grad((x: tf.Tensor) => tf.losses.softmaxCrossEntropy(ys, model.logitsFromEmbeddings(x as tf.Tensor3D)) as tf.Scalar)(e);
+  const g = tf.grad((x: tf.Tensor) => softmaxCrossEntropy(model.logitsFromEmbeddings(x as tf.Tensor3D), ys, 'mean'))(e);
   const score = tf.where(tf.greater(tokens, 0), tf.norm(g, 'euclidean', 2), tf.fill([b, L], -1));
   const kMax = Math.max(1, Math.min(L, Math.ceil(salient * L)));
   const top = tf.topk(score, kMax);
@@ -102,7 +103,7 @@ export function embeddingPgd(pre: TextPreprocessing, o: EmbeddingPgdOptions = {}
         const d = e.shape[2];
         const start = tf.randomUniform(e.shape, -1, 1, 'float32', ctx.seed);
         let delta = tf.mul(projectTokens(norm === 'l2' ? tf.mul(start, eps / Math.sqrt(d)) : tf.mul(start, eps), norm, eps), mask) as tf.Tensor3D;
-        const lossAt = (x: tf.Tensor) => tf.losses.softmaxCrossEntropy(ctx.ys, view.logitsFromEmbeddings(tf.add(e, x) as tf.Tensor3D), undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+        const lossAt = (x: tf.Tensor) => softmaxCrossEntropy(view.logitsFromEmbeddings(tf.add(e, x) as tf.Tensor3D), ctx.ys, 'sum');
         for (let s = 0; s < steps; s++) {
           const g = tf.grad(lossAt)(delta) as tf.Tensor3D;
           const dir = norm === 'linf' ? tf.sign(g) : tf.div(g, tf.maximum(tf.norm(g, 'euclidean', 2, true), 1e-12));
@@ -116,7 +117,7 @@ export function embeddingPgd(pre: TextPreprocessing, o: EmbeddingPgdOptions = {}
       const { e } = embedded(view, ctx.xs);
       const clean = view.logitsFromEmbeddings(e);
       const adv = view.logitsFromEmbeddings(tf.add(e, delta!) as tf.Tensor3D);
-      const loss = tf.add(tf.mul(cleanWeight, tf.losses.softmaxCrossEntropy(ctx.ys, clean)), tf.mul(1 - cleanWeight, tf.losses.softmaxCrossEntropy(ctx.ys, adv))) as tf.Scalar;
+      const loss = tf.add(tf.mul(cleanWeight, softmaxCrossEntropy(clean, ctx.ys, 'mean')), tf.mul(1 - cleanWeight, softmaxCrossEntropy(adv, ctx.ys, 'mean'))) as tf.Scalar;
       return { loss, clean: { logits: clean }, adv: { logits: adv } };
     },
   };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { TrainingStrategy } from '../strategy.js';
 import { craft, klRows } from './adversarial.js';
-import { logitOf } from '../../attacks/losses.js';
+import { crossEntropy } from '../../attacks/losses.js';
 
 /**
  * The MART objective (Wang et al. 2020):
@@ -19,7 +19,7 @@ export function martLoss(labels: tf.Tensor1D, natLogits: tf.Tensor2D, advLogits:
     const c = advLogits.shape[1];
     const pAdv = tf.softmax(advLogits);
     const onehot = tf.oneHot(labels, c);
-    const ceAdv = tf.neg(logitOf(tf.logSoftmax(advLogits) as tf.Tensor2D, labels));
+    const ceAdv = crossEntropy(advLogits, labels);
     const otherMax = tf.max(tf.sub(pAdv, tf.mul(onehot, 2)), 1);
     const boost = tf.neg(tf.log(tf.add(tf.sub(1.0001, otherMax), 1e-12)));
     const pNat = tf.softmax(natLogits);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of the core ops
 import type { SynonymTensors } from './synonym-table.js';
+import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
 
 /** The part of a text model the substitution needs: its embedding and the layers after it. */
 export interface EmbeddingSplit {
@@ -70,7 +71,7 @@ export function synonymSubstitution(model: EmbeddingSplit, table: SynonymTensors
     let changed = tf.zeros([b, L]);
     for (let s = 0; s < steps; s++) {
       const e = tf.gather(E, cur) as unknown as tf.Tensor3D;
-      const lossOf = (emb: tf.Tensor) => tf.losses.softmaxCrossEntropy(ys, model.logitsFromEmbeddings(emb as tf.Tensor3D), undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+      const lossOf = (emb: tf.Tensor) => softmaxCrossEntropy(model.logitsFromEmbeddings(emb as tf.Tensor3D), ys, 'sum');
       const g = tf.grad(lossOf)(e) as tf.Tensor3D; // [b, L, d]
       const right = tf.cast(tf.equal(tf.argMax(model.logitsFromEmbeddings(e), 1), y), 'float32'); // [b]
       const importance = tf.norm(g, 'euclidean', 2) as tf.Tensor2D; // [b, L]

@@ -4,7 +4,8 @@
  * i.e. bias gradients; and the element-wise work of a training step: Relu, its gradient, bias Add,
  * and Identity/Cast, which share the input's buffer instead of copying it; and embeddings: GatherV2
  * (any axis) and UnsortedSegmentSum, its gradient), registered on the
- * tfjs **wasm** backend in place of its own.
+ * tfjs **wasm** backend in place of its own; and kernels of its own with their gradients: the dense
+ * stack (a run of Dense layers) and the softmax cross-entropy.
  *
  * Each kernel reads its inputs from and writes its output to the wasm heap in place (oneDNN gets
  * pointers into the wasm memory; nothing is copied), so the rest of the graph (element-wise ops,
@@ -28,10 +29,12 @@ import { installMaxGradient, max, restoreMaxGradient, sum } from './reductions.j
 import { add, installReluGradient, relu, restoreReluGradient, share, transpose } from './elementwise.js';
 import { gatherV2, unsortedSegmentSum } from './embeddings.js';
 import { DENSE_STACK, denseStackGrad, denseStackKernel } from './dense-stack.js';
+import { SOFTMAX_CROSS_ENTROPY, softmaxCrossEntropyGrad, softmaxCrossEntropyKernel } from './cross-entropy.js';
 
 export { RELU_GRAD } from './elementwise.js';
 export { MAX_GRAD } from './reductions.js';
 export { DENSE_STACK, denseStackEnabled, denseStackInputNames, type DenseStackAttrs } from './dense-stack.js';
+export { SOFTMAX_CROSS_ENTROPY, crossEntropyKernelActive, crossEntropyShapesOk, type CrossEntropyReduction } from './cross-entropy.js';
 export { nativeHost, type NativeKernelStats, type WasmHost } from './context.js';
 
 /** Kernels the native engine implements. */
@@ -130,6 +133,10 @@ export function registerNativeKernels(threads?: number): RegisterResult {
       tf.registerKernel({ kernelName: DENSE_STACK, backendName: 'wasm', kernelFunc: denseStackKernel as unknown as tf.KernelFunc });
       tf.registerGradient(denseStackGrad);
     }
+    if (tf.getKernel(SOFTMAX_CROSS_ENTROPY, 'wasm') === undefined) {
+      tf.registerKernel({ kernelName: SOFTMAX_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyKernel as unknown as tf.KernelFunc });
+      tf.registerGradient(softmaxCrossEntropyGrad);
+    }
   }
   const info = addon.info();
   return { ok: true, kernels: [...NATIVE_KERNELS], threads: addon.getThreads(), onednn: info.onednn, isa: info.isa };
@@ -150,8 +157,9 @@ export function unregisterNativeKernels(): void {
  * Switches one native kernel off (its previous wasm kernel runs instead) or back on, to measure
  * what it brings. Names: those of {@link NATIVE_KERNELS}, and {@link RELU_GRAD} for the fused
  * ReLU gradient (off: tfjs's Step, Cast, Multiply), {@link MAX_GRAD} for the one-pass gradient of Max
- * (off: tfjs's Equal, Cast, Multiply), and {@link DENSE_STACK} for whole runs of Dense layers in one
- * call (off: tfjs-layers runs them layer by layer).
+ * (off: tfjs's Equal, Cast, Multiply), {@link DENSE_STACK} for whole runs of Dense layers in one
+ * call (off: tfjs-layers runs them layer by layer), and {@link SOFTMAX_CROSS_ENTROPY} for the softmax
+ * cross-entropy in one call each way (off: tfjs's composition).
  *
  * @example
  * ```ts
