@@ -1,6 +1,6 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { isTextDataset, loadDataset } from '../data/index.js';
+import { isTabularDataset, isTextDataset, loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
@@ -18,9 +18,11 @@ import { modelDigest, type StateSettings } from '../eval/run-state.js';
 import { rmSync } from 'node:fs';
 import { writeFileAtomic } from '../fsutil.js';
 import { writeExamples } from '../eval/examples-writer.js';
+import { verdictsPath, writeTabularAttackExamples } from '../eval/tabular-examples-writer.js';
+import type { TabularDataset } from '../tabular/tabular-dataset.js';
 import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
 import { UserError } from '../errors.js';
-import { engineOptions, integer, positiveInt, positiveNumber } from './options.js';
+import { checkSchemaOption, engineOptions, integer, positiveInt, positiveNumber } from './options.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkAttackInputs } from './preflight.js';
 import { runTextAttackCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
@@ -82,24 +84,30 @@ async function loadTarget(o: AttackCliOptions, test: Dataset): Promise<{ classif
  */
 export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileResult> {
   // Raw texts are attacked by the text attacks, through the model's own tokenizer.
-  if (isTextDataset(o.dataset)) return runTextAttackCommand({ ...o, attack: o.attack ?? 'pgd' });
+  if (isTextDataset(o.dataset, { schema: o.schema })) return runTextAttackCommand({ ...o, attack: o.attack ?? 'pgd' });
+  checkSchemaOption(o);
+  // A table's adversarial records are saved as one file in its own format (plus FILE.jsonl), not as a folder of images.
+  const tabular = isTabularDataset(o.dataset, { schema: o.schema });
+  const inputs = { ...o, examplesAs: tabular ? ('records' as const) : ('images' as const) };
   // The attack, its threat and its settings first: they need nothing but the command line
   // (without --attack, the data set's kind decides it: a constrained attack on tabular data).
   const given = o.threat !== undefined ? parseAnyThreat(o.threat) : undefined;
   const flags = { steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, loss: o.loss, queries: o.queries, params: o.params };
   let attack = o.attack ? createAttack(o.attack, flags, given) : undefined;
-  if (o.attack) checkAttackInputs({ ...o, attack: o.attack });
+  if (o.attack) checkAttackInputs({ ...inputs, attack: o.attack });
   await checkShardInputs(o);
-  const data = await loadDataset(o.dataset);
+  const data = await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
   const name = o.attack ?? defaultAttackFor(data.test.domain);
   if (!attack) {
     attack = createAttack(name, flags, given);
-    checkAttackInputs({ ...o, attack: name });
+    checkAttackInputs({ ...inputs, attack: name });
   }
   const threat = given ?? parseAnyThreat(defaultThreatFor(name, data.test.shape.reduce((a, b) => a * b, 1)));
   const engine = await startEngine(o, log);
   warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
   const test = subset(data.test, o.n);
+  // Every attacked record of a table is saved; --keep chooses how many images.
+  const keep = tabular ? test.n : o.keep;
   const loaded = await loadTarget(o, test);
   const { metadata } = loaded;
   // The data set knows its feasible set: CSV column types (integers, one-hot groups, immutables)
@@ -123,7 +131,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     batchSize: o.batchSize,
     seed: o.seed,
     targeted: o.targeted,
-    keepExamples: o.saveExamples ? o.keep : 0,
+    keepExamples: o.saveExamples ? keep : 0,
     validate: test.domain,
     onProgress: (done: number, total: number) => (bar ? bar.update(done) : log(`${attack.name}: ${done}/${total} examples`)),
   };
@@ -140,9 +148,9 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     (statePath
       ? await runAttackResumable(classifier, test, attack, {
           ...runOpts,
-          keepExamples: o.keep,
+          keepExamples: keep,
           statePath,
-          settings: attackSettings(o, attack, threat, engine),
+          settings: attackSettings({ ...o, keep }, attack, threat, engine),
           labels: { what: 'attack', startOver: 'add --fresh (or delete it)' },
           saveEveryBatches: o.checkpointEvery,
           onResume: (done) => log(`resuming the attack saved in ${statePath} after ${done} of ${test.n} examples`),
@@ -187,7 +195,14 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     writeFileAtomic(o.json, JSON.stringify(result, null, 2) + '\n');
     log(`results written to ${o.json}`);
   }
-  if (o.saveExamples) {
+  if (o.saveExamples && tabular) {
+    const records = r.kept.map((k) => ({ index: k.index, xAdv: k.xAdv, predictedBefore: k.predClean }));
+    const verdicts = writeTabularAttackExamples(o.saveExamples, test as TabularDataset, classifier, records);
+    const fooled = verdicts.filter((v) => v.valid && v.predicted_after !== v.label).length;
+    const drift = r.kept.filter((k, j) => (test.classNames[k.predAdv] ?? String(k.predAdv)) !== verdicts[j]!.predicted_after).length;
+    log(`${verdicts.length} attacked records written to ${o.saveExamples} (${(test as TabularDataset).format}), their verdicts to ${verdictsPath(o.saveExamples)}: ${fooled} valid records misclassified, ${verdicts.filter((v) => !v.valid).length} invalid`);
+    if (drift) log(`warning: ${drift} records are classified differently once written as text than as the attack left them (values rounded to the file's precision)`);
+  } else if (o.saveExamples) {
     await writeExamples(o.saveExamples, r.kept, test.shape, test.classNames);
     log(`${r.kept.length} examples written to ${o.saveExamples}`);
   }
@@ -236,8 +251,8 @@ export function attackCommand(): Command {
     .option('--json <file>', 'write the results as JSON; while it runs, the state is kept in FILE.state and a rerun of the same command resumes it (without --json, or with --surrogate, nothing is saved and a killed run starts over)')
     .addOption(new Option('--checkpoint-every <batches>', 'with --json: save the state every this many batches (default: every 30 s of work; never changes the results)').argParser(positiveInt))
     .option('--fresh', 'with --json: ignore and replace a saved state instead of resuming it')
-    .option('--save-examples <dir>', 'write adversarial examples (IDX), PNGs and predictions; text data: a FILE.jsonl with every attacked message')
-    .addOption(new Option('--keep <n>', 'examples to save with --save-examples').argParser(positiveInt).default(16))
+    .option('--save-examples <path>', 'write adversarial examples: images into a folder DIR (IDX, PNGs, predictions); text data: a FILE.jsonl with every attacked message; tabular data: every attacked record into FILE in the data set\'s own format (NSL-KDD lines, ARFF, CSV) and one verdict per record into FILE.jsonl')
+    .addOption(new Option('--keep <n>', 'image examples to save with --save-examples (tabular data: every attacked record is saved)').argParser(positiveInt).default(16))
     .option('--surrogate <dir>', 'transfer attack: craft the examples on this TF.js model, then measure --model on them')
     .addOption(new Option('--layout <l>', 'ONNX models: input layout (PyTorch exports are nchw)').choices(['nhwc', 'nchw']).default('nhwc'))
     .addOption(new Option('--output <kind>', 'ONNX models: what the model outputs').choices(['logits', 'probabilities']).default('logits'))

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, rmSync } from 'node:fs';
-import { isTextDataset, loadDataset } from '../data/index.js';
+import { isTabularDataset, isTextDataset, loadDataset } from '../data/index.js';
 import { subset } from '../data/batching.js';
 import { loadModel } from '../model/io.js';
 import { parseAnyThreat } from '../threat/parse.js';
@@ -13,7 +13,11 @@ import type { EvalResultV2 } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
-import { engineOptions, integer, positiveInt } from './options.js';
+import { checkSchemaOption, engineOptions, integer, positiveInt } from './options.js';
+import { checkOutputPaths } from '../fsutil.js';
+import { verdictsPath, writeTabularAttackExamples } from '../eval/tabular-examples-writer.js';
+import type { TabularDataset } from '../tabular/tabular-dataset.js';
+import type { ProtocolResult } from '../eval/protocol.js';
 import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
 import { checkEvalInputs, checkModelFitsData } from './preflight.js';
 import { runTextEvalCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
@@ -39,7 +43,7 @@ export interface EvalOptions extends TextDataCliOptions, Partial<ShardFlags> {
   seed: number;
   backend: string;
   threads?: number;
-  /** Text data: write every attacked message as JSON lines here. */
+  /** Text data: write every attacked message as JSON lines here; tabular data: every attacked record in the data set's format here, and a verdict per record to FILE.jsonl. */
   saveExamples?: string;
   /** The command line as run, recorded in the result (default: the one these options spell). */
   argv?: string[];
@@ -50,7 +54,7 @@ export function evalArgv(o: EvalOptions): string[] {
   const opt = (flag: string, v: string | number | undefined) => (v === undefined ? [] : [flag, String(v)]);
   return [
     'advtrain', 'eval',
-    ...opt('--model', o.model), ...opt('--dataset', o.dataset), ...opt('--threat', o.threat), ...opt('--preset', o.preset), ...opt('--n', o.n),
+    ...opt('--model', o.model), ...opt('--dataset', o.dataset), ...opt('--schema', o.schema), ...opt('--label-column', o.labelColumn), ...opt('--threat', o.threat), ...opt('--preset', o.preset), ...opt('--n', o.n),
     ...opt('--json', o.json), ...opt('--report', o.report), ...opt('--eps-curve', o.epsCurve), ...opt('--minimal-norms', o.minimalNorms),
     ...(o.checks ? opt('--check-n', o.checkN) : ['--no-checks']), ...opt('--gallery', o.gallery), ...opt('--batch-size', o.batchSize),
     ...opt('--seed', o.seed), ...opt('--backend', o.backend), ...opt('--threads', o.threads),
@@ -127,9 +131,12 @@ export function summarise(r: EvalResultV2): string {
  */
 export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   // Raw texts are evaluated by the text preset, through the model's own tokenizer.
-  if (isTextDataset(o.dataset)) return runTextEvalCommand(o);
+  if (isTextDataset(o.dataset, { schema: o.schema })) return runTextEvalCommand(o);
   if (o.preset === 'text') throw new UserError(`--preset text evaluates text models on text data (spam, csv:FILE), not ${o.dataset}: choose ${PRESETS.join(', ')}`);
-  if (o.saveExamples !== undefined) throw new UserError(`--save-examples applies to text data sets (spam, csv:FILE), not ${o.dataset}: drop it (the report's gallery shows image examples)`);
+  checkSchemaOption(o);
+  const tabular = isTabularDataset(o.dataset, { schema: o.schema });
+  if (o.saveExamples !== undefined && !tabular) throw new UserError(`--save-examples applies to text and tabular data sets (spam, nsl-kdd, phishing, csv:FILE), not ${o.dataset}: drop it (the report's gallery shows image examples)`);
+  if (o.saveExamples !== undefined) checkOutputPaths([{ flag: '--save-examples', path: o.saveExamples, kind: 'file' }, { flag: '--save-examples', path: verdictsPath(o.saveExamples), kind: 'file' }]);
   const modelInfo = checkEvalInputs(o);
   await checkShardInputs(o);
   const threat = parseAnyThreat(o.threat ?? (o.preset === 'tabular' ? 'l2:0.5' : 'linf:0.3'));
@@ -137,7 +144,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   const budgets = o.epsCurve ? parseEpsRange(o.epsCurve) : undefined;
   const norms = o.minimalNorms ? o.minimalNorms.split(',').map((s) => s.trim()) : undefined;
   if (norms?.some((m) => m !== 'l2' && m !== 'linf')) throw new UserError(`--minimal-norms takes l2, linf or both (got '${o.minimalNorms}')`);
-  const data = await loadDataset(o.dataset);
+  const data = await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
   checkModelFitsData(modelInfo, o.model, { name: o.dataset, shape: data.test.shape }, 'evaluate');
   const engine = await startEngine(o, log);
   warnIfThreatCoversDomain(threat, data.test.domain, data.test.shape);
@@ -154,6 +161,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
   if (statePath && existsSync(statePath)) log(`resuming the evaluation saved in ${statePath}`);
   log(`evaluating ${o.model} on the first ${test.n} ${o.dataset} test examples at ${threat}, preset ${o.preset}`);
   const progress = stageProgress();
+  let worst: ProtocolResult | undefined;
   const sharded = o.redis
     ? (await import('../distributed/sharded-eval.js')).shardedEnsemble({ redis: o.redis, chunk: o.chunk ?? 250, modelPath: o.model, modelVia: o.modelVia ?? 'redis', dataset: o.dataset, preset: o.preset, backend: runningEngine().backend, log, onProgress: (d, t) => progress.update('sharded', d, t) })
     : undefined;
@@ -178,6 +186,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
     },
     command: { argv: redactRedis(o.argv ?? evalArgv(o)), cwd: process.cwd() },
     onProgress: progress.update,
+    ...(o.saveExamples !== undefined ? { onWorstCase: (w: ProtocolResult) => (worst = w) } : {}),
   });
   progress.stop();
   process.stdout.write(summarise(result));
@@ -193,8 +202,26 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
     await writeReport(o.report, result);
     log(`report written to ${o.report}`);
   }
+  if (o.saveExamples !== undefined && worst) saveWorstCase(o.saveExamples, test as TabularDataset, classifier, worst, result);
   await sharded?.finish();
   return result;
+}
+
+/**
+ * Writes the worst-case adversarial record of every attacked (clean-correct) record and its
+ * verdict, naming the ensemble member that broke it (`attack` absent where none did).
+ */
+function saveWorstCase(path: string, test: TabularDataset, clf: Parameters<typeof writeTabularAttackExamples>[2], w: ProtocolResult, r: EvalResultV2): void {
+  const d = test.encoding.d;
+  const records = [];
+  for (let i = 0; i < test.n; i++) {
+    if (!w.cleanCorrect[i]) continue;
+    const by = w.brokenBy[i]!;
+    records.push({ index: i, xAdv: w.adv.subarray(i * d, (i + 1) * d), predictedBefore: test.y[i]!, ...(by >= 0 ? { attack: r.attacks[by]!.name } : {}) });
+  }
+  const verdicts = writeTabularAttackExamples(path, test, clf, records);
+  const fooled = verdicts.filter((v) => v.valid && v.predicted_after !== v.label).length;
+  log(`${verdicts.length} attacked records written to ${path} (${test.format}), their verdicts to ${verdictsPath(path)}: ${fooled} valid records misclassified, ${verdicts.filter((v) => !v.valid).length} invalid`);
 }
 
 /** The `eval` command. */
@@ -208,7 +235,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--n <count>', 'evaluate the first N test examples, in data-set order (text data: the first N spam messages)').argParser(positiveInt).default(1000))
     .option('--json <file>', 'write the results as JSON (the evaluation state is kept in FILE.state until it finishes)')
     .option('--report <file>', 'write a self-contained HTML report')
-    .option('--save-examples <file>', 'text data: write every attacked message (original, adversarial, predictions, changed words, queries) as JSON lines')
+    .option('--save-examples <file>', 'text data: write every attacked message (original, adversarial, predictions, changed words, queries) as JSON lines; tabular data: every attacked record\'s worst case in the data set\'s own format (NSL-KDD lines, ARFF, CSV), and a verdict per record in FILE.jsonl')
     .option('--eps-curve <range>', 'accuracy-vs-ε curve START:STOP:STEP, e.g. 0:0.4:0.05 (first 500 examples)')
     .option('--minimal-norms <norms>', 'minimal-perturbation norms with DeepFool, FAB (and CW for l2): l2, linf or l2,linf (first 200 examples)')
     .option('--no-checks', 'skip the reliability checks')

@@ -3,6 +3,8 @@ import { basename, extname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors.js';
 import { readIdx } from '../data/idx.js';
+import { readTabularJson } from '../model/io.js';
+import { readTabularRecords } from '../tabular/raw-writer.js';
 
 /**
  * One input to classify: a raw text for text models, or one example's features (in the model's
@@ -139,6 +141,23 @@ const idxReader: InputReader = {
     if (n === undefined || per !== size) throw new UserError(`${path} holds examples of [${rest}] (${per} values) but the model takes [${ctx.inputShape}] (${size}); pass inputs of the model's size`);
     const scale = f.dtype === 'uint8' ? 1 / 255 : 1;
     return Array.from({ length: n }, (_, i) => ({ id: i, x: Float32Array.from(f.data.subarray(i * per, (i + 1) * per) as ArrayLike<number>, (v) => v * scale) }));
+  },
+};
+
+/**
+ * Tabular records for a model saved with `tabular.json`: a file in the model's data set's own
+ * format (headerless NSL-KDD lines, ARFF, or CSV with a header — by extension), each record
+ * checked against the saved schema and encoded by it; its id the record's line in the file.
+ */
+export const tabularReader: InputReader = {
+  name: 'tabular records',
+  produces: 'features',
+  accepts: (p) => !isDir(p),
+  read(path, ctx) {
+    const enc = readTabularJson(ctx.modelDir);
+    if (!enc) throw new UserError(`${ctx.modelDir} has no tabular.json: tabular records are read through a tabular model's saved encoding`);
+    const rows = readTabularRecords(path, enc);
+    return rows.lines.map((line, i) => ({ id: line, x: rows.x.slice(i * enc.d, (i + 1) * enc.d) }));
   },
 };
 

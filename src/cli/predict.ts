@@ -2,9 +2,11 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import { checkOutputPaths, writeFileAtomic } from '../fsutil.js';
-import { checkModelPath, loadModel, locateModel } from '../model/io.js';
+import { checkModelPath, loadModel, locateModel, TABULAR_JSON } from '../model/io.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { isTextModel, loadTextClassifier, readTextPreprocessing } from '../text/text-model-io.js';
-import { pickReader, type PredictInput } from './predict-inputs.js';
+import { pickReader, tabularReader, type PredictInput } from './predict-inputs.js';
 import { engineOptions } from './options.js';
 import { log, startEngine } from './common.js';
 
@@ -81,8 +83,9 @@ async function loadPredictor(path: string): Promise<Predictor> {
 /**
  * Classifies raw inputs through a saved model's own preprocessing — independent of the attack
  * code, so anyone can re-check that an adversarial input fools the model. Text models (a folder
- * with text.json) read text lines or JSONL; image models read PNG files or IDX; further readers
- * plug in with `registerInputReader`.
+ * with text.json) read text lines or JSONL; tabular models (with tabular.json) read records in
+ * their data set's own format (NSL-KDD lines, ARFF, CSV), checked against the saved schema;
+ * image models read PNG files or IDX; further readers plug in with `registerInputReader`.
  *
  * @example
  * ```ts
@@ -96,7 +99,10 @@ export async function runPredict(o: PredictOptions): Promise<Prediction[]> {
   checkModelPath(o.model);
   const text = isTextModel(o.model);
   if (text) readTextPreprocessing(loc.dir); // a damaged text.json fails before the engine starts
-  const reader = pickReader(o.input, text ? 'text' : 'features');
+  // A tabular model (tabular.json beside it) reads records in its data set's own format.
+  const tabular = !text && existsSync(join(loc.dir, TABULAR_JSON));
+  if (tabular && !existsSync(o.input)) throw new UserError(`input not found: ${o.input}`);
+  const reader = tabular ? tabularReader : pickReader(o.input, text ? 'text' : 'features');
   if (o.field !== undefined && reader.name !== 'JSONL') throw new UserError(`--field applies to JSONL input, not ${reader.name}: drop it`);
   await startEngine(o, log);
   const predictor = await loadPredictor(o.model);
@@ -132,9 +138,9 @@ function table(rows: Prediction[], inputs: PredictInput[]): string {
 /** The `predict` command. */
 export function predictCommand(): Command {
   const cmd = new Command('predict')
-    .description("classify raw inputs through a saved model's own preprocessing (text lines or JSONL for text models; PNG or IDX for image models)")
+    .description("classify raw inputs through a saved model's own preprocessing (text lines or JSONL for text models; records in the data set's format for tabular models; PNG or IDX for image models)")
     .requiredOption('--model <dir>', 'model directory saved by advtrain train (text models hold text.json)')
-    .requiredOption('--input <file>', 'text lines (.txt), JSONL (.jsonl: a "text" or "adversarial" field), PNG file or folder, or IDX file')
+    .requiredOption('--input <file>', 'text lines (.txt), JSONL (.jsonl: a "text" or "adversarial" field), PNG file or folder, or IDX file; tabular models: NSL-KDD lines, .arff or .csv records (what attack --save-examples writes)')
     .option('--field <name>', 'JSONL: the field holding the text (default: text, adversarial, message or original, the first present)')
     .addOption(new Option('--format <kind>', 'output').choices(['jsonl', 'table']).default('jsonl'))
     .option('--out <file>', 'write the predictions here instead of stdout');

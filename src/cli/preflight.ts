@@ -13,11 +13,13 @@ export function orList(names: string[]): string {
   return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
 }
 
-/** `advtrain attack`: output paths, the target model (TF.js or ONNX) and the surrogate (TF.js). */
-export function checkAttackInputs(o: { model: string; attack: string; surrogate?: string; json?: string; saveExamples?: string }): void {
+/** `advtrain attack`: output paths (`--save-examples`: a folder of images, or a records file and its `.jsonl` for tabular data), the target model (TF.js or ONNX) and the surrogate (TF.js). */
+export function checkAttackInputs(o: { model: string; attack: string; surrogate?: string; json?: string; saveExamples?: string; examplesAs?: 'images' | 'records' }): void {
+  const records = o.examplesAs === 'records';
   checkOutputPaths([
     o.json !== undefined && { flag: '--json', path: o.json, kind: 'file' },
-    o.saveExamples !== undefined && { flag: '--save-examples', path: o.saveExamples, kind: 'dir', mustBeEmpty: true },
+    o.saveExamples !== undefined && (records ? { flag: '--save-examples', path: o.saveExamples, kind: 'file' } : { flag: '--save-examples', path: o.saveExamples, kind: 'dir', mustBeEmpty: true }),
+    o.saveExamples !== undefined && records && { flag: '--save-examples', path: `${o.saveExamples}.jsonl`, kind: 'file' },
   ]);
   const target = locateModel(o.model);
   if (target.format === 'tfjs') checkModelPath(o.model);

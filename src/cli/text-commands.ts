@@ -15,17 +15,21 @@ import { writeTextExamples } from '../eval/text-examples-writer.js';
 import { ATTACK_SCHEMA, type AttackFileResult, type EvalResultV2 } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
 import { log, startEngine, versions } from './common.js';
+import { labelColumnOption, schemaOption } from './options.js';
 
-/** The options `attack` and `eval` read for text data sets only. */
+/** The options `attack` and `eval` read for `spam` and `csv:FILE` data sets (texts, or a table with `schema`). */
 export interface TextDataCliOptions {
   split?: string;
   textColumn?: string;
   labelColumn?: string;
+  /** csv:FILE tables: the tabular schema. */
+  schema?: string;
 }
 
 /**
- * `attack` / `eval` options of text data sets: the spam split and a CSV's columns (use the same
- * --split and --seed the model was trained with, so its test messages stay unseen).
+ * `attack` / `eval` options of text data sets and csv:FILE tables: the spam split, a CSV's columns
+ * and a table's schema (use the same --split, --seed and --schema the model was trained with, so
+ * its test examples stay unseen).
  *
  * @example
  * ```ts
@@ -36,7 +40,8 @@ export function textDataOptions(): Option[] {
   return [
     new Option('--split <kind>', 'spam: stratified (seeded by --seed) or collection — as the model was trained').choices(SPAM_SPLITS),
     new Option('--text-column <name>', "csv:FILE texts: the column holding the text (default 'text')"),
-    new Option('--label-column <name>', "csv:FILE texts: the column holding the label (default 'label')"),
+    labelColumnOption(),
+    schemaOption(),
   ];
 }
 

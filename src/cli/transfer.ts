@@ -9,13 +9,16 @@ import { transferMatrix } from '../eval/transfer.js';
 import { TRANSFER_SCHEMA, type TransferFileResult, type TransferResult } from '../eval/schema.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
-import { engineOptions, integer, positiveInt } from './options.js';
+import { checkSchemaOption, engineOptions, integer, labelColumnOption, positiveInt, schemaOption } from './options.js';
 import { log, startEngine, versions } from './common.js';
 import { checkTransferInputs } from './preflight.js';
 
 interface TransferOptions {
   models: string;
   dataset: string;
+  /** csv:FILE tables: the schema and the label column. */
+  schema?: string;
+  labelColumn?: string;
   threat: string;
   attack: string;
   steps?: number;
@@ -46,14 +49,15 @@ export function transferCommand(): Command {
     .addOption(new Option('--n <count>', 'the first N test examples').argParser(positiveInt).default(1000))
     .addOption(new Option('--seed <n>', 'random seed').argParser(integer).default(0))
     .option('--json <file>', 'write the matrix as JSON');
-  for (const opt of engineOptions()) cmd.addOption(opt);
+  for (const opt of [schemaOption(), labelColumnOption(), ...engineOptions()]) cmd.addOption(opt);
   return cmd.action(async (o: TransferOptions) => {
     const dirs = o.models.split(',').filter(Boolean);
     if (dirs.length < 2) throw new UserError('--models needs two or more model directories, separated by commas');
     checkTransferInputs(o);
+    checkSchemaOption(o);
     const threat = parseThreat(o.threat);
     const attack = createAttack(o.attack, { steps: o.steps ?? 50 }, threat);
-    const data = await loadDataset(o.dataset);
+    const data = await loadDataset(o.dataset, { labelColumn: o.labelColumn, schema: o.schema });
     const engine = await startEngine(o, log);
     const models = [];
     for (const d of dirs) models.push((await loadModel(d)).classifier);

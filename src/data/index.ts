@@ -58,6 +58,8 @@ export interface LoadOptions {
 export interface DatasetEntry {
   /** One line for `--help` and error messages. */
   description: string;
+  /** A table of records (its test split is a `TabularDataset`, written back in its own raw format). */
+  tabular?: boolean;
   load(opts: LoadOptions): DataSplits | Promise<DataSplits>;
 }
 
@@ -74,10 +76,10 @@ const REGISTRY = new Map<string, DatasetEntry>([
       load: (o) => loadFashionMnist({ seed: o.seed ?? 0 }),
     },
   ],
-  ['nsl-kdd', { description: 'NSL-KDD intrusion records, normal/attack: KDDTrain+_20Percent 25,192 / KDDTest+ 22,544, 122 encoded features', load: () => loadNslKdd({ classes: 'binary' }) }],
-  ['nsl-kdd-5', { description: 'NSL-KDD, 5 classes (normal, DoS, Probe, R2L, U2R)', load: () => loadNslKdd({ classes: '5-class' }) }],
-  ['phishing', { description: 'UCI Phishing Websites, 5,849 distinct rows, seeded 80/20 split by feature vector, 30 features in {-1,0,1}', load: (o) => loadPhishing({ seed: o.seed ?? 0, testFraction: o.testFraction }) }],
-  ['nsl-kdd-21', { description: 'NSL-KDD normal/attack, tested on the hard subset KDDTest-21 (11,850)', load: () => loadNslKdd({ classes: 'binary', test: 'KDDTest-21.txt' }) }],
+  ['nsl-kdd', { tabular: true, description: 'NSL-KDD intrusion records, normal/attack: KDDTrain+_20Percent 25,192 / KDDTest+ 22,544, 122 encoded features', load: () => loadNslKdd({ classes: 'binary' }) }],
+  ['nsl-kdd-5', { tabular: true, description: 'NSL-KDD, 5 classes (normal, DoS, Probe, R2L, U2R)', load: () => loadNslKdd({ classes: '5-class' }) }],
+  ['phishing', { tabular: true, description: 'UCI Phishing Websites, 5,849 distinct rows, seeded 80/20 split by feature vector, 30 features in {-1,0,1}', load: (o) => loadPhishing({ seed: o.seed ?? 0, testFraction: o.testFraction }) }],
+  ['nsl-kdd-21', { tabular: true, description: 'NSL-KDD normal/attack, tested on the hard subset KDDTest-21 (11,850)', load: () => loadNslKdd({ classes: 'binary', test: 'KDDTest-21.txt' }) }],
 ]);
 
 /** A named text data set: raw labelled texts, turned into token ids by the model's vocabulary. */
@@ -147,6 +149,22 @@ export function knownDatasets(): string[] {
  */
 export function isTextDataset(name: string, opts: Pick<LoadOptions, 'schema'> = {}): boolean {
   return TEXT_REGISTRY.has(name) || (name.startsWith('csv:') && opts.schema === undefined);
+}
+
+/**
+ * Whether a data set name names a table of records: a registered tabular set (`nsl-kdd`,
+ * `phishing`, …) or `csv:FILE` with a tabular `schema`. Its test split is then a
+ * `TabularDataset`, whose adversarial records are written back in the data set's own format.
+ *
+ * @example
+ * ```ts
+ * isTabularDataset('nsl-kdd');                                  // true
+ * isTabularDataset('csv:flows.csv', { schema: 'flows.json' });  // true
+ * isTabularDataset('mnist');                                    // false
+ * ```
+ */
+export function isTabularDataset(name: string, opts: Pick<LoadOptions, 'schema'> = {}): boolean {
+  return REGISTRY.get(name)?.tabular === true || (name.startsWith('csv:') && opts.schema !== undefined);
 }
 
 /**

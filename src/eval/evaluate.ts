@@ -66,6 +66,8 @@ export interface EvaluateOptions {
   command?: EvalCommand;
   onProgress?: (stage: string, done: number, total: number) => void;
   afterChunk?: (member: number, chunk: number) => void;
+  /** Receives the ensemble's per-example worst case (adversarial inputs, who broke what), e.g. to save the adversarial records. */
+  onWorstCase?: (r: ProtocolResult) => void;
   /** Runs the ensemble in place of the local `evaluateEnsemble`, with the same result (a sharded run: `shardedEnsemble`). */
   ensemble?: (clf: Classifier, ds: Dataset, o: ProtocolOptions) => Promise<ProtocolResult>;
 }
@@ -183,6 +185,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
     onProgress: (m, done, total) => o.onProgress?.(members[m]!.attack.name, done, total),
     afterChunk: o.afterChunk,
   });
+  o.onWorstCase?.(result);
   const attacks: AttackRow[] = result.members.map((m) => ({
     name: m.name,
     params: Object.fromEntries(Object.entries(m.params).filter(([, v]) => ['number', 'string', 'boolean'].includes(typeof v))) as AttackRow['params'],

@@ -194,8 +194,16 @@ function readModelDir(path: string): { json: RawModelJson; weightSpecs: tf.io.We
   return { json, weightSpecs, weightData: weightData.buffer };
 }
 
-/** The tabular encoding saved beside a model, if there is one (a damaged file is refused in one line). */
-function readTabularJson(dir: string): TabularEncoding | undefined {
+/**
+ * The tabular encoding saved beside a model (`tabular.json` in its folder), if there is one; a
+ * damaged file is refused in one line.
+ *
+ * @example
+ * ```ts
+ * const enc = readTabularJson('runs/nsl-kdd-mlp'); // undefined for image and text models
+ * ```
+ */
+export function readTabularJson(dir: string): TabularEncoding | undefined {
   const path = join(dir, TABULAR_JSON);
   if (!existsSync(path)) return undefined;
   let json: unknown;

@@ -121,6 +121,20 @@ export function readTabularRecords(path: string, enc: TabularEncoding, opts: { l
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(code === 'ENOENT' ? `records file not found: ${path}; check the path` : `cannot read ${path}: ${(e as Error).message}`);
   }
+  return parseTabularRecords(text, path, enc, opts);
+}
+
+/**
+ * {@link readTabularRecords} on a file's text already in memory (`path` names it in messages and
+ * gives the format when `opts.format` does not): what a writer uses to read back exactly what it
+ * is about to write.
+ *
+ * @example
+ * ```ts
+ * const rows = parseTabularRecords(formatRecords(enc, records, tails, 'lines'), 'adv.txt', enc);
+ * ```
+ */
+export function parseTabularRecords(text: string, path: string, enc: TabularEncoding, opts: { labelColumn?: string; format?: RawFormat } = {}): TabularRows {
   const format = opts.format ?? formatOfPath(path);
   let records: TabularRecord[];
   let tails: string[][];
@@ -187,9 +201,22 @@ export function readTabularRecords(path: string, enc: TabularEncoding, opts: { l
  * ```
  */
 export function writeTabularExamples(path: string, ds: TabularDataset, x: Float32Array, indices: readonly number[]): void {
+  writeFileAtomic(path, formatTabularExamples(ds, x, indices));
+}
+
+/**
+ * The text {@link writeTabularExamples} writes: model inputs `x` (one row per entry of
+ * `indices`) as records of `ds` in its own format, each with its example's non-feature fields.
+ *
+ * @example
+ * ```ts
+ * const text = formatTabularExamples(test, xAdv, [0, 3, 4]);
+ * ```
+ */
+export function formatTabularExamples(ds: TabularDataset, x: Float32Array, indices: readonly number[]): string {
   const enc = ds.encoding;
   if (x.length !== indices.length * enc.d) throw new UserError(`${indices.length} indices but ${x.length / enc.d} rows of model inputs`);
   const tails = indices.map((i) => ds.tails[i] ?? []);
   const values = ds.tailNames.map((_, k) => [...new Set(ds.tails.map((t) => t[k]!))].sort());
-  writeFileAtomic(path, formatRecords(enc, enc.decode(x), tails, ds.format, ds.tailNames, values));
+  return formatRecords(enc, enc.decode(x), tails, ds.format, ds.tailNames, values);
 }
