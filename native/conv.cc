@@ -318,8 +318,10 @@ napi_value ConvGradStats(napi_env env, napi_callback_info) {
   napi_create_object(env, &o);
   const std::pair<const char*, GradCounter*> kinds[] = {{"sparse", &sparseGrad}, {"fewChannel", &fewChannelGrad}};
   for (const auto& [name, c] : kinds) {
-    napi_value k, calls, ms;
+    napi_value k, calls, ms, available;
     napi_create_object(env, &k);
+    napi_get_boolean(env, hasAvx512(), &available);
+    napi_set_named_property(env, k, "available", available);
     napi_create_double(env, static_cast<double>(c->calls.load()), &calls);
     napi_create_double(env, static_cast<double>(c->ns.load()) / 1e6, &ms);
     napi_set_named_property(env, k, "calls", calls);

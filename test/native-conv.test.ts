@@ -87,12 +87,17 @@ nativeSuite('native convolution kernels equal the tfjs cpu kernels', () => {
   }
   const sparseCalls = () => (loaded.ok ? loaded.addon.convGradStats().sparse.calls : 0);
   const fewCalls = () => (loaded.ok ? loaded.addon.convGradStats().fewChannel.calls : 0);
+  // advtrain's own gradient kernels are AVX-512 code: on other CPUs oneDNN takes every gradient
+  // (the same checks against cpu then test that fallback), so the expected call counts are 0.
+  const sparseOn = loaded.ok && loaded.addon.convGradStats().sparse.available;
+  const fewOn = loaded.ok && loaded.addon.convGradStats().fewChannel.available;
+  const onCpu = (n: number, on: boolean) => (on ? n : 0);
 
   for (const c of SPARSE_CASES) {
     test(`Conv2D gradients from a sparse dY (sparse kernels) ${caseName(c)}`, async () => {
       const before = sparseCalls();
       await check('Conv2D sparse grad', [spec(c.x, 3), spec(c.f, 4)], convGrads(c, 0.15), [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
-      assert.equal(sparseCalls() - before, 2, 'the sparse kernels did not compute both gradients');
+      assert.equal(sparseCalls() - before, onCpu(2, sparseOn), 'the sparse kernels did not compute both gradients');
     });
   }
 
@@ -114,7 +119,7 @@ nativeSuite('native convolution kernels equal the tfjs cpu kernels', () => {
     const ref = await runOn('cpu', [spec(c.x, 3), f], convGrads(c, 0.15));
     const before = sparseCalls();
     const got = await runOn('wasm', [spec(c.x, 3), f], convGrads(c, 0.15));
-    assert.equal(sparseCalls() - before, 1, 'the filter gradient (finite inputs) should still be sparse, the input gradient not');
+    assert.equal(sparseCalls() - before, onCpu(1, sparseOn), 'the filter gradient (finite inputs) should still be sparse, the input gradient not');
     assert.ok(ref[0]!.some(Number.isNaN), 'the reference input gradient has no NaN: the case does not test 0 × Inf');
     ref.forEach((r, i) => sameWithNonFinite(`output ${i}`, got[i]!, r));
   });
@@ -132,7 +137,7 @@ nativeSuite('native convolution kernels equal the tfjs cpu kernels', () => {
     test(`Conv2DBackpropInput with few input channels (advtrain's kernel) ${caseName(c)}`, async () => {
       const before = fewCalls();
       await check('Conv2DBackpropInput few channels', [spec(c.x, 3), spec(c.f, 4)], inputGrad(c), [tf.Conv2DBackpropInput]);
-      assert.equal(fewCalls() - before, 1, "advtrain's few-channel kernel did not compute the input gradient");
+      assert.equal(fewCalls() - before, onCpu(1, fewOn), "advtrain's few-channel kernel did not compute the input gradient");
     });
   }
 
@@ -156,7 +161,7 @@ nativeSuite('native convolution kernels equal the tfjs cpu kernels', () => {
     const ref = await runOn('cpu', [spec(c.x, 3), f], inputGrad(c, 0.15));
     const before = fewCalls();
     const got = await runOn('wasm', [spec(c.x, 3), f], inputGrad(c, 0.15));
-    assert.equal(fewCalls() - before, 1);
+    assert.equal(fewCalls() - before, onCpu(1, fewOn));
     assert.ok(ref[0]!.some(Number.isNaN) && ref[0]!.some((v) => Math.abs(v) === Infinity), 'the reference lacks NaN or ±Inf: the case does not test them');
     sameWithNonFinite('input gradient', got[0]!, ref[0]!);
   });

@@ -28,8 +28,9 @@ nativeSuite('native kernels equal the tfjs cpu kernels', () => {
     );
     const after = loaded.ok ? loaded.addon.convGradStats() : undefined;
     // The second convolution's input and filter gradients (its dY is sparse), the first's input gradient.
-    assert.equal(after!.sparse.calls - before!.sparse.calls, 2, 'the sparse kernels did not take the second convolution');
-    assert.equal(after!.fewChannel.calls - before!.fewChannel.calls, 1, 'the few-channel kernel did not take the first input gradient');
+    // (Both are AVX-512 code; elsewhere oneDNN takes every gradient and no call is expected.)
+    assert.equal(after!.sparse.calls - before!.sparse.calls, after!.sparse.available ? 2 : 0, 'the sparse kernels did not take the second convolution');
+    assert.equal(after!.fewChannel.calls - before!.fewChannel.calls, after!.fewChannel.available ? 1 : 0, 'the few-channel kernel did not take the first input gradient');
   });
 
   test('unsupported cases fall back to the previous kernel and still match cpu', async () => {

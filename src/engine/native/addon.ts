@@ -159,10 +159,13 @@ export interface NativeAddon {
    * 4 input channels (a first layer), dilation 1, at most 128 taps
    * (`$ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD=0`: never).
    */
-  convGradStats(): { sparse: { calls: number; ms: number }; fewChannel: { calls: number; ms: number } };
+  convGradStats(): { sparse: GradKernelStats; fewChannel: GradKernelStats };
   cacheSize(): number;
   info(): { onednn: string; runtime: string; isa: string };
 }
+
+/** Calls and time of one of advtrain's own convolution-gradient kernels; `available` is false on a CPU without AVX-512, where oneDNN computes every gradient. */
+export type GradKernelStats = { calls: number; ms: number; available: boolean };
 
 export type LoadResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
 
