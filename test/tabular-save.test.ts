@@ -1,11 +1,12 @@
 // --save-examples on tabular data: `attack` and `eval --preset tabular` write every attacked
 // record in the data set's own format (CSV for csv:FILE, NSL-KDD lines, ARFF) plus FILE.jsonl
 // with a verdict per record; `advtrain predict` reads such a file through the model's saved
-// encoding and agrees with predicted_after on every record; every saved record re-validates.
+// encoding and agrees with predicted_after on every record; every saved record re-validates;
+// predict picks that reader only for models saved with tabular.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,8 @@ import { modelFilesFor, sharedDataDir, type TabularDataset } from '../src/tabula
 import type { TabularVerdict } from '../src/eval/tabular-examples-writer.js';
 import { runPredict } from '../src/cli/predict.js';
 import { runTrain } from '../src/cli/train.js';
+import { pickReader } from '../src/cli/predict-inputs.js';
+import { UserError } from '../src/errors.js';
 
 const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 
@@ -156,4 +159,23 @@ test('nsl-kdd (NSL-KDD lines) and phishing (ARFF): attack → save → predict a
     else assert.match(text, /^@relation phishing\n[\s\S]*@attribute Result \{-1,1\}\n\n@data\n/);
     await checkSaved(path, model, test, name);
   }
+});
+
+test('predict picks the tabular reader only for a model with tabular.json; image and text models read as before', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'advtrain-readers-'));
+  const [tabularModel, imageModel] = [join(dir, 'tab'), join(dir, 'img')];
+  mkdirSync(tabularModel);
+  mkdirSync(imageModel);
+  writeFileSync(join(tabularModel, 'tabular.json'), '{}');
+  for (const f of ['adv.txt', 'adv.csv', 'adv.arff', 'x.png', 'x.idx', 'm.jsonl']) writeFileSync(join(dir, f), '');
+  for (const f of ['adv.txt', 'adv.csv', 'adv.arff']) assert.equal(pickReader(join(dir, f), 'features', tabularModel).name, 'tabular records', f);
+  assert.equal(pickReader(join(dir, 'x.idx'), 'features', imageModel).name, 'IDX');
+  assert.equal(pickReader(join(dir, 'x.png'), 'features', imageModel).name, 'PNG');
+  assert.equal(pickReader(join(dir, 'adv.txt'), 'text', imageModel).name, 'text lines');
+  assert.equal(pickReader(join(dir, 'm.jsonl'), 'text', tabularModel).name, 'JSONL', 'the tabular reader produces features only');
+  const refused = (path: string, model: string, re: RegExp) =>
+    assert.throws(() => pickReader(join(dir, path), 'features', model), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), re.source);
+  refused('adv.csv', imageModel, /^advtrain cannot read \.csv as input: this model reads PNG, IDX$/);
+  refused('adv.txt', imageModel, /adv\.txt is text lines input, which a features model cannot read: this model reads PNG, IDX$/);
+  refused('x.png', tabularModel, /x\.png is PNG input, which a tabular model cannot read: this model reads tabular records$/);
 });

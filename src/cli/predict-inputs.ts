@@ -3,7 +3,7 @@ import { basename, extname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors.js';
 import { readIdx } from '../data/idx.js';
-import { readTabularJson } from '../model/io.js';
+import { readTabularJson, TABULAR_JSON } from '../model/io.js';
 import { readTabularRecords } from '../tabular/raw-writer.js';
 
 /**
@@ -24,13 +24,17 @@ export interface ReaderContext {
 
 /**
  * Reads one kind of input file for `advtrain predict`. Readers are tried in order; the first that
- * accepts a file and produces what the model reads is used. A tabular reader is one more entry.
+ * accepts a file and produces what the model reads is used. A reader with `fits` reads for the
+ * models it fits only, and for those models it is the only kind tried (tabular records for a
+ * model saved with tabular.json): the other models never see it.
  */
 export interface InputReader {
   /** Short name for messages, e.g. 'JSONL'. */
   readonly name: string;
   /** What it produces: texts for text models, features for the others. */
   readonly produces: 'text' | 'features';
+  /** Whether it reads for the model saved in `modelDir` (absent: any model that reads what it produces). */
+  fits?(modelDir: string): boolean;
   /** Whether it reads this path (by extension, or being a folder). */
   accepts(path: string): boolean;
   /** All inputs of the file; one line naming the file and the place otherwise. */
@@ -149,10 +153,11 @@ const idxReader: InputReader = {
  * format (headerless NSL-KDD lines, ARFF, or CSV with a header — by extension), each record
  * checked against the saved schema and encoded by it; its id the record's line in the file.
  */
-export const tabularReader: InputReader = {
+const tabularReader: InputReader = {
   name: 'tabular records',
   produces: 'features',
-  accepts: (p) => !isDir(p),
+  fits: (dir) => existsSync(join(dir, TABULAR_JSON)),
+  accepts: (p) => !isDir(p) && !/\.(png|idx|gz|jsonl|ndjson|json)$/i.test(p) && !/-ubyte$/i.test(p),
   read(path, ctx) {
     const enc = readTabularJson(ctx.modelDir);
     if (!enc) throw new UserError(`${ctx.modelDir} has no tabular.json: tabular records are read through a tabular model's saved encoding`);
@@ -161,7 +166,7 @@ export const tabularReader: InputReader = {
   },
 };
 
-const READERS: InputReader[] = [jsonlReader, pngReader, idxReader, linesReader];
+const READERS: InputReader[] = [tabularReader, jsonlReader, pngReader, idxReader, linesReader];
 
 /**
  * Adds an input reader (tried before the built-in ones), e.g. tabular records for tabular models.
@@ -175,15 +180,27 @@ export function registerInputReader(reader: InputReader): void {
   READERS.unshift(reader);
 }
 
-/** The reader for a file and a model that reads `wants`; one line saying what fits otherwise. */
-export function pickReader(path: string, wants: 'text' | 'features'): InputReader {
+/**
+ * The reader for a file and the model in `modelDir`, which reads `wants`: among the readers that
+ * produce it, those whose `fits` says yes for this model if any (else those without `fits`),
+ * the first that accepts the file. One line saying what fits otherwise.
+ *
+ * @example
+ * ```ts
+ * const reader = pickReader('adv.txt', 'features', 'runs/nsl-kdd-mlp'); // tabular records (the model has tabular.json)
+ * ```
+ */
+export function pickReader(path: string, wants: 'text' | 'features', modelDir?: string): InputReader {
   if (!existsSync(path)) throw new UserError(`input not found: ${path}`);
-  const reader = READERS.find((r) => r.produces === wants && r.accepts(path));
+  const producing = READERS.filter((r) => r.produces === wants);
+  const specific = modelDir === undefined ? [] : producing.filter((r) => r.fits?.(modelDir));
+  const pool = specific.length ? specific : producing.filter((r) => !r.fits);
+  const reader = pool.find((r) => r.accepts(path));
   if (reader) return reader;
-  const fitting = READERS.filter((r) => r.produces === wants).map((r) => r.name);
-  const other = READERS.find((r) => r.accepts(path));
-  const why = other ? `${path} is ${other.name} input, which a ${wants === 'text' ? 'text' : 'features'} model cannot read` : `advtrain cannot read ${extname(path) || 'this file'} as input`;
-  throw new UserError(`${why}: this model reads ${fitting.join(', ')}`);
+  const other = READERS.find((r) => (!r.fits || specific.includes(r)) && r.accepts(path));
+  const kind = specific.length ? 'tabular' : wants === 'text' ? 'text' : 'features';
+  const why = other && !pool.includes(other) ? `${path} is ${other.name} input, which a ${kind} model cannot read` : `advtrain cannot read ${extname(path) || 'this file'} as input`;
+  throw new UserError(`${why}: this model reads ${pool.map((r) => r.name).join(', ')}`);
 }
 
 function isDir(p: string): boolean {

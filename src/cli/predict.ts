@@ -2,11 +2,9 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import { checkOutputPaths, writeFileAtomic } from '../fsutil.js';
-import { checkModelPath, loadModel, locateModel, TABULAR_JSON } from '../model/io.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { checkModelPath, loadModel, locateModel } from '../model/io.js';
 import { isTextModel, loadTextClassifier, readTextPreprocessing } from '../text/text-model-io.js';
-import { pickReader, tabularReader, type PredictInput } from './predict-inputs.js';
+import { pickReader, type PredictInput } from './predict-inputs.js';
 import { engineOptions } from './options.js';
 import { log, startEngine } from './common.js';
 
@@ -99,10 +97,7 @@ export async function runPredict(o: PredictOptions): Promise<Prediction[]> {
   checkModelPath(o.model);
   const text = isTextModel(o.model);
   if (text) readTextPreprocessing(loc.dir); // a damaged text.json fails before the engine starts
-  // A tabular model (tabular.json beside it) reads records in its data set's own format.
-  const tabular = !text && existsSync(join(loc.dir, TABULAR_JSON));
-  if (tabular && !existsSync(o.input)) throw new UserError(`input not found: ${o.input}`);
-  const reader = tabular ? tabularReader : pickReader(o.input, text ? 'text' : 'features');
+  const reader = pickReader(o.input, text ? 'text' : 'features', loc.dir);
   if (o.field !== undefined && reader.name !== 'JSONL') throw new UserError(`--field applies to JSONL input, not ${reader.name}: drop it`);
   await startEngine(o, log);
   const predictor = await loadPredictor(o.model);
