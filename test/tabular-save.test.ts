@@ -175,7 +175,7 @@ test('predict picks the tabular reader only for a model with tabular.json; image
   assert.equal(pickReader(join(dir, 'm.jsonl'), 'text', tabularModel).name, 'JSONL', 'the tabular reader produces features only');
   const refused = (path: string, model: string, re: RegExp) =>
     assert.throws(() => pickReader(join(dir, path), 'features', model), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), re.source);
-  refused('adv.csv', imageModel, /^advtrain cannot read \.csv as input: this model reads PNG, IDX$/);
+  refused('adv.csv', imageModel, /adv\.csv is CSV input, which a features model cannot read: this model reads PNG, IDX$/);
   refused('adv.txt', imageModel, /adv\.txt is text lines input, which a features model cannot read: this model reads PNG, IDX$/);
   refused('x.png', tabularModel, /x\.png is PNG input, which a tabular model cannot read: this model reads tabular records$/);
 });

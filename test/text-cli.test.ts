@@ -1,5 +1,5 @@
 // The text path through the CLI: train on a user's CSV of texts, text.json beside the model,
-// predict on raw text lines and JSONL through the saved preprocessing (agreeing with the library),
+// predict on raw text lines, JSONL and CSV through the saved preprocessing (agreeing with the library),
 // image predict on PNG and IDX, and one-line errors with nothing written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,6 +83,18 @@ test('train text-bag on csv:FILE, then predict raw text lines and JSONL through 
     logits.dispose();
     assert.ok(Math.abs(prob[0]![1]! - fromFile[0]!.probability) < 1e-4);
     clf.ids.model.dispose();
+    // CSV (the training file's own format): the text column by name, ids from its "id" column; commas and line breaks inside quotes
+    const csvIn = join(root, 'in.csv');
+    writeFileSync(csvIn, 'id,label,message\n41,spam,"free cash, prize now"\n42,ham,"agenda review\nkernel"\n');
+    const viaCsv = await runPredict({ model: out, input: csvIn, textColumn: 'message', out: join(root, 'csv.jsonl'), format: 'jsonl', backend: 'cpu' });
+    assert.deepEqual(viaCsv.map((x) => [x.index, x.predicted]), [[41, 1], [42, 0]]);
+    const csvCli = cli('predict', '--model', out, '--input', csvIn, '--text-column', 'message', '--format', 'table', '--backend', 'cpu');
+    assert.equal(csvCli.code, 0, csvCli.stderr);
+    assert.match(csvCli.stdout, /^41\s+spam\s/m);
+    assert.match(csvCli.stderr, /2 inputs classified \(CSV\)/);
+    writeFileSync(csvIn, 'body\nfree cash\n');
+    const noId = await runPredict({ model: out, input: csvIn, textColumn: 'body', out: join(root, 'csv.jsonl'), format: 'jsonl', backend: 'cpu' });
+    assert.deepEqual(noId.map((x) => x.index), [2], 'without an id column a row is named by its line');
     // bad input: one line, nothing written
     const bad = join(root, 'bad.jsonl');
     writeFileSync(bad, '{"text":"ok"}\n{"text": oops}\n');
@@ -96,6 +108,15 @@ test('train text-bag on csv:FILE, then predict raw text lines and JSONL through 
     await predictError(join(root, 'x.png'), /input not found/);
     writeFileSync(join(root, 'x.png'), 'not a png');
     await predictError(join(root, 'x.png'), /x\.png is PNG input, which a text model cannot read/);
+    writeFileSync(csvIn, 'text,label\nfree cash,spam\nagenda,ham,extra\n');
+    assertOneLineError(cli('predict', '--model', out, '--input', csvIn, '--out', outBad, '--backend', 'cpu'), /in\.csv line 3: expected 2 fields \(as in the header\) but found 3/);
+    assert.equal(existsSync(outBad), false);
+    await predictError(csvIn, /in\.csv line 3: expected 2 fields/);
+    writeFileSync(csvIn, 'body,label\nfree cash,spam\n');
+    await predictError(csvIn, /in\.csv: no text column "text"; choose one of body, label with --text-column/);
+    writeFileSync(csvIn, 'text\n"  "\n');
+    await predictError(csvIn, /in\.csv line 2: the text \(column "text"\) is empty/);
+    await assert.rejects(runPredict({ model: out, input: lines, textColumn: 'body', format: 'jsonl', backend: 'cpu' }), /--text-column applies to CSV input, not text lines/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -13,6 +13,8 @@ import { Rng } from '../src/data/rng.js';
 import { ENGLISH_STOP_WORDS } from '../src/text/stop-words.js';
 import { buildSynonymTable, synonymTensors } from '../src/training/text/synonym-table.js';
 import { synonymSubstitution } from '../src/training/text/synonym-substitution.js';
+import { insertGoodWords } from '../src/training/text/good-word-insertion.js';
+import { probeWords, rankGoodWords } from '../src/text/attack/good-words.js';
 import { a2t, embeddingPgd, makeStrategy } from '../src/training/strategies/index.js';
 import { train } from '../src/training/trainer.js';
 import { parseThreat } from '../src/threat/threat-model.js';
@@ -272,4 +274,54 @@ test('advtrain train --method a2t on image data: one line, non-zero exit, nothin
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('good-word insertion on ids: distinct words from the label\'s list at the front, within the word budget, the tail pushed out; the input untouched', () => {
+  const L = 8;
+  const isWord = [0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1]; // id 7 is not a word (a URL, say)
+  const ids = Float32Array.from([2, 3, 7, 4, 5, 6, 2, 3, /* 7 words */ 2, 3, 0, 0, 0, 0, 0, 0 /* 2 words */]);
+  const copy = Float32Array.from(ids);
+  const lists = [[8, 9, 10], [9]];
+  const out = insertGoodWords(ids, [0, 1], L, isWord, (y) => lists[y]!, { maxWords: 5, maxShare: 0.5, seed: 1 });
+  assert.deepEqual(ids, copy);
+  const row0 = Array.from(out.subarray(0, L));
+  // ⌊0.5 · 7⌋ = 3 words, all from list 0, distinct, then the row's first 5 ids.
+  assert.deepEqual([...row0.slice(0, 3)].sort(), [10, 8, 9].sort());
+  assert.deepEqual(row0.slice(3), [2, 3, 7, 4, 5]);
+  // ⌊0.5 · 2⌋ = 1 word; list 1 holds one.
+  assert.deepEqual(Array.from(out.subarray(L)), [9, 2, 3, 0, 0, 0, 0, 0]);
+  const again = insertGoodWords(ids, [0, 1], L, isWord, (y) => lists[y]!, { maxWords: 5, maxShare: 0.5, seed: 1 });
+  assert.deepEqual(again, out, 'same seed, same draw');
+  const none = insertGoodWords(ids, [0, 1], L, isWord, (y) => lists[y]!, { maxWords: 5, maxShare: 0.1, seed: 1 });
+  assert.deepEqual(none, ids, 'a budget of 0 words inserts nothing');
+});
+
+test('a2t with good words: trains on substituted and inserted copies, lowers the loss of good-word insertion, deterministic, no leaks', async () => {
+  const run = async () => {
+    const { ds, pre, clf } = setup();
+    const spam = ds.texts.filter((_, i) => ds.y[i] === 1);
+    // The goodword attack's view: each spam text with the model's best ham words in front.
+    const insertedLoss = () =>
+      tf.tidy(() => {
+        const probe = probeWords(clf, 5000);
+        const good = rankGoodWords(probe, 1).slice(0, 2).map((j) => probe.words[j]!);
+        const logits = clf.logitsOfTexts(spam.map((t) => `${good.join(' ')} ${t}`));
+        return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.fill([spam.length], 1, 'int32'), 2), logits).dataSync()[0]!;
+      });
+    const before = tf.memory().numTensors;
+    const s = a2t(pre, { table: buildSynonymTable(pre.vocabulary, pre.tokenizer, { synonyms, k: 4 }), cleanEpochs: 1, advRatio: 0.5, maxShare: 0.2, steps: 1, goodWords: 2, goodWordKeep: 4 });
+    assert.deepEqual(s.params, { advRatio: 0.5, maxShare: 0.2, minChanges: 0, candidates: 20, steps: 1, cleanEpochs: 1, goodWords: 2, goodWordKeep: 4, goodWordVocabulary: 5000 });
+    await train(clf.ids, textToIdsDataset(ds, pre), undefined, { ...cfg, schedule: { kind: 'constant', lr: 1e-2 }, epochs: 1, strategy: s });
+    const afterClean = insertedLoss();
+    const r = await train(clf.ids, textToIdsDataset(ds, pre), undefined, { ...cfg, schedule: { kind: 'constant', lr: 1e-2 }, epochs: 4, strategy: s });
+    s.dispose?.();
+    assert.equal(tf.memory().numTensors, before, 'a2t with good words leaked tensors');
+    assert.notEqual(r.history.at(-1)!.adv_accuracy, null);
+    const afterAdv = insertedLoss();
+    assert.ok(afterAdv < afterClean, `good-word insertion loss ${afterClean} → ${afterAdv}`);
+    return weights(clf);
+  };
+  assert.deepEqual(await run(), await run(), 'a2t with good words is deterministic with a seed');
+  assert.equal(a2t(setup().pre, {}).params!.goodWords, undefined, 'goodWords 0 is the published A2T and its config');
+  assert.throws(() => a2t(setup().pre, { goodWords: -1 }), /--good-words/);
 });

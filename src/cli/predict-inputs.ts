@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { readIdx } from '../data/idx.js';
 import { readTabularJson, TABULAR_JSON } from '../model/io.js';
 import { readTabularRecords } from '../tabular/raw-writer.js';
+import { parseCsv } from '../data/csv.js';
 
 /**
  * One input to classify: a raw text for text models, or one example's features (in the model's
@@ -20,6 +21,8 @@ export interface ReaderContext {
   modelDir: string;
   /** JSONL: the field holding the text (--field). */
   field?: string;
+  /** CSV: the column holding the text (--text-column). */
+  textColumn?: string;
 }
 
 /**
@@ -76,6 +79,37 @@ const jsonlReader: InputReader = {
         out.push({ id: typeof id === 'number' || typeof id === 'string' ? id : out.length, text });
       });
     return out;
+  },
+};
+
+/**
+ * CSV with a header row (RFC 4180; quoted texts may hold commas and line breaks), as
+ * `--dataset csv:FILE` reads for training: the text in --text-column (default 'text'); the id the
+ * row's "index" or "id" column when there is one, otherwise the row's line number. Other
+ * columns (a label, say) are ignored. A row with the wrong number of fields or an empty text is
+ * refused in one line naming the file and line.
+ */
+const csvTextReader: InputReader = {
+  name: 'CSV',
+  produces: 'text',
+  accepts: (p) => !isDir(p) && /\.csv$/i.test(p),
+  read(path, ctx) {
+    const [head, ...rows] = parseCsv(readText(path), path);
+    if (head === undefined) throw new UserError(`${path} is empty; expected a header row naming a text column, then one row per text`);
+    const header = head.fields.map((h) => h.trim());
+    const column = ctx.textColumn ?? 'text';
+    const ti = header.indexOf(column);
+    if (ti < 0) throw new UserError(`${path}: no text column "${column}"; choose one of ${header.join(', ')} with --text-column`);
+    const ii = ['index', 'id'].map((c) => header.indexOf(c)).find((i) => i >= 0 && i !== ti);
+    return rows.map((r) => {
+      if (r.fields.length !== header.length) {
+        throw new UserError(`${path} line ${r.line}: expected ${header.length} fields (as in the header) but found ${r.fields.length}; fix that row (quote texts that contain commas or line breaks)`);
+      }
+      const text = r.fields[ti]!;
+      if (text.trim() === '') throw new UserError(`${path} line ${r.line}: the text (column "${column}") is empty; remove that row or fill it in`);
+      const id = ii === undefined ? r.line : r.fields[ii]!.trim();
+      return { id: typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : id, text };
+    });
   },
 };
 
@@ -166,7 +200,7 @@ const tabularReader: InputReader = {
   },
 };
 
-const READERS: InputReader[] = [tabularReader, jsonlReader, pngReader, idxReader, linesReader];
+const READERS: InputReader[] = [tabularReader, jsonlReader, csvTextReader, pngReader, idxReader, linesReader];
 
 /**
  * Adds an input reader (tried before the built-in ones), e.g. tabular records for tabular models.

@@ -14,6 +14,8 @@ export interface PredictOptions {
   input: string;
   /** JSONL: the field holding the text. */
   field?: string;
+  /** CSV: the column holding the text. */
+  textColumn?: string;
   format: 'jsonl' | 'table';
   /** Write here instead of stdout. */
   out?: string;
@@ -81,7 +83,7 @@ async function loadPredictor(path: string): Promise<Predictor> {
 /**
  * Classifies raw inputs through a saved model's own preprocessing — independent of the attack
  * code, so anyone can re-check that an adversarial input fools the model. Text models (a folder
- * with text.json) read text lines or JSONL; tabular models (with tabular.json) read records in
+ * with text.json) read text lines, JSONL or CSV; tabular models (with tabular.json) read records in
  * their data set's own format (NSL-KDD lines, ARFF, CSV), checked against the saved schema;
  * image models read PNG files or IDX; further readers plug in with `registerInputReader`.
  *
@@ -99,10 +101,11 @@ export async function runPredict(o: PredictOptions): Promise<Prediction[]> {
   if (text) readTextPreprocessing(loc.dir); // a damaged text.json fails before the engine starts
   const reader = pickReader(o.input, text ? 'text' : 'features', loc.dir);
   if (o.field !== undefined && reader.name !== 'JSONL') throw new UserError(`--field applies to JSONL input, not ${reader.name}: drop it`);
+  if (o.textColumn !== undefined && reader.name !== 'CSV') throw new UserError(`--text-column applies to CSV input, not ${reader.name}: drop it`);
   await startEngine(o, log);
   const predictor = await loadPredictor(o.model);
   try {
-    const inputs = reader.read(o.input, { inputShape: predictor.inputShape, modelDir: loc.dir, field: o.field });
+    const inputs = reader.read(o.input, { inputShape: predictor.inputShape, modelDir: loc.dir, field: o.field, textColumn: o.textColumn });
     if (inputs.length === 0) throw new UserError(`${o.input} holds no inputs`);
     const probs = tf.tidy(() => tf.softmax(predictor.logits(inputs)));
     const p = probs.arraySync() as number[][];
@@ -133,10 +136,11 @@ function table(rows: Prediction[], inputs: PredictInput[]): string {
 /** The `predict` command. */
 export function predictCommand(): Command {
   const cmd = new Command('predict')
-    .description("classify raw inputs through a saved model's own preprocessing (text lines or JSONL for text models; records in the data set's format for tabular models; PNG or IDX for image models)")
+    .description("classify raw inputs through a saved model's own preprocessing (text lines, JSONL or CSV for text models; records in the data set's format for tabular models; PNG or IDX for image models)")
     .requiredOption('--model <dir>', 'model directory saved by advtrain train (text models hold text.json)')
-    .requiredOption('--input <file>', 'text lines (.txt), JSONL (.jsonl: a "text" or "adversarial" field), PNG file or folder, or IDX file; tabular models: NSL-KDD lines, .arff or .csv records (what attack --save-examples writes)')
+    .requiredOption('--input <file>', 'text lines (.txt), JSONL (.jsonl: a "text" or "adversarial" field), CSV with a header (.csv: a "text" column), PNG file or folder, or IDX file; tabular models: NSL-KDD lines, .arff or .csv records (what attack --save-examples writes)')
     .option('--field <name>', 'JSONL: the field holding the text (default: text, adversarial, message or original, the first present)')
+    .option('--text-column <name>', "CSV: the column holding the text (default 'text'; an 'index' or 'id' column names the rows, otherwise their line numbers)")
     .addOption(new Option('--format <kind>', 'output').choices(['jsonl', 'table']).default('jsonl'))
     .option('--out <file>', 'write the predictions here instead of stdout');
   for (const opt of engineOptions()) cmd.addOption(opt);

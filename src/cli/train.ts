@@ -15,7 +15,7 @@ import { recipeFor, recipesHelp } from '../training/recipes.js';
 import { train, configSnapshot, DEFAULT_CHECKPOINT_SECONDS, type TrainConfig, type TrainResult } from '../training/trainer.js';
 import { loadCheckpoint, findCheckpoint, type CheckpointChoice } from '../training/checkpoint.js';
 import { makeStrategy, METHODS, SINGLE_STEP_METHODS, TEXT_ONLY_METHODS, type Method } from '../training/strategies/index.js';
-import { DEFAULT_SALIENT, textMethodThreat } from './text-methods.js';
+import { DEFAULT_GOOD_WORDS, DEFAULT_SALIENT, textMethodThreat } from './text-methods.js';
 import { evaluateClean } from '../model/accuracy.js';
 import { UserError } from '../errors.js';
 import { deriveSeed } from '../data/rng.js';
@@ -64,6 +64,8 @@ export interface TrainOptions extends TextTrainOptions {
   staticModels?: string;
   /** embedding-pgd: perturb only this share of each text's most salient tokens. */
   salient?: number;
+  /** a2t: good words inserted per attacked text (0: the published A2T). */
+  goodWords?: number;
   /** 'auto': on for single-step methods; 'on'; 'off'. */
   coGuard?: string;
   /** PGD steps of the robust validation (0: off). */
@@ -113,6 +115,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const schedule = parseSchedule(o.lrSchedule, o.lr);
   const textMethod = TEXT_ONLY_METHODS.includes(o.method as Method) ? textMethodThreat({ ...o, isText }) : undefined;
   if (o.salient !== undefined && o.method !== 'embedding-pgd') throw new UserError(`--salient applies to --method embedding-pgd only: drop it`);
+  if (o.goodWords !== undefined && o.method !== 'a2t') throw new UserError(`--good-words applies to --method a2t only: drop it`);
   const adversarial = o.method !== 'standard' && !textMethod;
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
   const threat = textMethod ? textMethod.threat : o.threat ? parseThreat(o.threat) : undefined;
@@ -143,6 +146,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     text: text?.preprocessing,
     maxShare: textMethod?.maxShare,
     salient: o.method === 'embedding-pgd' ? salientShare(o.salient ?? DEFAULT_SALIENT) : undefined,
+    goodWords: o.method === 'a2t' ? (o.goodWords ?? DEFAULT_GOOD_WORDS) : undefined,
   });
   let trainSet = o.n ? subset(data.train, o.n) : data.train;
   const testSet = o.n ? subset(data.test, Math.min(o.n, data.test.n)) : data.test;
@@ -259,6 +263,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10); a2t: gradient rounds of its synonym substitution, embedding-pgd: ascent steps (default 3)').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step size of the training attack (default 2.5·ε/steps; fgsm-rs: α)').argParser(positiveNumber))
     .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5); a2t: share of each batch also trained on as adversarial texts (default 0.2)').argParser(Number))
+    .addOption(new Option('--good-words <n>', `a2t: also train on each attacked text with up to n good words (the words the model alone takes most for the other class, probed each epoch) inserted at its front, within the word budget; 0: the published A2T, synonym substitutions only (default ${DEFAULT_GOOD_WORDS})`).argParser(integer))
     .addOption(new Option('--salient <share>', `embedding-pgd: perturb only this share of each text's tokens, the most salient; 1: every token, as FreeLB (default ${DEFAULT_SALIENT})`).argParser(share))
     .addOption(new Option('--alpha <k>', 'fgsm-rs: α as a multiple of ε (default 1.25)').argParser(positiveNumber))
     .addOption(new Option('--replays <m>', 'free: replays per minibatch (default 8)').argParser(positiveInt))

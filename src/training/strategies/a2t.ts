@@ -7,6 +7,9 @@ import { synonymSubstitution } from '../text/synonym-substitution.js';
 import { textView } from '../text/text-view.js';
 import { adversarialRows } from './mixed.js';
 import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
+import { probeWords, rankGoodWords } from '../../text/attack/good-words.js';
+import { insertGoodWords } from '../text/good-word-insertion.js';
+import { deriveSeed } from '../../data/rng.js';
 
 /**
  * Settings of {@link a2t}; unset values take the published defaults.
@@ -29,6 +32,16 @@ export interface A2tOptions {
   steps?: number;
   /** Epochs of clean training before the adversarial texts start (TextAttack's num_clean_epochs). Default 1. */
   cleanEpochs?: number;
+  /**
+   * Good words inserted per text (Lowd & Meek's attack on spam filters, which A2T's substitutions
+   * do not cover): the attacked texts are also trained on with up to this many good words at
+   * their front, within the word budget. 0: the published A2T, substitutions only. Default 0.
+   */
+  goodWords?: number;
+  /** How many of the best good words each text draws its insertions from. Default 40 (the goodword attack's list). */
+  goodWordKeep?: number;
+  /** Vocabulary entries probed for good words, from the most frequent. Default 5000 (the goodword attack's probe). */
+  goodWordVocabulary?: number;
   /** A synonym table to use instead of WordNet's over the vocabulary (tests, other languages). */
   table?: SynonymTable;
 }
@@ -45,6 +58,13 @@ export interface A2tOptions {
  * gradients of the attacked rows, so it can follow the weights. The synonym table over the
  * vocabulary is built once, on the first batch.
  *
+ * With `goodWords` > 0 the same texts are also trained on with good words inserted at their
+ * front ({@link insertGoodWords}), drawn from the `goodWordKeep` words the model, alone, takes
+ * most as evidence against each text's label. The good words are probed again at the start of
+ * every adversarial epoch, at the weights of that moment (one batched pass over
+ * `goodWordVocabulary` single-word texts), so they follow the model as the goodword attack would;
+ * probing at epoch starts keeps a resumed run identical to an uninterrupted one.
+ *
  * @example
  * ```ts
  * const s = a2t(preprocessing, { advRatio: 0.2, maxShare: 0.1 });
@@ -58,12 +78,18 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
   const k = o.candidates ?? 20;
   const steps = o.steps ?? 3;
   const cleanEpochs = o.cleanEpochs ?? 1;
+  const goodWords = o.goodWords ?? 0;
+  const keep = o.goodWordKeep ?? 40;
+  const probeSize = o.goodWordVocabulary ?? 5000;
   if (!(ratio > 0 && ratio <= 1)) throw new UserError(`a2t: --adv-ratio must be in (0, 1] (got ${ratio})`);
   if (!(maxShare > 0 && maxShare <= 1)) throw new UserError(`a2t: the share of words changed must be in (0, 1] (got ${maxShare}); e.g. --threat words:0.1`);
   if (!(Number.isInteger(minChanges) && minChanges >= 0)) throw new UserError(`a2t: minChanges must be an integer ≥ 0 (got ${minChanges})`);
   if (!(Number.isInteger(k) && k >= 1)) throw new UserError(`a2t: synonym candidates must be a positive integer (got ${k})`);
   if (!(Number.isInteger(steps) && steps >= 1)) throw new UserError(`a2t: --attack-steps must be a positive integer (got ${steps})`);
   if (!(cleanEpochs >= 0)) throw new UserError(`a2t: clean epochs must be ≥ 0 (got ${cleanEpochs})`);
+  if (!(Number.isInteger(goodWords) && goodWords >= 0)) throw new UserError(`a2t: --good-words must be an integer ≥ 0 (got ${goodWords}); 0 trains the published A2T`);
+  if (!(Number.isInteger(keep) && keep >= 1)) throw new UserError(`a2t: good words kept must be a positive integer (got ${keep})`);
+  if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new UserError(`a2t: good words probed must be a positive integer (got ${probeSize})`);
   let table = o.table;
   let tensors: SynonymTensors | undefined;
   const synonyms = (rows: number): SynonymTensors => {
@@ -72,19 +98,38 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
     return tensors;
   };
   const adversarial = (epoch: number) => epoch >= cleanEpochs;
+  let good: { epoch: number; byLabel: number[][] } | undefined;
+  const goodIds = (view: ReturnType<typeof textView>, epoch: number): number[][] => {
+    const e = Math.floor(epoch + 1e-9);
+    if (good?.epoch !== e) {
+      const probe = probeWords(view, probeSize);
+      const byLabel = Array.from({ length: view.numClasses }, (_, y) => rankGoodWords(probe, y).slice(0, keep).map((j) => probe.ids[j]!));
+      good = { epoch: e, byLabel };
+    }
+    return good.byLabel;
+  };
   return {
     name: 'a2t',
-    params: { advRatio: ratio, maxShare, minChanges, candidates: k, steps, cleanEpochs },
+    params: { advRatio: ratio, maxShare, minChanges, candidates: k, steps, cleanEpochs, ...(goodWords > 0 ? { goodWords, goodWordKeep: keep, goodWordVocabulary: probeSize } : {}) },
     prepare(clf, ctx) {
       if (!adversarial(ctx.epoch)) return undefined;
       const m = Math.max(1, adversarialRows(ctx.xs.shape[0]!, ratio));
       const view = textView(clf, pre);
       const t = synonyms(view.embeddingMatrix().shape[0]);
-      return tf.tidy(() => {
+      const subst = tf.tidy(() => {
         const ids = tf.cast(tf.slice(ctx.xs, 0, m), 'int32') as tf.Tensor2D;
         const adv = synonymSubstitution(view, t, ids, tf.slice(ctx.ys, 0, m), { maxShare, minChanges, steps });
         return tf.cast(adv, ctx.xs.dtype);
       });
+      if (goodWords === 0) return subst;
+      const lists = goodIds(view, ctx.epoch);
+      const L = ctx.xs.shape[1]!;
+      const ids = tf.tidy(() => tf.slice(ctx.xs, 0, m).dataSync());
+      const labels = tf.tidy(() => tf.slice(ctx.labels, 0, m).dataSync());
+      const inserted = insertGoodWords(ids, labels, L, table!.isWord, (y) => lists[y]!, { maxWords: goodWords, maxShare, seed: deriveSeed(ctx.seed, 'a2t-good-words') });
+      const both = tf.tidy(() => tf.concat([subst, tf.cast(tf.tensor2d(inserted, [m, L]), ctx.xs.dtype)], 0));
+      subst.dispose();
+      return both;
     },
     loss(clf, ctx, adv) {
       const b = ctx.xs.shape[0]!;
@@ -92,13 +137,16 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
         const logits = clf.trainingLogits(ctx.xs);
         return { loss: softmaxCrossEntropy(logits, ctx.ys, 'mean'), clean: { logits } };
       }
+      // The adversarial rows are copies of the batch's first m rows, once per kind of attack.
       const m = adv.shape[0]!;
+      const kinds = goodWords > 0 ? 2 : 1;
       const logits = clf.trainingLogits(tf.concat([ctx.xs, adv], 0));
-      const ys = tf.concat([ctx.ys, tf.slice(ctx.ys, 0, m)], 0);
+      const ys = tf.concat([ctx.ys, tf.tile(tf.slice(ctx.ys, 0, m / kinds), [kinds, 1])], 0);
       return {
         loss: softmaxCrossEntropy(logits, ys, 'mean'),
         clean: { logits: tf.slice(logits, 0, b) as tf.Tensor2D },
-        adv: { logits: tf.slice(logits, b, m) as tf.Tensor2D, from: 0 },
+        // The substitution rows' metrics (the inserted copies follow them unreported), as in the published A2T.
+        adv: { logits: tf.slice(logits, b, m / kinds) as tf.Tensor2D, from: 0 },
       };
     },
     dispose() {

@@ -93,6 +93,8 @@ export interface MethodOptions {
   maxShare?: number;
   /** embedding-pgd: perturb only this share of the most salient tokens (default: all tokens). */
   salient?: number;
+  /** a2t: good words inserted per attacked text (default 0: the published A2T). */
+  goodWords?: number;
 }
 
 /**
@@ -134,7 +136,7 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
     case 'ensemble':
       return ensemble(o.staticModels ?? [], o.advRatio ?? 0.5, crafting());
     case 'a2t':
-      return a2t(textOf(method, o), { advRatio: o.advRatio, maxShare: o.maxShare, steps: o.attackSteps });
+      return a2t(textOf(method, o), { advRatio: o.advRatio, maxShare: o.maxShare, steps: o.attackSteps, goodWords: o.goodWords });
     case 'embedding-pgd':
       return embeddingPgd(textOf(method, o), { steps: o.attackSteps, stepFactor: o.stepSize !== undefined ? o.stepSize / o.eps : undefined, salient: o.salient });
     case 'capgd-at':
