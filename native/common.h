@@ -191,6 +191,11 @@ inline bool hasAvx512() {
   return yes;
 }
 
+inline bool hasAvx2Fma() {
+  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0);
+  return yes;
+}
+
 inline const bool haveAvx = [] {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx") != 0;

@@ -179,7 +179,7 @@ struct GradTimer {
 std::optional<fewchannel::Geom> fewChannelGeom(const ConvGeom& g) {
   const char* env = std::getenv("ADVTRAIN_NATIVE_FEW_CHANNEL_GRAD");
   fewchannel::Geom f{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl};
-  if ((env && env[0] == '0') || !hasAvx512() || g.dh != 1 || g.dw != 1 || !fewchannel::applies(f)) return std::nullopt;
+  if ((env && env[0] == '0') || !(hasAvx512() || hasAvx2Fma()) || g.dh != 1 || g.dw != 1 || !fewchannel::applies(f)) return std::nullopt;
   return f;
 }
 
@@ -316,11 +316,16 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
 napi_value ConvGradStats(napi_env env, napi_callback_info) {
   napi_value o;
   napi_create_object(env, &o);
-  const std::pair<const char*, GradCounter*> kinds[] = {{"sparse", &sparseGrad}, {"fewChannel", &fewChannelGrad}};
-  for (const auto& [name, c] : kinds) {
+  struct Kind {
+    const char* name;
+    GradCounter* c;
+    bool available;
+  };
+  const Kind kinds[] = {{"sparse", &sparseGrad, hasAvx512()}, {"fewChannel", &fewChannelGrad, hasAvx512() || hasAvx2Fma()}};
+  for (const auto& [name, c, on] : kinds) {
     napi_value k, calls, ms, available;
     napi_create_object(env, &k);
-    napi_get_boolean(env, hasAvx512(), &available);
+    napi_get_boolean(env, on, &available);
     napi_set_named_property(env, k, "available", available);
     napi_create_double(env, static_cast<double>(c->calls.load()), &calls);
     napi_create_double(env, static_cast<double>(c->ns.load()) / 1e6, &ms);

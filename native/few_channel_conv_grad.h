@@ -11,8 +11,8 @@
 //
 // Every output channel is summed, zero or not (at madry-cnn's 19% nonzeros, skipping the zeros cost
 // more in mispredicted branches than it saved), so non-finite weights give the NaNs a dense
-// convolution gives. Scope: NHWC, dilation 1, any stride, C <= 4, KH*KW*C <= 128 taps, AVX-512;
-// the caller falls back to the GEMM path otherwise.
+// convolution gives. Scope: NHWC, dilation 1, any stride, C <= 4, KH*KW*C <= 128 taps, AVX-512 or
+// AVX2 + FMA; the caller falls back to the GEMM path otherwise.
 #pragma once
 #include <immintrin.h>
 #include <omp.h>
@@ -106,7 +106,73 @@ __attribute__((target("avx512f,fma"))) void backpropInputV(const Geom& g, const 
   }
 }
 
+// The same on AVX2: each vector of 16 taps is two 8-float halves, and a window row's segment is
+// added from a stored copy of the sums (AVX2 has no compress). Fewer parallel chains as V grows,
+// so that the sums and the broadcast stay within AVX2's 16 registers.
+template <int V>
+__attribute__((target("avx2,fma"))) void backpropInputAvx2V(const Geom& g, const float* dy, const float* w, float* dx) {
+  constexpr int R = V == 1 ? 4 : V == 2 ? 2 : 1;
+  const int64_t L = g.taps(), CO = g.CO, C = g.C, Hp = g.Hp(), Wp = g.Wp();
+  float* wt = scratchmem::aligned64(scratchmem::get<float, WtTag>(CO * 16 * V + 16));
+  for (int64_t co = 0; co < CO; co++)
+    for (int64_t t = 0; t < 16 * V; t++) wt[co * 16 * V + t] = t < L ? w[t * CO + co] : 0.f;
+  const std::vector<Segment> seg = segments(g);
+#pragma omp parallel
+  {
+    float* buf = scratchmem::get<float, BufTag>(Hp * Wp * C);
+    alignas(32) float sum[16 * V];
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; n++) {
+      std::fill(buf, buf + Hp * Wp * C, 0.f);
+      for (int64_t oh = 0; oh < g.OH; oh++)
+        for (int64_t ow = 0; ow < g.OW; ow++) {
+          const float* d = dy + ((n * g.OH + oh) * g.OW + ow) * CO;
+          __m256 a[R][2 * V];
+          for (int r = 0; r < R; r++)
+            for (int q = 0; q < 2 * V; q++) a[r][q] = _mm256_setzero_ps();
+          int64_t co = 0;
+          for (; co + R <= CO; co += R)
+            for (int r = 0; r < R; r++) {
+              const __m256 s = _mm256_set1_ps(d[co + r]);
+              for (int q = 0; q < 2 * V; q++) a[r][q] = _mm256_fmadd_ps(s, _mm256_load_ps(wt + (co + r) * 16 * V + 8 * q), a[r][q]);
+            }
+          for (; co < CO; co++) {
+            const __m256 s = _mm256_set1_ps(d[co]);
+            for (int q = 0; q < 2 * V; q++) a[0][q] = _mm256_fmadd_ps(s, _mm256_load_ps(wt + co * 16 * V + 8 * q), a[0][q]);
+          }
+          for (int q = 0; q < 2 * V; q++) {
+            for (int r = 1; r < R; r++) a[0][q] = _mm256_add_ps(a[0][q], a[r][q]);
+            _mm256_store_ps(sum + 8 * q, a[0][q]);
+          }
+          float* win = buf + ((oh * g.sh) * Wp + ow * g.sw) * C;
+          for (const Segment& sg : seg) {
+            float* dst = win + sg.kh * Wp * C + sg.offset;
+            const float* src = sum + 16 * sg.q + __builtin_ctz(sg.mask);
+            const int cnt = __builtin_popcount(sg.mask);
+            for (int j = 0; j < cnt; j++) dst[j] += src[j];
+          }
+        }
+      for (int64_t h = 0; h < g.H; h++)
+        std::memcpy(dx + (n * g.H + h) * g.W * C, buf + ((h + g.pt) * Wp + g.pl) * C, sizeof(float) * g.W * C);
+    }
+  }
+}
+
+inline void backpropInputAvx2(const Geom& g, const float* dy, const float* w, float* dx) {
+  switch ((g.taps() + 15) / 16) {
+    case 1: return backpropInputAvx2V<1>(g, dy, w, dx);
+    case 2: return backpropInputAvx2V<2>(g, dy, w, dx);
+    case 3: return backpropInputAvx2V<3>(g, dy, w, dx);
+    case 4: return backpropInputAvx2V<4>(g, dy, w, dx);
+    case 5: return backpropInputAvx2V<5>(g, dy, w, dx);
+    case 6: return backpropInputAvx2V<6>(g, dy, w, dx);
+    case 7: return backpropInputAvx2V<7>(g, dy, w, dx);
+    default: return backpropInputAvx2V<8>(g, dy, w, dx);
+  }
+}
+
 inline void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
+  if (!__builtin_cpu_supports("avx512f")) return backpropInputAvx2(g, dy, w, dx);
   switch ((g.taps() + 15) / 16) {
     case 1: return backpropInputV<1>(g, dy, w, dx);
     case 2: return backpropInputV<2>(g, dy, w, dx);

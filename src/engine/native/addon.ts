@@ -164,7 +164,7 @@ export interface NativeAddon {
   info(): { onednn: string; runtime: string; isa: string };
 }
 
-/** Calls and time of one of advtrain's own convolution-gradient kernels; `available` is false on a CPU without AVX-512, where oneDNN computes every gradient. */
+/** Calls and time of one of advtrain's own convolution-gradient kernels; `available` is false where the CPU lacks what the kernel needs (sparse: AVX-512; few-channel: AVX-512 or AVX2 with FMA), and oneDNN computes those gradients. */
 export type GradKernelStats = { calls: number; ms: number; available: boolean };
 
 export type LoadResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
