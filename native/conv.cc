@@ -188,9 +188,21 @@ std::optional<sparsegrad::Geom> sparseGradGeom(const ConvGeom& g, const float* d
   const char* env = std::getenv("ADVTRAIN_NATIVE_SPARSE_GRAD_DENSITY");
   const double limit = env ? std::atof(env) : defaultLimit;
   sparsegrad::Geom s{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW, g.pt, g.pl};
-  if (!hasAvx512() || limit <= 0 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || !sparsegrad::applies(s)) return std::nullopt;
+  if (!(hasAvx512() || hasAvx2Fma()) || limit <= 0 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || !sparsegrad::applies(s)) return std::nullopt;
   if (sparsegrad::density(dy, g.N * g.OH * g.OW * g.O) > limit) return std::nullopt;
   return s;
+}
+
+// The sparse kernels on the widest vectors the CPU has.
+template <int KH, int KW>
+void sparseInput(const sparsegrad::Geom& g, const float* dy, const float* w, float* dx) {
+  if (hasAvx512()) sparsegrad::backpropInput<KH, KW, sparsegrad::Avx512>(g, dy, w, dx);
+  else sparsegrad::backpropInput<KH, KW, sparsegrad::Avx2>(g, dy, w, dx);
+}
+template <int KH, int KW>
+void sparseFilter(const sparsegrad::Geom& g, const float* x, const float* dy, float* dw, float* db) {
+  if (hasAvx512()) sparsegrad::backpropFilter<KH, KW, sparsegrad::Avx512>(g, x, dy, dw, db);
+  else sparsegrad::backpropFilter<KH, KW, sparsegrad::Avx2>(g, x, dy, dw, db);
 }
 
 // conv2dBackpropInput(heap, dy, filter, dx, N,H,W,C, KH,KW,O, OH,OW, sh,sw, dh,dw, pt,pl)
@@ -208,8 +220,8 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     }
     if (auto sg = sparseGradGeom(g, dy, kSparseInputDensity); sg && sparsegrad::allFinite(w, g.KH * g.KW * g.C * g.O)) {
       GradTimer timer(sparseGrad);
-      if (g.KH == 5) sparsegrad::backpropInput<5, 5>(*sg, dy, w, dx);
-      else sparsegrad::backpropInput<3, 3>(*sg, dy, w, dx);
+      if (g.KH == 5) sparseInput<5, 5>(*sg, dy, w, dx);
+      else sparseInput<3, 3>(*sg, dy, w, dx);
       return undefinedValue(env);
     }
     if (g.C <= kSmallC) {
@@ -274,8 +286,8 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     bool hasBias = db != nullptr;
     if (auto sg = sparseGradGeom(g, dy, kSparseFilterDensity); sg && sparsegrad::allFinite(x, g.N * g.H * g.W * g.C)) {
       GradTimer timer(sparseGrad);
-      if (g.KH == 5) sparsegrad::backpropFilter<5, 5>(*sg, x, dy, dw, db);
-      else sparsegrad::backpropFilter<3, 3>(*sg, x, dy, dw, db);
+      if (g.KH == 5) sparseFilter<5, 5>(*sg, x, dy, dw, db);
+      else sparseFilter<3, 3>(*sg, x, dy, dw, db);
       return undefinedValue(env);
     }
     std::string key = keyOf({3, g.N, g.H, g.W, g.C, g.KH, g.KW, g.O, g.OH, g.OW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, hasBias, nt});
@@ -321,7 +333,7 @@ napi_value ConvGradStats(napi_env env, napi_callback_info) {
     GradCounter* c;
     bool available;
   };
-  const Kind kinds[] = {{"sparse", &sparseGrad, hasAvx512()}, {"fewChannel", &fewChannelGrad, hasAvx512() || hasAvx2Fma()}};
+  const Kind kinds[] = {{"sparse", &sparseGrad, hasAvx512() || hasAvx2Fma()}, {"fewChannel", &fewChannelGrad, hasAvx512() || hasAvx2Fma()}};
   for (const auto& [name, c, on] : kinds) {
     napi_value k, calls, ms, available;
     napi_create_object(env, &k);

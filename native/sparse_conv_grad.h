@@ -7,7 +7,8 @@
 // gather X into the weight-gradient sums (Conv2DBackpropFilter). Images are copied into a
 // zero-padded buffer first so that no tap needs a bounds check.
 //
-// Scope: NHWC, stride 1, dilation 1, 5x5 or 3x3 kernels, input channels a multiple of 16, AVX-512.
+// Scope: NHWC, stride 1, dilation 1, 5x5 or 3x3 kernels, input channels a multiple of 16, AVX-512
+// (here) or AVX2 + FMA (sparse_conv_grad_avx2.h).
 // The caller falls back to oneDNN's dense kernels for anything else, when dY is not sparse enough,
 // or when the weights (input gradient) or inputs (filter gradient) hold a non-finite value, whose
 // products with the skipped zeros would be NaN in the dense result.
@@ -43,7 +44,7 @@ inline bool applies(const Geom& g) {
 }
 
 // Share of nonzero (or NaN) entries among the n floats of x.
-__attribute__((target("avx512f"))) inline double density(const float* x, int64_t n) {
+__attribute__((target("avx512f"))) inline double densityAvx512(const float* x, int64_t n) {
   int64_t nz = 0;
 #pragma omp parallel for reduction(+ : nz) schedule(static)
   for (int64_t i = 0; i < n / 16; i++)
@@ -142,8 +143,34 @@ void image(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const 
   }
 }
 
+}  // namespace sparsegrad
+
+#include "sparse_conv_grad_avx2.h"
+
+namespace sparsegrad {
+
+inline double density(const float* x, int64_t n) {
+  return __builtin_cpu_supports("avx512f") ? densityAvx512(x, n) : avx2::density(x, n);
+}
+
+// The instruction set a kernel runs on: its listing of nonzeros and its per-image pass.
+struct Avx512 {
+  static void list(const float* d, int64_t P, int64_t OW, int64_t CO, int* pos, float* val, int* cnt) { listByChannel(d, P, OW, CO, pos, val, cnt); }
+  template <int KH, int KW, bool DATA>
+  static void pass(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
+    image<KH, KW, DATA>(Wp, CI, CO, P, pos, val, cnt, w, img);
+  }
+};
+struct Avx2 {
+  static void list(const float* d, int64_t P, int64_t OW, int64_t CO, int* pos, float* val, int* cnt) { avx2::listByChannel(d, P, OW, CO, pos, val, cnt); }
+  template <int KH, int KW, bool DATA>
+  static void pass(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
+    avx2::image<KH, KW, DATA>(Wp, CI, CO, P, pos, val, cnt, w, img);
+  }
+};
+
 // dX = conv2d_backprop_input(dY, W) for W in tfjs's [KH][KW][CI][CO].
-template <int KH, int KW>
+template <int KH, int KW, class Isa>
 void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
   const int64_t P = g.OH * g.OW, CI = g.CI, CO = g.CO, T = KH * KW;
   const Padded pd(g);
@@ -161,8 +188,8 @@ void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; n++) {
       std::fill(buf, buf + pd.Hp * pd.Wp * CI, 0.f);
-      listByChannel(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
-      image<KH, KW, true>(pd.Wp, CI, CO, P, pos, val, cnt, wt, buf);
+      Isa::list(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
+      Isa::template pass<KH, KW, true>(pd.Wp, CI, CO, P, pos, val, cnt, wt, buf);
       for (int64_t h = 0; h < g.H; h++)
         std::memcpy(dx + (n * g.H + h) * g.W * CI, buf + ((h + g.pt) * pd.Wp + g.pl) * CI, sizeof(float) * g.W * CI);
     }
@@ -171,7 +198,7 @@ void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
 
 // dW = conv2d_backprop_filter(X, dY) in tfjs's [KH][KW][CI][CO], and db = the sum of dY per channel
 // where db is not null. Each thread sums its images; the threads' sums are added in thread order.
-template <int KH, int KW>
+template <int KH, int KW, class Isa>
 void backpropFilter(const Geom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t P = g.OH * g.OW, T = KH * KW, CI = g.CI, CO = g.CO;
   const Padded pd(g);
@@ -193,8 +220,8 @@ void backpropFilter(const Geom& g, const float* x, const float* dy, float* dw, f
     for (int64_t n = 0; n < g.N; n++) {
       for (int64_t h = 0; h < g.H; h++)
         std::memcpy(buf + ((h + g.pt) * pd.Wp + g.pl) * CI, x + (n * g.H + h) * g.W * CI, sizeof(float) * g.W * CI);
-      listByChannel(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
-      image<KH, KW, false>(pd.Wp, CI, CO, P, pos, val, cnt, acc, buf);
+      Isa::list(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
+      Isa::template pass<KH, KW, false>(pd.Wp, CI, CO, P, pos, val, cnt, acc, buf);
       if (db)
         for (int64_t co = 0; co < CO; co++)
           for (int i = 0; i < cnt[co]; i++) bias[co] += val[co * P + i];
