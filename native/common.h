@@ -186,8 +186,10 @@ napi_value guarded(napi_env env, F&& f) {
 // ---------------------------------------------------------------------------------------------
 // CPU features and threads
 
+// $ADVTRAIN_NATIVE_AVX2_ONLY=1 (read once) makes an AVX-512 machine take the AVX2 paths, so that
+// they are tested there too.
 inline bool hasAvx512() {
-  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0);
+  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") != 0) && !(std::getenv("ADVTRAIN_NATIVE_AVX2_ONLY") && std::getenv("ADVTRAIN_NATIVE_AVX2_ONLY")[0] == '1');
   return yes;
 }
 

@@ -189,7 +189,7 @@ std::optional<sparsegrad::Geom> sparseGradGeom(const ConvGeom& g, const float* d
   const double limit = env ? std::atof(env) : defaultLimit;
   sparsegrad::Geom s{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW, g.pt, g.pl};
   if (!(hasAvx512() || hasAvx2Fma()) || limit <= 0 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || !sparsegrad::applies(s)) return std::nullopt;
-  if (sparsegrad::density(dy, g.N * g.OH * g.OW * g.O) > limit) return std::nullopt;
+  if ((hasAvx512() ? sparsegrad::densityAvx512 : sparsegrad::avx2::density)(dy, g.N * g.OH * g.OW * g.O) > limit) return std::nullopt;
   return s;
 }
 
@@ -215,7 +215,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     float* dx = a.f32(3, g.N * g.H * g.W * g.C);
     if (auto fg = fewChannelGeom(g)) {
       GradTimer timer(fewChannelGrad);
-      fewchannel::backpropInput(*fg, dy, w, dx);
+      (hasAvx512() ? fewchannel::backpropInputAvx512 : fewchannel::backpropInputAvx2)(*fg, dy, w, dx);
       return undefinedValue(env);
     }
     if (auto sg = sparseGradGeom(g, dy, kSparseInputDensity); sg && sparsegrad::allFinite(w, g.KH * g.KW * g.C * g.O)) {

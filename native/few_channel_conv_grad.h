@@ -171,8 +171,7 @@ inline void backpropInputAvx2(const Geom& g, const float* dy, const float* w, fl
   }
 }
 
-inline void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
-  if (!__builtin_cpu_supports("avx512f")) return backpropInputAvx2(g, dy, w, dx);
+inline void backpropInputAvx512(const Geom& g, const float* dy, const float* w, float* dx) {
   switch ((g.taps() + 15) / 16) {
     case 1: return backpropInputV<1>(g, dy, w, dx);
     case 2: return backpropInputV<2>(g, dy, w, dx);

@@ -149,10 +149,6 @@ void image(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const 
 
 namespace sparsegrad {
 
-inline double density(const float* x, int64_t n) {
-  return __builtin_cpu_supports("avx512f") ? densityAvx512(x, n) : avx2::density(x, n);
-}
-
 // The instruction set a kernel runs on: its listing of nonzeros and its per-image pass.
 struct Avx512 {
   static void list(const float* d, int64_t P, int64_t OW, int64_t CO, int* pos, float* val, int* cnt) { listByChannel(d, P, OW, CO, pos, val, cnt); }
