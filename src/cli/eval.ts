@@ -14,7 +14,7 @@ import { writeReport } from '../report/html.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { engineOptions, integer, positiveInt } from './options.js';
-import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
+import { log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkEvalInputs, checkModelFitsData } from './preflight.js';
 import { runTextEvalCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
 import { checkShardInputs, redactRedis, shardOptions, type ShardFlags } from './shard-options.js';
@@ -174,7 +174,6 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
       model: { path: o.model, architecture: metadata?.architecture, trained_on: metadata?.dataset },
       dataset: o.dataset,
       engine,
-      versions: versions() as EvalResultV2['versions'],
     },
     command: { argv: redactRedis(o.argv ?? evalArgv(o)), cwd: process.cwd() },
     onProgress: progress.update,

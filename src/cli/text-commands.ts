@@ -14,7 +14,8 @@ import { evaluateText, textPreset } from '../eval/text-eval.js';
 import { writeTextExamples } from '../eval/text-examples-writer.js';
 import { ATTACK_SCHEMA, type AttackFileResult, type EvalResultV2 } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
-import { log, startEngine, versions } from './common.js';
+import { log, startEngine } from './common.js';
+import { resultStamp } from '../eval/result-header.js';
 
 /** The options `attack` and `eval` read for text data sets only. */
 export interface TextDataCliOptions {
@@ -132,10 +133,7 @@ export async function runTextAttackCommand(o: TextAttackCliOptions): Promise<Att
     distance: { norm: threat.measure, median: r.words_changed.median, mean: r.words_changed.mean, max: r.words_changed.max },
     queries: r.queries,
     time_s: r.time_s,
-    seed: o.seed,
-    engine,
-    versions: versions(),
-    created: new Date().toISOString(),
+    ...resultStamp(o.seed, { engine }),
   };
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
   process.stdout.write(
@@ -196,7 +194,7 @@ export async function runTextEvalCommand(o: TextEvalCliOptions): Promise<EvalRes
   const { result, examples } = await evaluateText(clf, test, {
     threat,
     seed: o.seed,
-    describe: { model: { path: o.model }, dataset: o.dataset, engine, versions: versions() as EvalResultV2['versions'] },
+    describe: { model: { path: o.model }, dataset: o.dataset, engine },
     command: { argv: o.argv ?? ['advtrain', 'eval', '--model', o.model, '--dataset', o.dataset, '--preset', 'text', '--threat', spec, '--n', String(o.n), '--seed', String(o.seed)], cwd: process.cwd() },
     onProgress: (stage, done, total) => (done % 50 === 0 || done === total) && log(`${stage}: ${done}/${total}`),
   });

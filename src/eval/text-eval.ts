@@ -3,8 +3,7 @@ import type { TextDataset } from '../data/text-dataset.js';
 import { createTextAttack, textAttackNames } from '../text/attack/recipes.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat } from '../threat/text-threat.js';
-import { runtimeVersions } from '../version.js';
-import { runningEngine } from './evaluate.js';
+import { resultHeader } from './result-header.js';
 import { marginOf } from './margin.js';
 import { perClass } from './per-class.js';
 import { EVAL_SCHEMA, type AttackRow, type EvalCommand, type EvalResultV2, type TextAttackFigures, type TextExampleView } from './schema.js';
@@ -144,11 +143,7 @@ export async function evaluateText(clf: TextClassifier, ds: TextDataset, o: Text
   }));
   const qs = summarize(examples.map((e) => e.queries));
   const result: EvalResultV2 = {
-    schema: EVAL_SCHEMA,
-    created: new Date().toISOString(),
-    versions: o.describe?.versions ?? runtimeVersions(),
-    engine: o.describe?.engine ?? runningEngine(),
-    seed,
+    ...resultHeader(EVAL_SCHEMA, seed, o.describe ?? {}),
     model: o.describe?.model ?? { path: 'memory' },
     data: { dataset: o.describe?.dataset ?? ds.name, split: 'test', n: ds.n, classes: [...ds.classNames] },
     threat: o.threat.toString(),
