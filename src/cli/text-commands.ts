@@ -3,6 +3,7 @@ import { loadTextDataset, type LoadOptions } from '../data/index.js';
 import { takeTexts, type TextDataset } from '../data/text-dataset.js';
 import { SPAM_SPLITS, type SpamSplit } from '../data/spam.js';
 import { UserError } from '../errors.js';
+import { existsSync, rmSync } from 'node:fs';
 import { checkOutputPaths, writeFileAtomic } from '../fsutil.js';
 import { checkModelPath } from '../model/io.js';
 import { createTextAttack, isTextAttack, textAttackNames } from '../text/attack/recipes.js';
@@ -16,6 +17,7 @@ import { ATTACK_SCHEMA, type AttackFileResult, type EvalResultV2 } from '../eval
 import { writeReport } from '../report/html.js';
 import { log, startEngine } from './common.js';
 import { resultStamp } from '../eval/result-header.js';
+import { modelDigest } from '../eval/run-state.js';
 
 /** The options `attack` and `eval` read for text data sets only. */
 export interface TextDataCliOptions {
@@ -191,9 +193,13 @@ export async function runTextEvalCommand(o: TextEvalCliOptions): Promise<EvalRes
   const clf = await loadTextClassifier(o.model);
   const threat = parseTextThreat(spec, clf.tokenizer);
   log(`evaluating ${o.model} on the first ${test.n} ${o.dataset} test messages at ${threat}, preset text (${textPreset().map((a) => a.name).join(', ')})`);
+  const statePath = o.json ? `${o.json}.state` : undefined;
+  if (statePath && existsSync(statePath)) log(`resuming the evaluation saved in ${statePath}`);
   const { result, examples } = await evaluateText(clf, test, {
     threat,
     seed: o.seed,
+    statePath,
+    stateSettings: { '--model': modelDigest(o.model), '--split': o.split ?? null, '--text-column': o.textColumn ?? null, '--label-column': o.labelColumn ?? null },
     describe: { model: { path: o.model }, dataset: o.dataset, engine },
     command: { argv: o.argv ?? ['advtrain', 'eval', '--model', o.model, '--dataset', o.dataset, '--preset', 'text', '--threat', spec, '--n', String(o.n), '--seed', String(o.seed)], cwd: process.cwd() },
     onProgress: (stage, done, total) => (done % 50 === 0 || done === total) && log(`${stage}: ${done}/${total}`),
@@ -220,5 +226,7 @@ export async function runTextEvalCommand(o: TextEvalCliOptions): Promise<EvalRes
     writeTextExamples(o.saveExamples, examples);
     log(`${examples.length} attacked messages written to ${o.saveExamples}`);
   }
+  // Last: a run killed before every file is written resumes from its (finished) state and writes them all.
+  if (statePath) rmSync(statePath, { force: true });
   return result;
 }
