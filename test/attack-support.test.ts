@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/engine/backend.js';
 import { fromFunction } from '../src/model/classifier.js';
@@ -15,8 +13,7 @@ import { attackHelp, attackNames, attackSupport, createAttack } from '../src/att
 import { supportsThreat } from '../src/attacks/support.js';
 import { runAttack } from '../src/eval/attack-run.js';
 import { evaluateEnsemble } from '../src/eval/protocol.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+import { assertOneLineError as assertRefused, cli } from './cli-helpers.js';
 
 /**
  * The pairs a user hit (issue 15.2): PGD and MI-FGSM at l0 return inputs outside the budget (the
@@ -28,20 +25,6 @@ const REFUSED: [attack: string, threat: string, supported: RegExp][] = [
   ['pgd', 'spatial:rot=30,trans=3', /linf:EPS, l2:EPS or l1:EPS/],
   ['cw-l2', 'linf:0.3', /supports l2:EPS$/],
 ];
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
-  return { code: r.status, stderr: r.stderr };
-}
-
-/** One error line matching `pattern`, non-zero exit, no stack trace. */
-function assertRefused(r: ReturnType<typeof cli>, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, 'exit code must be non-zero');
-  const lines = r.stderr.split('\n').filter((l) => /error/i.test(l));
-  assert.equal(lines.length, 1, `one error line expected, got:\n${r.stderr}`);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-}
 
 test('CLI: an attack given a threat it does not support is refused in one line naming the supported threats, before any work or output', () => {
   const dir = mkdtempSync(join(tmpdir(), 'advtrain-support-'));

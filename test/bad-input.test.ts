@@ -4,17 +4,16 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/engine/backend.js';
 import { saveModel, type ModelMetadata } from '../src/model/io.js';
 import { encodeIdx } from '../src/data/idx.js';
+import { BIN } from './cli-helpers.js';
 
 // Malformed input over the CLI, each in a fresh process: a non-zero exit, exactly one line on
 // stderr naming the field and the fix (no stack trace, no progress or engine line), and nothing
 // written. Every case fails before data sets or engines load, so the suite stays quick.
 
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'advtrain-bad-'));
 const fx = (...p: string[]) => join(root, 'fixtures', ...p);
 

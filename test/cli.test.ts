@@ -1,26 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** One clear error line: the message, no stack trace. */
-function assertOneLineError(r: ReturnType<typeof cli>, pattern: RegExp) {
-  assert.notEqual(r.code, 0, 'exit code must be non-zero');
-  const errors = r.stderr.split('\n').filter((l) => /error/i.test(l));
-  assert.equal(errors.length, 1, `one error line expected, got:\n${r.stderr}`);
-  assert.match(errors[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-}
+import { assertOneLineError, cli } from './cli-helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'advtrain-cli-'));
 

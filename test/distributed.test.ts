@@ -11,14 +11,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { HAVE_REDIS, freePort, startRedis, type TestRedis } from './redis-server.js';
 import { QUEUE_NAME } from '../src/distributed/redis.js';
 import { JOB_VERSION } from '../src/distributed/job.js';
+import { BIN } from './cli-helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 const PASSWORD = 'test-secret';
 const skip = HAVE_REDIS ? false : 'redis-server is not installed (apt-get install redis-server)';
 

@@ -12,7 +12,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
@@ -22,8 +21,7 @@ import { validateEvalResult } from '../src/eval/validate-result.js';
 import { summarise } from '../src/cli/eval.js';
 import { renderReport } from '../src/report/html.js';
 import { saveModel } from '../src/model/io.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+import { BIN } from './cli-helpers.js';
 
 const D = 16;
 const CLASSES = 3;

@@ -1,8 +1,6 @@
 /** The CLI as a subprocess, optionally SIGKILLed by itself at a named kill point (src/training/kill-point.ts). */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+import { BIN } from './cli-helpers.js';
 
 /** Runs `advtrain ARGS`; with `killAt` ('NAME:N') the process kills itself with SIGKILL at that point. */
 export function cli(args: string[], killAt?: string) {

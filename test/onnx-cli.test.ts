@@ -1,16 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { loadModel } from '../src/model/io.js';
 import { encodeOnnxModel } from './fixtures/onnx-writer.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+import { cli } from './cli-helpers.js';
 
 /** Exports a trained zoo `mlp` (flatten → dense 256 relu → dense 256 relu → dense) to ONNX. */
 async function exportMlp(dir: string, path: string): Promise<void> {

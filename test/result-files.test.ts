@@ -2,18 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { saveModel } from '../src/model/io.js';
 import { encodeIdx, readIdx } from '../src/data/idx.js';
 import { encodePng, amplifiedPerturbation, exampleImages } from '../src/report/png.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+import { cli } from './cli-helpers.js';
 
 /** 4×4 grey images whose class is 1 when their mean brightness exceeds 0.5, and a model that knows it. */
 async function tinyImages(root: string): Promise<{ dataset: string; models: string[] }> {

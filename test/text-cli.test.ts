@@ -3,11 +3,9 @@
 // image predict on PNG and IDX, and one-line errors with nothing written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { PNG } from 'pngjs';
@@ -17,21 +15,7 @@ import { saveModel } from '../src/model/io.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { runPredict } from '../src/cli/predict.js';
 import { runTrain, type TrainOptions } from '../src/cli/train.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function assertOneLineError(r: ReturnType<typeof cli>, pattern: RegExp) {
-  assert.notEqual(r.code, 0, 'exit code must be non-zero');
-  const errors = r.stderr.split('\n').filter((l) => /error/i.test(l));
-  assert.equal(errors.length, 1, `one error line expected, got:\n${r.stderr}`);
-  assert.match(errors[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-}
+import { assertOneLineError, cli } from './cli-helpers.js';
 
 const SPAMMY = ['win', 'free', 'cash', 'prize', 'click', 'offer', 'money', 'viagra'];
 const HAMMY = ['meeting', 'report', 'lunch', 'patch', 'kernel', 'review', 'notes', 'agenda'];

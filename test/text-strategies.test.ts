@@ -25,9 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
+import { BIN } from './cli-helpers.js';
 
 const SYNONYMS: Record<string, string[]> = {
   free: ['gratis', 'complimentary', 'zorblax', 'the'],

@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { loadDataset } from '../src/data/index.js';
 import { subset } from '../src/data/batching.js';
@@ -16,8 +15,8 @@ import { lineProgress } from '../src/training/progress.js';
 import { fgsmRs } from '../src/training/strategies/index.js';
 import { parseThreat } from '../src/threat/threat-model.js';
 import type { TrainingStrategy } from '../src/training/strategy.js';
+import { BIN } from './cli-helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
 const meta = { inputShape: [28, 28, 1], numClasses: 10, domain: { lower: 0, upper: 1 }, output: 'logits' as const };
 
 async function tiny() {

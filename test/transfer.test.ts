@@ -2,11 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { fromFunction, type Classifier } from '../src/model/classifier.js';
 import { saveModel } from '../src/model/io.js';
@@ -16,9 +14,7 @@ import { runAttack } from '../src/eval/attack-run.js';
 import { transferAttack, transferMatrix } from '../src/eval/transfer.js';
 import { loadDataset } from '../src/data/index.js';
 import type { Dataset } from '../src/data/dataset.js';
-
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+import { cli } from './cli-helpers.js';
 
 /**
  * Two features in [0, 1]; the class is 1 where x0 > 0.5 (x1 is noise). 200 evenly spaced rows,

@@ -23,7 +23,8 @@ import type { TabularDataset } from '../tabular/tabular-dataset.js';
 import { ATTACK_SCHEMA, type AttackFileResult } from '../eval/schema.js';
 import { UserError } from '../errors.js';
 import { checkSchemaOption, engineOptions, integer, positiveInt, positiveNumber } from './options.js';
-import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
+import { log, startEngine, warnIfThreatCoversDomain } from './common.js';
+import { resultStamp } from '../eval/result-header.js';
 import { checkAttackInputs } from './preflight.js';
 import { runTextAttackCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
 import { textAttackHelp, textAttackNames } from '../text/attack/recipes.js';
@@ -180,10 +181,7 @@ export async function runAttackCommand(o: AttackCliOptions): Promise<AttackFileR
     time_s: r.time_s,
     ...(r.validity_rate !== undefined && !isBox(test.domain) ? { validity_rate: r.validity_rate, invalid_successes: r.invalid_successes ?? 0, features_changed: r.features_changed } : {}),
     ...(transfer ? { surrogate: { path: o.surrogate!, ...transfer.surrogate } } : {}),
-    seed: o.seed,
-    engine,
-    versions: versions(),
-    created: new Date().toISOString(),
+    ...resultStamp(o.seed, { engine }),
   };
   process.stdout.write(
     `${attack.name} at ${threat}: clean ${pct(r.clean_accuracy)}, robust ${pct(r.robust_accuracy)}, success ${pct(r.success_rate)} of ${r.attacked} attacked; ` +

@@ -1,4 +1,3 @@
-import { runtimeVersions } from '../version.js';
 import { selectBackend } from '../engine/backend.js';
 import { boundsOf, type Domain } from '../data/domain.js';
 import { barProgress, lineProgress, type ProgressReporter } from '../training/progress.js';
@@ -15,11 +14,6 @@ export async function startEngine(opts: { backend: string; threads?: number }, l
 /** A progress bar on a terminal, log lines elsewhere. */
 export function defaultProgress(): ProgressReporter {
   return process.stderr.isTTY ? barProgress() : lineProgress();
-}
-
-/** Versions written into every result file. */
-export function versions(): Record<string, string> {
-  return runtimeVersions();
 }
 
 /** Logs to stderr so stdout stays clean for results. */

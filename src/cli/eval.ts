@@ -18,7 +18,7 @@ import { checkOutputPaths } from '../fsutil.js';
 import { verdictsPath, writeTabularAttackExamples } from '../eval/tabular-examples-writer.js';
 import type { TabularDataset } from '../tabular/tabular-dataset.js';
 import type { ProtocolResult } from '../eval/protocol.js';
-import { log, startEngine, versions, warnIfThreatCoversDomain } from './common.js';
+import { log, startEngine, warnIfThreatCoversDomain } from './common.js';
 import { checkEvalInputs, checkModelFitsData } from './preflight.js';
 import { runTextEvalCommand, textDataOptions, type TextDataCliOptions } from './text-commands.js';
 import { checkShardInputs, redactRedis, shardOptions, type ShardFlags } from './shard-options.js';
@@ -182,7 +182,6 @@ export async function runEval(o: EvalOptions): Promise<EvalResultV2> {
       model: { path: o.model, architecture: metadata?.architecture, trained_on: metadata?.dataset },
       dataset: o.dataset,
       engine,
-      versions: versions() as EvalResultV2['versions'],
     },
     command: { argv: redactRedis(o.argv ?? evalArgv(o)), cwd: process.cwd() },
     onProgress: progress.update,

@@ -3,6 +3,7 @@ import { loadTextDataset, type LoadOptions } from '../data/index.js';
 import { takeTexts, type TextDataset } from '../data/text-dataset.js';
 import { SPAM_SPLITS, type SpamSplit } from '../data/spam.js';
 import { UserError } from '../errors.js';
+import { existsSync, rmSync } from 'node:fs';
 import { checkOutputPaths, writeFileAtomic } from '../fsutil.js';
 import { checkModelPath } from '../model/io.js';
 import { createTextAttack, isTextAttack, textAttackNames } from '../text/attack/recipes.js';
@@ -14,8 +15,10 @@ import { evaluateText, textPreset } from '../eval/text-eval.js';
 import { writeTextExamples } from '../eval/text-examples-writer.js';
 import { ATTACK_SCHEMA, type AttackFileResult, type EvalResultV2 } from '../eval/schema.js';
 import { writeReport } from '../report/html.js';
-import { log, startEngine, versions } from './common.js';
 import { labelColumnOption, schemaOption } from './options.js';
+import { log, startEngine } from './common.js';
+import { resultStamp } from '../eval/result-header.js';
+import { modelDigest } from '../eval/run-state.js';
 
 /** The options `attack` and `eval` read for `spam` and `csv:FILE` data sets (texts, or a table with `schema`). */
 export interface TextDataCliOptions {
@@ -137,10 +140,7 @@ export async function runTextAttackCommand(o: TextAttackCliOptions): Promise<Att
     distance: { norm: threat.measure, median: r.words_changed.median, mean: r.words_changed.mean, max: r.words_changed.max },
     queries: r.queries,
     time_s: r.time_s,
-    seed: o.seed,
-    engine,
-    versions: versions(),
-    created: new Date().toISOString(),
+    ...resultStamp(o.seed, { engine }),
   };
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
   process.stdout.write(
@@ -198,10 +198,14 @@ export async function runTextEvalCommand(o: TextEvalCliOptions): Promise<EvalRes
   const clf = await loadTextClassifier(o.model);
   const threat = parseTextThreat(spec, clf.tokenizer);
   log(`evaluating ${o.model} on the first ${test.n} ${o.dataset} test messages at ${threat}, preset text (${textPreset().map((a) => a.name).join(', ')})`);
+  const statePath = o.json ? `${o.json}.state` : undefined;
+  if (statePath && existsSync(statePath)) log(`resuming the evaluation saved in ${statePath}`);
   const { result, examples } = await evaluateText(clf, test, {
     threat,
     seed: o.seed,
-    describe: { model: { path: o.model }, dataset: o.dataset, engine, versions: versions() as EvalResultV2['versions'] },
+    statePath,
+    stateSettings: { '--model': modelDigest(o.model), '--split': o.split ?? null, '--text-column': o.textColumn ?? null, '--label-column': o.labelColumn ?? null },
+    describe: { model: { path: o.model }, dataset: o.dataset, engine },
     command: { argv: o.argv ?? ['advtrain', 'eval', '--model', o.model, '--dataset', o.dataset, '--preset', 'text', '--threat', spec, '--n', String(o.n), '--seed', String(o.seed)], cwd: process.cwd() },
     onProgress: (stage, done, total) => (done % 50 === 0 || done === total) && log(`${stage}: ${done}/${total}`),
   });
@@ -227,5 +231,7 @@ export async function runTextEvalCommand(o: TextEvalCliOptions): Promise<EvalRes
     writeTextExamples(o.saveExamples, examples);
     log(`${examples.length} attacked messages written to ${o.saveExamples}`);
   }
+  // Last: a run killed before every file is written resumes from its (finished) state and writes them all.
+  if (statePath) rmSync(statePath, { force: true });
   return result;
 }

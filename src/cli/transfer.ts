@@ -10,7 +10,8 @@ import { TRANSFER_SCHEMA, type TransferFileResult, type TransferResult } from '.
 import { writeFileAtomic } from '../fsutil.js';
 import { UserError } from '../errors.js';
 import { checkSchemaOption, engineOptions, integer, labelColumnOption, positiveInt, schemaOption } from './options.js';
-import { log, startEngine, versions } from './common.js';
+import { log, startEngine } from './common.js';
+import { resultStamp } from '../eval/result-header.js';
 import { checkTransferInputs } from './preflight.js';
 
 interface TransferOptions {
@@ -68,7 +69,7 @@ export function transferCommand(): Command {
     process.stdout.write(formatMatrix(result));
     process.stdout.write(`robust accuracy of each target (row) on ${attack.name} examples crafted on each source (column) for all ${test.n} examples; a target's clean errors count as not robust\n`);
     if (o.json) {
-      const file: TransferFileResult = { schema: TRANSFER_SCHEMA, ...result, paths: dirs, n: test.n, seed: o.seed, engine, versions: versions(), created: new Date().toISOString() };
+      const file: TransferFileResult = { schema: TRANSFER_SCHEMA, ...result, paths: dirs, n: test.n, ...resultStamp(o.seed, { engine }) };
       writeFileAtomic(o.json, JSON.stringify(file, null, 2) + '\n');
       log(`results written to ${o.json}`);
     }

@@ -20,8 +20,7 @@ import { perClass } from './per-class.js';
 import { UserError } from '../errors.js';
 import { infeasibility, isBox } from '../data/domain.js';
 import { summarize } from './stats.js';
-import { runtimeVersions } from '../version.js';
-import { nativeKernelsRegistered } from '../engine/native/index.js';
+import { resultHeader } from './result-header.js';
 import { queryOnlyAttacks } from '../attacks/registry.js';
 
 /**
@@ -72,11 +71,7 @@ export interface EvaluateOptions {
   ensemble?: (clf: Classifier, ds: Dataset, o: ProtocolOptions) => Promise<ProtocolResult>;
 }
 
-/** The engine running now: 'native' is the wasm backend with advtrain's oneDNN kernels registered. */
-export function runningEngine(): EvalResultV2['engine'] {
-  const backend = tf.getBackend();
-  return { backend: backend === 'wasm' && nativeKernelsRegistered() ? 'native' : backend };
-}
+export { runningEngine } from './result-header.js';
 
 /** A query-only model (ONNX) can only be evaluated by black-box members, without the gradient-based checks. */
 function checkQueryOnly(members: Member[], o: EvaluateOptions): void {
@@ -213,11 +208,7 @@ export async function evaluate(clf: Classifier, ds: Dataset, o: EvaluateOptions)
   }
   const training = readTrainingLog(o.modelDir);
   return {
-    schema: EVAL_SCHEMA,
-    created: new Date().toISOString(),
-    versions: o.describe?.versions ?? runtimeVersions(),
-    engine: o.describe?.engine ?? runningEngine(),
-    seed,
+    ...resultHeader(EVAL_SCHEMA, seed, o.describe ?? {}),
     model: o.describe?.model ?? { path: 'memory' },
     data: { dataset: o.describe?.dataset ?? ds.name, split: 'test', n: ds.n, classes: ds.classNames },
     threat: o.threat.toString(),
