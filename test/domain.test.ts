@@ -80,6 +80,37 @@ test('repairInBall keeps a one-hot group at its clean category when switching wo
   tf.dispose([clean, adv]);
 });
 
+test("integerRounding 'nearest': integers go to the nearest grid value around the clean input, and repairInBall truncates where rounding would leave the ball", async () => {
+  await selectBackend('cpu');
+  const before = tf.memory().numTensors;
+  const nearest: Domain = { ...TYPED, integerRounding: 'nearest' };
+  const clean = tf.tensor2d([
+    [0.25, 1, 0, 0, 0.5],
+    [0.5, 0, 0, 1, 0.5],
+  ]);
+  // 0.4 is 0.6 of a cell above 0.25; 0.3 is 0.8 of a cell below 0.5.
+  const adv = tf.tensor2d([
+    [0.4, 1, 0, 0, 0.5],
+    [0.3, 0, 0, 1, 0.5],
+  ]);
+  assert.deepEqual(rows(repair(nearest, adv, clean)).map((r) => r[0]), [0.5, 0.25]);
+  assert.deepEqual(rows(repair(TYPED, adv, clean)).map((r) => r[0]), [0.25, 0.5], 'the default still truncates');
+  // linf 0.2: the first row rounded is 0.25 away (outside), the second exactly 0.25 too: both truncate; linf 0.25 keeps both.
+  const tight = repairInBall(nearest, adv, clean, parseThreat('linf:0.2'));
+  assert.deepEqual(rows(tight).map((r) => r[0]), [0.25, 0.5]);
+  const loose = repairInBall(nearest, adv, clean, parseThreat('linf:0.25'));
+  assert.deepEqual(rows(loose).map((r) => r[0]), [0.5, 0.25]);
+  // l2: the first row rounded leaves a ball of 0.27 (0.29 away) and is truncated, the second stays rounded; in 0.3 both round.
+  const mixed = tf.tensor2d([
+    [0.4, 1, 0, 0, 0.65],
+    [0.3, 0, 0, 1, 0.6],
+  ]);
+  assert.deepEqual(rows(repairInBall(nearest, mixed, clean, parseThreat('l2:0.27'))).map((r) => r[0]), [0.25, 0.25]);
+  assert.deepEqual(rows(repairInBall(nearest, mixed, clean, parseThreat('l2:0.3'))).map((r) => r[0]), [0.5, 0.25]);
+  tf.dispose([clean, adv, mixed]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test('infeasibility names what is wrong', () => {
   const ok = Float32Array.from([0.5, 0, 1, 0, 0.3]);
   assert.equal(infeasibility(TYPED, ok), undefined);

@@ -87,7 +87,14 @@ export function projectionDomain(domain: Domain): Domain {
     return false;
   });
   const integers = (domain.integers ?? []).filter((g) => !fixed.has(g.index));
-  return { lower: domain.lower, upper: domain.upper, ...(integers.length ? { integers } : {}), ...(oneHot.length ? { oneHot } : {}), ...(fixed.size ? { immutable: domain.immutable } : {}) };
+  return {
+    lower: domain.lower,
+    upper: domain.upper,
+    ...(integers.length ? { integers } : {}),
+    ...(oneHot.length ? { oneHot } : {}),
+    ...(fixed.size ? { immutable: domain.immutable } : {}),
+    ...(domain.integerRounding ? { integerRounding: domain.integerRounding } : {}),
+  };
 }
 
 /** What {@link finishRows} returns. */

@@ -73,6 +73,15 @@ export interface Domain {
   immutable?: readonly number[];
   /** Constraints between features, checked by {@link isFeasible}. */
   relations?: readonly Relation[];
+  /**
+   * How {@link repair} moves integer features onto their grid around a clean input:
+   * `'towards-clean'` (the default) truncates towards the clean value, so no coordinate ends
+   * further from it than the candidate was; `'nearest'` rounds to the nearest grid value, so a
+   * step of more than half a grid cell counts (an attack can cross a cell boundary) — and
+   * {@link repairInBall} falls back to truncation for an example that rounding would take out of
+   * the threat's ball. Without a clean input both round to the nearest grid value.
+   */
+  integerRounding?: 'towards-clean' | 'nearest';
 }
 
 /** The unit box [0, 1] every image data set uses. */
@@ -119,7 +128,8 @@ function lowerArray(domain: Domain, d: number): Float32Array {
  * 1. clip to the box;
  * 2. integer features onto their grid — to the nearest grid value, or with `clean` given,
  *    truncated towards the clean value, so no coordinate moves further from the clean input than
- *    it was (a perturbation inside any lp ball stays inside it);
+ *    it was (a perturbation inside any lp ball stays inside it), unless the domain's
+ *    `integerRounding` is `'nearest'`;
  * 3. one-hot groups to a vertex: the category of largest value gets 1, the others 0;
  * 4. immutable features back to their `clean` values (when `clean` is given).
  * A plain box ({@link isBox}) is step 1 alone, the same operation as before domains had types.
@@ -149,7 +159,8 @@ export function repair(domain: Domain, x: tf.Tensor, clean?: tf.Tensor): tf.Tens
       const stepT = tf.tensor1d(step);
       const origin = c ?? tf.tensor1d(lowerArray(domain, d));
       const k = tf.div(tf.sub(f, origin), stepT);
-      const snapped = tf.add(origin, tf.mul(c ? tf.mul(tf.sign(k), tf.floor(tf.add(tf.abs(k), 1e-4))) : tf.round(k), stepT));
+      const towardsClean = c && domain.integerRounding !== 'nearest';
+      const snapped = tf.add(origin, tf.mul(towardsClean ? tf.mul(tf.sign(k), tf.floor(tf.add(tf.abs(k), 1e-4))) : tf.round(k), stepT));
       f = tf.where(tf.cast(tf.tensor1d(mask), 'bool'), clipToBox(snapped, { lower: flatBound(domain.lower, d), upper: flatBound(domain.upper, d) }), f);
     }
     if (domain.oneHot?.length) f = projectOneHot(f, domain.oneHot, d);
@@ -192,7 +203,9 @@ export interface Ball {
  * {@link repair} that stays inside a threat's ball around `clean`, given a candidate that is
  * inside it: where moving a one-hot group to its vertex would leave the ball, that example's
  * groups keep their clean categories instead (every coordinate then lies at most as far from
- * the clean input as in the candidate, so the result is inside the ball and feasible).
+ * the clean input as in the candidate, so the result is inside the ball and feasible). With
+ * `integerRounding: 'nearest'`, an example whose rounded integers leave the ball is repaired with
+ * truncation towards the clean input instead.
  *
  * @example
  * ```ts
@@ -201,6 +214,7 @@ export interface Ball {
  */
 export function repairInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, ball: Ball): tf.Tensor {
   if (isBox(domain)) return clipToBox(x, domain);
+  if (domain.integerRounding === 'nearest' && domain.integers?.length) return nearestInBall(domain, x, clean, ball);
   const r = repair(domain, x, clean);
   if (!domain.oneHot?.length) return r;
   return tf.tidy(() => {
@@ -213,6 +227,24 @@ export function repairInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, bal
     const out = tf.where(tf.tile(tf.reshape(inside, [b, 1]), [1, d]), tf.reshape(r, [b, d]), kept);
     r.dispose();
     return tf.reshape(out, x.shape);
+  });
+}
+
+/** Rows of a `[b, …]` batch: where `inside` (bool `[b]`) from `a`, else from `b`. */
+function selectRows(inside: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const n = a.shape[0]!;
+  const d = a.size / n;
+  return tf.reshape(tf.where(tf.tile(tf.reshape(inside, [n, 1]), [1, d]), tf.reshape(a, [n, d]), tf.reshape(b, [n, d])), a.shape);
+}
+
+/** {@link repairInBall} with integers rounded to the nearest grid value where that stays inside the ball, truncated towards the clean input elsewhere. */
+function nearestInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, ball: Ball): tf.Tensor {
+  return tf.tidy(() => {
+    const near = repair(domain, x, clean);
+    const inside = tf.lessEqual(ball.distance(near, clean), ball.eps * (1 + 1e-6) + 1e-6);
+    if (tf.all(inside).dataSync()[0]) return near;
+    const safe = repairInBall({ ...domain, integerRounding: 'towards-clean' }, x, clean, ball);
+    return selectRows(inside, near, safe);
   });
 }
 

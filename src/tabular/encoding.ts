@@ -286,7 +286,11 @@ export class TabularEncoding {
    * The feasible set in model-input units: the unit box (a constant feature: [0, 0]), linear
    * grids as integer features, one-hot groups, every feature an attacker does not control as
    * immutable, and the schema's relations compiled (plus a grid relation for each log-scaled
-   * feature with a step, whose grid is not uniform in model-input units).
+   * feature with a step, whose grid is not uniform in model-input units). Attacks' repairs round
+   * integer features to the nearest grid value (`integerRounding: 'nearest'`) where the threat's
+   * ball allows it: a record's integer counts and {-1, 0, 1} codes move by whole steps, and
+   * truncating towards the clean record would let a gradient step of less than a whole cell
+   * never change them.
    */
   domain(): Domain {
     if (this.domainCache) return this.domainCache;
@@ -304,7 +308,7 @@ export class TabularEncoding {
       if (!c.controllable) for (let f = c.offset; f < c.offset + c.width; f++) immutable.push(f);
     });
     relations.unshift(...compileRelations(this, new Set(immutable)));
-    this.domainCache = { lower: new Float32Array(this.d), upper, integers, oneHot, immutable, relations };
+    this.domainCache = { lower: new Float32Array(this.d), upper, integers, oneHot, immutable, relations, integerRounding: 'nearest' };
     return this.domainCache;
   }
 
