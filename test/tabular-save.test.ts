@@ -5,11 +5,9 @@
 // predict picks that reader only for models saved with tabular.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/engine/backend.js';
 import { infeasibility } from '../src/data/domain.js';
 import { Rng } from '../src/data/rng.js';
@@ -25,13 +23,8 @@ import { runPredict } from '../src/cli/predict.js';
 import { runTrain } from '../src/cli/train.js';
 import { pickReader } from '../src/cli/predict-inputs.js';
 import { UserError } from '../src/errors.js';
+import { cli } from './cli-helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/advtrain.js', import.meta.url));
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function ok(r: ReturnType<typeof cli>): string {
   assert.equal(r.status, 0, r.stderr);
