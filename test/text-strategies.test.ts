@@ -312,6 +312,12 @@ test('a2t with good words: trains on substituted and inserted copies, lowers the
     await train(clf.ids, textToIdsDataset(ds, pre), undefined, { ...cfg, schedule: { kind: 'constant', lr: 1e-2 }, epochs: 1, strategy: s });
     const afterClean = insertedLoss();
     const r = await train(clf.ids, textToIdsDataset(ds, pre), undefined, { ...cfg, schedule: { kind: 'constant', lr: 1e-2 }, epochs: 4, strategy: s });
+    // The probed lists are checkpointed: a strategy restored from them carries the same ones.
+    const saved = s.saveState!();
+    assert.ok((saved.json?.goodWords as { byLabel: number[][] }).byLabel[1]!.length > 0);
+    const restored = a2t(pre, { goodWords: 2, goodWordKeep: 4 });
+    restored.loadState!(saved);
+    assert.deepEqual(restored.saveState!(), saved);
     s.dispose?.();
     assert.equal(tf.memory().numTensors, before, 'a2t with good words leaked tensors');
     assert.notEqual(r.history.at(-1)!.adv_accuracy, null);

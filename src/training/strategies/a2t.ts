@@ -63,7 +63,8 @@ export interface A2tOptions {
  * most as evidence against each text's label. The good words are probed again at the start of
  * every adversarial epoch, at the weights of that moment (one batched pass over
  * `goodWordVocabulary` single-word texts), so they follow the model as the goodword attack would;
- * probing at epoch starts keeps a resumed run identical to an uninterrupted one.
+ * the lists are part of the strategy's checkpointed state, so a run resumed mid-epoch draws from
+ * the same words as an uninterrupted one.
  *
  * @example
  * ```ts
@@ -148,6 +149,13 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
         // The substitution rows' metrics (the inserted copies follow them unreported), as in the published A2T.
         adv: { logits: tf.slice(logits, b, m / kinds) as tf.Tensor2D, from: 0 },
       };
+    },
+    saveState() {
+      return good ? { json: { goodWords: good } } : {};
+    },
+    loadState(state) {
+      const saved = state.json?.goodWords as typeof good;
+      if (saved) good = { epoch: saved.epoch, byLabel: saved.byLabel.map((l) => [...l]) };
     },
     dispose() {
       tensors?.dispose();
