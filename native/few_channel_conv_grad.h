@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "scratch.h"
@@ -158,30 +159,27 @@ __attribute__((target("avx2,fma"))) void backpropInputAvx2V(const Geom& g, const
   }
 }
 
-inline void backpropInputAvx2(const Geom& g, const float* dy, const float* w, float* dx) {
+// Calls f(std::integral_constant<int, V>) with V = the vectors of 16 taps the geometry needs (1 to 8).
+template <class F>
+void withVectors(const Geom& g, F&& f) {
   switch ((g.taps() + 15) / 16) {
-    case 1: return backpropInputAvx2V<1>(g, dy, w, dx);
-    case 2: return backpropInputAvx2V<2>(g, dy, w, dx);
-    case 3: return backpropInputAvx2V<3>(g, dy, w, dx);
-    case 4: return backpropInputAvx2V<4>(g, dy, w, dx);
-    case 5: return backpropInputAvx2V<5>(g, dy, w, dx);
-    case 6: return backpropInputAvx2V<6>(g, dy, w, dx);
-    case 7: return backpropInputAvx2V<7>(g, dy, w, dx);
-    default: return backpropInputAvx2V<8>(g, dy, w, dx);
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
   }
 }
 
+inline void backpropInputAvx2(const Geom& g, const float* dy, const float* w, float* dx) {
+  withVectors(g, [&](auto v) { backpropInputAvx2V<decltype(v)::value>(g, dy, w, dx); });
+}
+
 inline void backpropInputAvx512(const Geom& g, const float* dy, const float* w, float* dx) {
-  switch ((g.taps() + 15) / 16) {
-    case 1: return backpropInputV<1>(g, dy, w, dx);
-    case 2: return backpropInputV<2>(g, dy, w, dx);
-    case 3: return backpropInputV<3>(g, dy, w, dx);
-    case 4: return backpropInputV<4>(g, dy, w, dx);
-    case 5: return backpropInputV<5>(g, dy, w, dx);
-    case 6: return backpropInputV<6>(g, dy, w, dx);
-    case 7: return backpropInputV<7>(g, dy, w, dx);
-    default: return backpropInputV<8>(g, dy, w, dx);
-  }
+  withVectors(g, [&](auto v) { backpropInputV<decltype(v)::value>(g, dy, w, dx); });
 }
 
 }  // namespace fewchannel

@@ -131,39 +131,39 @@ __attribute__((target("avx512f,fma"))) void channel(int64_t Wp, int64_t CI, cons
   static_assert(T <= 2 * G, "more taps than two register groups");
 }
 
-// One padded image, every output channel; w is [CO][KH*KW][CI].
-template <int KH, int KW, bool DATA>
-void image(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
-  const int64_t T = KH * KW;
-  for (int64_t co = 0; co < CO; co++) {
-    if (!cnt[co]) continue;
-    int64_t c = 0;
-    for (; c + 32 <= CI; c += 32) channel<KH, KW, 2, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
-    for (; c < CI; c += 16) channel<KH, KW, 1, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
-  }
-}
-
 }  // namespace sparsegrad
 
 #include "sparse_conv_grad_avx2.h"
 
 namespace sparsegrad {
 
-// The instruction set a kernel runs on: its listing of nonzeros and its per-image pass.
+// The instruction set a kernel runs on: its listing of nonzeros and its per-channel pass.
 struct Avx512 {
   static void list(const float* d, int64_t P, int64_t OW, int64_t CO, int* pos, float* val, int* cnt) { listByChannel(d, P, OW, CO, pos, val, cnt); }
-  template <int KH, int KW, bool DATA>
-  static void pass(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
-    image<KH, KW, DATA>(Wp, CI, CO, P, pos, val, cnt, w, img);
+  template <int KH, int KW, int V, bool DATA>
+  static void channel(int64_t Wp, int64_t CI, const int* pos, const float* val, int cnt, float* w, float* img) {
+    sparsegrad::channel<KH, KW, V, DATA>(Wp, CI, pos, val, cnt, w, img);
   }
 };
 struct Avx2 {
   static void list(const float* d, int64_t P, int64_t OW, int64_t CO, int* pos, float* val, int* cnt) { avx2::listByChannel(d, P, OW, CO, pos, val, cnt); }
-  template <int KH, int KW, bool DATA>
-  static void pass(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
-    avx2::image<KH, KW, DATA>(Wp, CI, CO, P, pos, val, cnt, w, img);
+  template <int KH, int KW, int V, bool DATA>
+  static void channel(int64_t Wp, int64_t CI, const int* pos, const float* val, int cnt, float* w, float* img) {
+    avx2::channel<KH, KW, V, DATA>(Wp, CI, pos, val, cnt, w, img);
   }
 };
+
+// One padded image, every output channel; w is [CO][KH*KW][CI].
+template <class Isa, int KH, int KW, bool DATA>
+void image(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
+  const int64_t T = KH * KW;
+  for (int64_t co = 0; co < CO; co++) {
+    if (!cnt[co]) continue;
+    int64_t c = 0;
+    for (; c + 32 <= CI; c += 32) Isa::template channel<KH, KW, 2, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
+    for (; c < CI; c += 16) Isa::template channel<KH, KW, 1, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
+  }
+}
 
 // dX = conv2d_backprop_input(dY, W) for W in tfjs's [KH][KW][CI][CO].
 template <int KH, int KW, class Isa>
@@ -185,7 +185,7 @@ void backpropInput(const Geom& g, const float* dy, const float* w, float* dx) {
     for (int64_t n = 0; n < g.N; n++) {
       std::fill(buf, buf + pd.Hp * pd.Wp * CI, 0.f);
       Isa::list(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
-      Isa::template pass<KH, KW, true>(pd.Wp, CI, CO, P, pos, val, cnt, wt, buf);
+      image<Isa, KH, KW, true>(pd.Wp, CI, CO, P, pos, val, cnt, wt, buf);
       for (int64_t h = 0; h < g.H; h++)
         std::memcpy(dx + (n * g.H + h) * g.W * CI, buf + ((h + g.pt) * pd.Wp + g.pl) * CI, sizeof(float) * g.W * CI);
     }
@@ -217,7 +217,7 @@ void backpropFilter(const Geom& g, const float* x, const float* dy, float* dw, f
       for (int64_t h = 0; h < g.H; h++)
         std::memcpy(buf + ((h + g.pt) * pd.Wp + g.pl) * CI, x + (n * g.H + h) * g.W * CI, sizeof(float) * g.W * CI);
       Isa::list(dy + n * P * CO, P, g.OW, CO, pos, val, cnt);
-      Isa::template pass<KH, KW, false>(pd.Wp, CI, CO, P, pos, val, cnt, acc, buf);
+      image<Isa, KH, KW, false>(pd.Wp, CI, CO, P, pos, val, cnt, acc, buf);
       if (db)
         for (int64_t co = 0; co < CO; co++)
           for (int i = 0; i < cnt[co]; i++) bias[co] += val[co * P + i];

@@ -89,17 +89,5 @@ __attribute__((target("avx2,fma"))) void channel(int64_t Wp, int64_t CI, const i
   groupsFrom<KH, KW, V, 0, DATA>(Wp, CI, pos, val, cnt, w, img);
 }
 
-// One padded image, every output channel; w is [CO][KH*KW][CI].
-template <int KH, int KW, bool DATA>
-void image(int64_t Wp, int64_t CI, int64_t CO, int64_t P, const int* pos, const float* val, const int* cnt, float* w, float* img) {
-  const int64_t T = KH * KW;
-  for (int64_t co = 0; co < CO; co++) {
-    if (!cnt[co]) continue;
-    int64_t c = 0;
-    for (; c + 32 <= CI; c += 32) channel<KH, KW, 2, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
-    for (; c < CI; c += 16) channel<KH, KW, 1, DATA>(Wp, CI, pos + co * P, val + co * P, cnt[co], w + co * T * CI + c, img + c);
-  }
-}
-
 }  // namespace avx2
 }  // namespace sparsegrad
