@@ -220,14 +220,18 @@ export function repairInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, bal
   return tf.tidy(() => {
     const b = x.shape[0]!;
     const d = x.size / b;
-    const inside = tf.lessEqual(ball.distance(r, clean), ball.eps * (1 + 1e-6) + 1e-6);
     const mask = new Uint8Array(d);
     for (const g of domain.oneHot!) mask.fill(1, g.offset, g.offset + g.width);
-    const kept = tf.where(tf.tensor1d(mask, 'bool'), tf.reshape(clean, [b, d]), tf.reshape(r, [b, d]));
-    const out = tf.where(tf.tile(tf.reshape(inside, [b, 1]), [1, d]), tf.reshape(r, [b, d]), kept);
+    const kept = tf.reshape(tf.where(tf.tensor1d(mask, 'bool'), tf.reshape(clean, [b, d]), tf.reshape(r, [b, d])), x.shape);
+    const out = selectRows(insideBall(ball, r, clean), r, kept);
     r.dispose();
-    return tf.reshape(out, x.shape);
+    return out;
   });
+}
+
+/** Per example (bool `[b]`): whether `p` lies inside the ball around `clean`, up to float32 rounding. */
+function insideBall(ball: Ball, p: tf.Tensor, clean: tf.Tensor): tf.Tensor {
+  return tf.lessEqual(ball.distance(p, clean), ball.eps * (1 + 1e-6) + 1e-6);
 }
 
 /** Rows of a `[b, …]` batch: where `inside` (bool `[b]`) from `a`, else from `b`. */
@@ -241,7 +245,7 @@ function selectRows(inside: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 function nearestInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, ball: Ball): tf.Tensor {
   return tf.tidy(() => {
     const near = repair(domain, x, clean);
-    const inside = tf.lessEqual(ball.distance(near, clean), ball.eps * (1 + 1e-6) + 1e-6);
+    const inside = insideBall(ball, near, clean);
     if (tf.all(inside).dataSync()[0]) return near;
     const safe = repairInBall({ ...domain, integerRounding: 'towards-clean' }, x, clean, ball);
     return selectRows(inside, near, safe);
