@@ -6,7 +6,9 @@
  * gradient; into buffers of this script's own). What the native calls do not account for is tfjs:
  * the tape, tensor bookkeeping and JS glue. Rounds alternate the parts; medians over rounds.
  *
- *   node build/bench/native-step-split.js [--model mlp|tabular-mlp] [--rounds 5] [--runs 1000]
+ * With --threads 2 the figures are wall-clock microseconds (CPU time would count both threads).
+ *
+ *   node build/bench/native-step-split.js [--model mlp|tabular-mlp] [--threads 1] [--rounds 5] [--runs 1000]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
@@ -18,8 +20,9 @@ import { fromLayersModel } from '../src/model/classifier.js';
 import { softmaxCrossEntropy } from '../src/engine/cross-entropy.js';
 import { randomLabels } from './step.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'mlp' }, rounds: { type: 'string', default: '5' }, runs: { type: 'string', default: '1000' } } });
-const info = await selectBackend('native', { threads: 1 });
+const { values } = parseArgs({ options: { model: { type: 'string', default: 'mlp' }, threads: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, runs: { type: 'string', default: '1000' } } });
+const threads = Number(values.threads);
+const info = await selectBackend('native', { threads });
 if (info.name !== 'native') throw new Error(`the native engine is needed: ${info.reason}`);
 const tabular = values.model === 'tabular-mlp';
 const [inputShape, batch, classes] = tabular ? [[120], 256, 2] : [[28, 28, 1], 64, 10];
@@ -72,14 +75,15 @@ for (let r = 0; r < Number(values.rounds); r++) {
   for (const [k, f] of Object.entries(parts)) {
     for (let i = 0; i < 50; i++) f();
     const n = Number(values.runs);
-    const c = process.cpuUsage();
+    const c = process.cpuUsage(), t0 = performance.now();
     for (let i = 0; i < n; i++) f();
-    const d = process.cpuUsage(c);
-    (us[k] ??= []).push((d.user + d.system) / n);
+    const d = process.cpuUsage(c), wall = performance.now() - t0;
+    (us[k] ??= []).push(threads === 1 ? (d.user + d.system) / n : (1000 * wall) / n);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-console.log(`${values.model}, batch ${batch}, 1 thread; native calls per step: ${calls.map((c) => c[0]).join(', ')}`);
-for (const [k, v] of Object.entries(us)) console.log(`${k.padEnd(36)} ${median(v).toFixed(1).padStart(7)} µs CPU  (rounds: ${v.map((t) => t.toFixed(0)).join(' ')})`);
+const clock = threads === 1 ? 'CPU' : 'wall';
+console.log(`${values.model}, batch ${batch}, ${threads} thread${threads === 1 ? '' : 's'}; native calls per step: ${calls.map((c) => c[0]).join(', ')}`);
+for (const [k, v] of Object.entries(us)) console.log(`${k.padEnd(36)} ${median(v).toFixed(1).padStart(7)} µs ${clock}  (rounds: ${v.map((t) => t.toFixed(0)).join(' ')})`);
 const step = median(us['step (gradient, its sum read back)']!), nat = median(us['native calls, replayed']!), sum = median(us['sum read back alone']!);
 console.log(`split: native ${((100 * nat) / step).toFixed(0)}%, sum read back ${((100 * sum) / step).toFixed(0)}%, tfjs tape/bookkeeping/glue ${((100 * (step - nat - sum)) / step).toFixed(0)}%`);

@@ -1,10 +1,12 @@
 // Shared by every op family of the native engine: argument reading (Args), the one-call-at-a-time
-// guard with its denormal handling (guarded), CPU feature probes and thread-count helpers.
+// guard with its denormal and signal handling (guarded), CPU feature probes and thread-count helpers.
 #pragma once
 
 #include <node_api.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -144,6 +146,30 @@ inline bool flushDenormals = [] {
   const char* e = std::getenv("ADVTRAIN_NATIVE_DENORMALS");
   return !(e && std::strcmp(e, "keep") == 0);
 }();
+// oneDNN 2.x's JIT f32 GEMM kernels point RSP into the heap while they run (oneDNN issue #4845,
+// fixed in 3.x, later than Debian's 2.6): a signal handled on such a thread writes its frame there
+// and corrupts the heap — every `node --cpu-prof` run of a matmul aborted, and a Ctrl-C or a
+// child's SIGCHLD could hit the same way. So no engine thread takes an asynchronous signal while it
+// computes: the calling thread blocks them for the length of each call (they are delivered as it
+// returns), the pool threads for good (made inside a call, they inherit the mask; setPoolDenormals
+// blocks them on the ones made before). Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT)
+// stay deliverable.
+inline const sigset_t& asyncSignals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigfillset(&s);
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&s, sig);
+    return s;
+  }();
+  return set;
+}
+
+struct CallerSignalsBlocked {
+  sigset_t saved;
+  CallerSignalsBlocked() { pthread_sigmask(SIG_BLOCK, &asyncSignals(), &saved); }
+  ~CallerSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved, nullptr); }
+};
+
 inline int poolThreadsSet = 0;      // thread count the pool's MXCSR was last set for
 inline bool poolFlushSet = false;   // and to what
 
@@ -155,6 +181,7 @@ inline void setPoolDenormals() {
   {
     const unsigned c = _mm_getcsr();
     _mm_setcsr(flush ? (c | kFtzDaz) : (c & ~kFtzDaz));
+    if (omp_get_thread_num() != 0) pthread_sigmask(SIG_BLOCK, &asyncSignals(), nullptr);
   }
   poolThreadsSet = n;
   poolFlushSet = flush;
@@ -171,6 +198,7 @@ template <typename F>
 napi_value guarded(napi_env env, F&& f) {
   try {
     std::lock_guard<std::mutex> lock(callMutex);
+    CallerSignalsBlocked signals;
     CallerDenormals denormals;
     setPoolDenormals();
     return f();
