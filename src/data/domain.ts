@@ -161,16 +161,26 @@ export function repair(domain: Domain, x: tf.Tensor, clean?: tf.Tensor): tf.Tens
       const k = tf.div(tf.sub(f, origin), stepT);
       const towardsClean = c && domain.integerRounding !== 'nearest';
       const snapped = tf.add(origin, tf.mul(towardsClean ? tf.mul(tf.sign(k), tf.floor(tf.add(tf.abs(k), 1e-4))) : tf.round(k), stepT));
-      f = tf.where(tf.cast(tf.tensor1d(mask), 'bool'), clipToBox(snapped, { lower: flatBound(domain.lower, d), upper: flatBound(domain.upper, d) }), f);
+      f = blend(tf.tensor1d(mask), clipToBox(snapped, { lower: flatBound(domain.lower, d), upper: flatBound(domain.upper, d) }), f);
     }
     if (domain.oneHot?.length) f = projectOneHot(f, domain.oneHot, d);
     if (c && domain.immutable?.length) {
-      const mask = new Uint8Array(d);
+      const mask = new Float32Array(d);
       for (const i of domain.immutable) mask[i] = 1;
-      f = tf.where(tf.tensor1d(mask, 'bool'), c, f);
+      f = blend(tf.tensor1d(mask), c, f);
     }
     return tf.reshape(f, x.shape);
   });
+}
+
+/**
+ * `mask · a + (1 − mask) · b` for a 0/1 float mask that broadcasts against `[b, d]` (a feature
+ * mask `[d]` or a row mask `[b, 1]`): the same values as `tf.where` on finite inputs, without
+ * broadcasting a bool mask to the batch's shape, which tfjs does by a tile that cost more than
+ * the rest of a tabular repair.
+ */
+function blend(mask: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.add(tf.mul(a, mask), tf.mul(b, tf.sub(1, mask)));
 }
 
 function flatBound(v: number | Float32Array, d: number): number | Float32Array {
@@ -220,9 +230,9 @@ export function repairInBall(domain: Domain, x: tf.Tensor, clean: tf.Tensor, bal
   return tf.tidy(() => {
     const b = x.shape[0]!;
     const d = x.size / b;
-    const mask = new Uint8Array(d);
+    const mask = new Float32Array(d);
     for (const g of domain.oneHot!) mask.fill(1, g.offset, g.offset + g.width);
-    const kept = tf.reshape(tf.where(tf.tensor1d(mask, 'bool'), tf.reshape(clean, [b, d]), tf.reshape(r, [b, d])), x.shape);
+    const kept = tf.reshape(blend(tf.tensor1d(mask), tf.reshape(clean, [b, d]), tf.reshape(r, [b, d])), x.shape);
     const out = selectRows(insideBall(ball, r, clean), r, kept);
     r.dispose();
     return out;
@@ -238,7 +248,7 @@ function insideBall(ball: Ball, p: tf.Tensor, clean: tf.Tensor): tf.Tensor {
 function selectRows(inside: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const n = a.shape[0]!;
   const d = a.size / n;
-  return tf.reshape(tf.where(tf.tile(tf.reshape(inside, [n, 1]), [1, d]), tf.reshape(a, [n, d]), tf.reshape(b, [n, d])), a.shape);
+  return tf.reshape(blend(tf.cast(tf.reshape(inside, [n, 1]), 'float32'), tf.reshape(a, [n, d]), tf.reshape(b, [n, d])), a.shape);
 }
 
 /** {@link repairInBall} with integers rounded to the nearest grid value where that stays inside the ball, truncated towards the clean input elsewhere. */

@@ -258,11 +258,11 @@ function makeRelation(name: string, cond: RCond, enc: TabularEncoding, immutable
     enc,
     repair: (x) => {
       repairCond(cond, x, enc, fixed);
-      return rawHolds(cond, enc.decodeValues(x));
+      return rawHolds(cond, enc.decodeValues(x, used, scratch));
     },
     repairWith: (x, accept) => {
       repairCond(cond, x, enc, fixed, accept);
-      return rawHolds(cond, enc.decodeValues(x));
+      return rawHolds(cond, enc.decodeValues(x, used, scratch));
     },
   };
 }

@@ -7,24 +7,35 @@ import { columnsOf, rawHolds, rawNum, uses, type RCond, type RNum } from './rela
  * attacker controls as little as possible.
  */
 
+const columnsCache = new WeakMap<RCond, number[]>();
+
+/**
+ * The raw values of the columns `c` reads (the others stay 0): a repair decodes after every trial
+ * change, and decoding all of a record's columns each time was most of a repair's cost.
+ */
+function decodeFor(c: RCond, x: Float32Array, enc: TabularEncoding): Float64Array {
+  let used = columnsCache.get(c);
+  if (!used) columnsCache.set(c, (used = [...columnsOf(c)]));
+  return enc.decodeValues(x, used);
+}
+
 /**
  * Makes `c` hold on `x` where it can, changing only columns that are not `fixed`. Where there is
  * a choice (the parts of an OR), the cheapest change that `accept`s (e.g. keeps the other
  * relations holding) wins, else the cheapest.
  */
 export function repairCond(c: RCond, x: Float32Array, enc: TabularEncoding, fixed: (j: number) => boolean, accept?: (x: Float32Array) => boolean): void {
-  const values = () => enc.decodeValues(x);
   switch (c.k) {
     case 'and':
-      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, values())) repairCond(p, x, enc, fixed, accept);
+      for (let pass = 0; pass < 2; pass++) for (const p of c.parts) if (!rawHolds(p, decodeFor(p, x, enc))) repairCond(p, x, enc, fixed, accept);
       return;
     case 'or': {
-      if (rawHolds(c, values())) return;
+      if (rawHolds(c, decodeFor(c, x, enc))) return;
       const options: { trial: Float32Array; cost: number; ok: boolean }[] = [];
       for (const p of c.parts) {
         const trial = x.slice();
         repairCond(p, trial, enc, fixed, accept);
-        if (!rawHolds(c, enc.decodeValues(trial))) continue;
+        if (!rawHolds(c, decodeFor(c, trial, enc))) continue;
         let cost = 0;
         for (let i = 0; i < x.length; i++) cost += Math.abs(trial[i]! - x[i]!);
         options.push({ trial, cost, ok: accept ? accept(trial) : true });
@@ -73,8 +84,8 @@ function solveEquality(c: RCond & { k: 'cmp' }, x: Float32Array, enc: TabularEnc
   const lone = (e: RNum, other: RNum) => e.k === 'col' && !fixed(e.j) && !uses(other, e.j);
   const side = lone(c.a, c.b) ? c.a : lone(c.b, c.a) ? c.b : undefined;
   if (side?.k !== 'col') return false;
-  enc.setValue(x, side.j, rawNum(side === c.a ? c.b : c.a, enc.decodeValues(x)));
-  return rawHolds(c, enc.decodeValues(x));
+  enc.setValue(x, side.j, rawNum(side === c.a ? c.b : c.a, decodeFor(c, x, enc)));
+  return rawHolds(c, decodeFor(c, x, enc));
 }
 
 /**
@@ -87,9 +98,9 @@ function searchColumn(c: RCond, x: Float32Array, enc: TabularEncoding, j: number
   const trial = x.slice();
   const holdsAt = (v: number) => {
     enc.setValue(trial, j, v);
-    return rawHolds(c, enc.decodeValues(trial));
+    return rawHolds(c, decodeFor(c, trial, enc));
   };
-  const current = enc.decodeValues(x)[j]!;
+  const current = enc.decodeAt(x, j);
   let found: number | undefined;
   for (const end of [col.min, col.max]) {
     if (!holdsAt(end)) continue;
