@@ -1,10 +1,12 @@
 /**
- * What the fused kernels bring to an MLP's training step and input gradient: three configurations,
+ * What the fused kernels bring to an MLP's training step and input gradient: four configurations,
  * alternating within each round in one process so that all see the same machine load —
  * `layers` (tfjs-layers' layer-by-layer kernels and tfjs's cross-entropy composition), `stack`
- * (the dense stack, the composed cross-entropy) and `fused` (the dense stack and the fused softmax
- * cross-entropy kernel). Per mode the median times and the median of the per-round speedups over
- * `layers` (each round's ratios printed after it).
+ * (the dense stack, the composed cross-entropy), `fused` (the dense stack and the fused softmax
+ * cross-entropy kernel, on the tape) and `probe` (as `fused`, and the attacks' cross-entropy probe
+ * as one native call; the input gradient only: training does not use it). Per mode the median
+ * times and the median of the per-round speedups over `layers` (each round's ratios printed after
+ * it).
  *
  *   node build/bench/native-fused.js [--models mlp,tabular-mlp] [--rounds 7] [--runs 40] [--threads 2] [--clock wall|cpu]
  *
@@ -17,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { selectBackend } from '../src/engine/backend.js';
-import { DENSE_STACK, SOFTMAX_CROSS_ENTROPY, setNativeKernelEnabled } from '../src/engine/native/index.js';
+import { DENSE_STACK, DENSE_STACK_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY, setNativeKernelEnabled } from '../src/engine/native/index.js';
 import { buildZooModel, type ZooName } from '../src/model/zoo.js';
 import { makeOptimizer } from '../src/training/optimizers.js';
 import { benchSteps, randomLabels } from './step.js';
@@ -58,27 +60,29 @@ for (const name of values.models!.split(',')) {
   const y = randomLabels(batch, tabular ? 2 : 10);
   const opt = makeOptimizer('adam', 0);
   const s = benchSteps(model, x, y, opt);
-  const configs = { layers: [false, false], stack: [true, false], fused: [true, true] } as const;
+  const configs = { layers: [false, false, false], stack: [true, false, false], fused: [true, true, false], probe: [true, true, true] } as const;
   type Config = keyof typeof configs;
-  const times: Record<'train' | 'igrad', Record<Config, number[]>> = { train: { layers: [], stack: [], fused: [] }, igrad: { layers: [], stack: [], fused: [] } };
+  const times: Record<'train' | 'igrad', Record<Config, number[]>> = { train: { layers: [], stack: [], fused: [], probe: [] }, igrad: { layers: [], stack: [], fused: [], probe: [] } };
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const mode of ['train', 'igrad'] as const) {
-      for (const [c, [stack, ce]] of Object.entries(configs) as [Config, readonly [boolean, boolean]][]) {
+      for (const [c, [stack, ce, probe]] of Object.entries(configs) as [Config, readonly [boolean, boolean, boolean]][]) {
+        if (mode === 'train' && probe) continue;
         setNativeKernelEnabled(DENSE_STACK, stack);
         setNativeKernelEnabled(SOFTMAX_CROSS_ENTROPY, ce);
+        setNativeKernelEnabled(DENSE_STACK_CROSS_ENTROPY, probe);
         times[mode][c].push(time(s[mode]));
       }
     }
   }
-  setNativeKernelEnabled(DENSE_STACK, true);
-  setNativeKernelEnabled(SOFTMAX_CROSS_ENTROPY, true);
+  for (const k of [DENSE_STACK, SOFTMAX_CROSS_ENTROPY, DENSE_STACK_CROSS_ENTROPY]) setNativeKernelEnabled(k, true);
   for (const mode of ['train', 'igrad'] as const) {
     const t = times[mode];
     const speedup = (c: Config) => t.layers.map((l, i) => l / t[c][i]!);
     const med = (c: Config) => `${median(t[c]).toFixed(3)} ms`;
     const ratio = (c: Config) => `${median(speedup(c)).toFixed(2)}× (${speedup(c).map((v) => v.toFixed(2)).join(' ')})`;
-    console.log(`${name.padEnd(12)} ${mode.padEnd(6)} batch ${batch}: layers ${med('layers')}, stack ${med('stack')}, stack+ce ${med('fused')}`);
-    console.log(`${''.padEnd(12)} ${''.padEnd(6)} over layers: stack ${ratio('stack')}; stack+ce ${ratio('fused')}`);
+    const probe = mode === 'igrad';
+    console.log(`${name.padEnd(12)} ${mode.padEnd(6)} batch ${batch}: layers ${med('layers')}, stack ${med('stack')}, stack+ce ${med('fused')}${probe ? `, one-call probe ${med('probe')}` : ''}`);
+    console.log(`${''.padEnd(12)} ${''.padEnd(6)} over layers: stack ${ratio('stack')}; stack+ce ${ratio('fused')}${probe ? `; one-call probe ${ratio('probe')}` : ''}`);
   }
   s.dispose();
   opt.dispose();

@@ -1,8 +1,10 @@
 /**
  * The two steps every bench times, on a fixed batch: one training step (forward, backward, `opt`
- * update) and the loss gradient w.r.t. the input, the inner step of every attack (for a model
- * whose first layer is an embedding: w.r.t. the embedded tokens, as gradient-guided word attacks
- * take it).
+ * update) and the loss gradient w.r.t. the input, the inner step of every attack: the gradient
+ * attacks' own `probe` (src/attacks/gradient.ts: logits, per-example cross-entropy, success flags
+ * and input gradient, the gradient's sum read back), which on the native engine runs a dense-stack
+ * model as one call. For a model whose first layer is an embedding: the tape's gradient w.r.t.
+ * the embedded tokens, as gradient-guided word attacks take it.
  *
  * @example
  * ```ts
@@ -14,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fromLayersModel } from '../src/model/classifier.js';
 import { softmaxCrossEntropy } from '../src/engine/cross-entropy.js';
+import { probe } from '../src/attacks/gradient.js';
 
 export interface BenchSteps {
   train(): void;
@@ -44,9 +47,10 @@ export function benchSteps(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, o
     const g = tf.grad((ei: tf.Tensor) => loss(body.reduce((h, l) => l.apply(h) as tf.Tensor, ei)));
     return { train, gradients, igrad: () => tf.tidy(() => void tf.sum(g(e)).dataSync()), dispose: () => e.dispose() };
   }
-  const g = tf.grad((xi: tf.Tensor) => loss(clf.logits(xi)));
+  const labels = tf.argMax(y, 1) as tf.Tensor1D;
   // The gradient's sum read back, as the PyTorch peer's g.sum().item(): a scalar, not a copy of the whole gradient.
-  return { train, gradients, igrad: () => tf.tidy(() => void tf.sum(g(x)).dataSync()), dispose: () => {} };
+  const igrad = () => tf.tidy(() => void tf.sum(probe(clf, x, labels, 'ce').grad).dataSync());
+  return { train, gradients, igrad, dispose: () => labels.dispose() };
 }
 
 /** `n` random labels of `numClasses` classes, one-hot float32 (seed 2, as every bench uses). */

@@ -10,6 +10,7 @@
 // sum, 2 their mean (a scalar).
 #include "common.h"
 #include "ops.h"
+#include "kernels.h"
 
 #include <vector>
 
@@ -109,6 +110,18 @@ void overRows(const Problem& p, F&& body) {
 }
 
 }  // namespace
+
+void crossEntropyRowsRun(const float* z, const int32_t* labels, int64_t rows, int64_t classes, float* loss, float* dz) {
+  Problem p{};
+  p.z = z;
+  p.sparse = labels;
+  p.rows = rows;
+  p.classes = classes;
+  overRows(p, [&](int64_t r, float* e) {
+    loss[r] = static_cast<float>(rowLoss(p, r, e));
+    rowGrad(p, r, 1.0, dz, e);
+  });
+}
 
 // softmaxCrossEntropy(heap, logits, labels, out, rows, classes, sparse, reduction)
 napi_value SoftmaxCrossEntropy(napi_env env, napi_callback_info info) {

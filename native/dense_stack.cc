@@ -104,6 +104,30 @@ void forward(const std::vector<Layer>& ls, int64_t batch, const float* x, float*
 
 struct GradTag {};
 struct RecomputeTag {};
+struct ProbeTag {};
+
+// The gradient of every layer's pre-activation (dz of the last layer is dy; the others go to `dz`,
+// laid out as acts) and, where dx is given, of the input; rows split between threads.
+void backwardRows(const std::vector<Layer>& ls, int64_t batch, int64_t inDim, const float* acts, const float* dy, float* dx, float* dz) {
+  const size_t L = ls.size();
+  const std::vector<int64_t> h = hiddenOffsets(ls, batch);
+  auto dzOf = [&](size_t l) -> float* { return l + 1 == L ? const_cast<float*>(dy) : dz + h[l + 1]; };
+  const int T = stackThreads(ls, batch);
+  std::vector<MatMulEntry*> mm(T * L, nullptr);
+  for (int t = 0; t < T; ++t)
+    for (size_t l = (dx ? 0 : 1); l < L; ++l)
+      mm[t * L + l] = serialMatMul(rowBegin(batch, t + 1, T) - rowBegin(batch, t, T), ls[l].units, ls[l].in, false, true, false, false, t);
+  overRows(T, batch, [&](int t, int64_t r0, int64_t r1) {
+    for (size_t l = L; l-- > 1;) {
+      float* prev = dzOf(l - 1) + r0 * ls[l].in;
+      serialMatMulRun(mm[t * L + l], dzOf(l) + r0 * ls[l].units, ls[l].w, nullptr, prev);
+      // The ReLU gradient from the layer's output: h > 0 exactly where its input is > 0, and a
+      // NaN stays NaN, as tfjs's step of the input gives.
+      if (ls[l - 1].relu) reluGradRun(prev, acts + h[l] + r0 * ls[l].in, prev, (r1 - r0) * ls[l].in);
+    }
+    if (dx) serialMatMulRun(mm[t * L], dzOf(0) + r0 * ls[0].units, ls[0].w, nullptr, dx + r0 * inDim);
+  });
+}
 
 }  // namespace
 
@@ -119,6 +143,34 @@ napi_value DenseStackForward(napi_env env, napi_callback_info info) {
     float* out = a.f32(5, batch * ls.back().units);
     float* acts = ls.size() > 1 ? a.f32(6, hiddenFloats(ls, batch)) : nullptr;
     forward(ls, batch, x, out, acts);
+    return undefinedValue(env);
+  });
+}
+
+// denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx): an attack's
+// cross-entropy probe in one call — the logits, each row's softmax cross-entropy against its int32
+// class index, and the input gradient of their sum (forward, loss, backward: what tfjs's tape runs
+// as 4 native calls and the tape's own work between them).
+napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 9);
+    const int64_t batch = a.i(2), inDim = a.i(3);
+    if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
+    const std::vector<Layer> ls = layersOf(a, 1, inDim);
+    if (ls.back().relu) throw JsError("advtrain native: a dense stack ending in a ReLU has no backward here");
+    const int64_t classes = ls.back().units, hidden = hiddenFloats(ls, batch);
+    const float* x = a.f32(4, batch * inDim);
+    const int32_t* labels = reinterpret_cast<const int32_t*>(a.f32(5, batch));
+    float* logits = a.f32(6, batch * classes);
+    float* loss = a.f32(7, batch);
+    float* dx = a.f32(8, batch * inDim);
+    // Scratch: the hidden activations, the logits' gradient, the hidden layers' gradients.
+    float* buf = scratchmem::get<float, ProbeTag>(static_cast<size_t>(2 * hidden + batch * classes));
+    float* acts = buf;
+    float* dLogits = buf + hidden;
+    forward(ls, batch, x, logits, acts);
+    crossEntropyRowsRun(logits, labels, batch, classes, loss, dLogits);
+    backwardRows(ls, batch, inDim, acts, dLogits, dx, dLogits + batch * classes);
     return undefinedValue(env);
   });
 }
@@ -159,26 +211,11 @@ napi_value DenseStackBackward(napi_env env, napi_callback_info info) {
       forward(ls, batch, x, buf + hidden, buf);
       acts = buf;
     }
-    // Phase 1, rows split between threads: the gradient of every layer's pre-activation (dZ), and dx.
-    // dZ of the last layer is dy; the others go to one scratch buffer laid out as acts.
+    // Phase 1: every layer's dz (the hidden ones into scratch laid out as acts), and dx.
     const std::vector<int64_t> h = hiddenOffsets(ls, batch);
     float* dz = L > 1 ? scratchmem::get<float, GradTag>(static_cast<size_t>(hidden)) : nullptr;
-    auto dzOf = [&](size_t l) -> float* { return l + 1 == L ? const_cast<float*>(dy) : dz + h[l + 1]; };
-    const int T = stackThreads(ls, batch);
-    std::vector<MatMulEntry*> mm(T * L, nullptr);
-    for (int t = 0; t < T; ++t)
-      for (size_t l = (dx ? 0 : 1); l < L; ++l)
-        mm[t * L + l] = serialMatMul(rowBegin(batch, t + 1, T) - rowBegin(batch, t, T), ls[l].units, ls[l].in, false, true, false, false, t);
-    overRows(T, batch, [&](int t, int64_t r0, int64_t r1) {
-      for (size_t l = L; l-- > 1;) {
-        float* prev = dzOf(l - 1) + r0 * ls[l].in;
-        serialMatMulRun(mm[t * L + l], dzOf(l) + r0 * ls[l].units, ls[l].w, nullptr, prev);
-        // The ReLU gradient from the layer's output: h > 0 exactly where its input is > 0, and a
-        // NaN stays NaN, as tfjs's step of the input gives.
-        if (ls[l - 1].relu) reluGradRun(prev, acts + h[l] + r0 * ls[l].in, prev, (r1 - r0) * ls[l].in);
-      }
-      if (dx) serialMatMulRun(mm[t * L], dzOf(0) + r0 * ls[0].units, ls[0].w, nullptr, dx + r0 * inDim);
-    });
+    auto dzOf = [&](size_t l) -> const float* { return l + 1 == L ? dy : dz + h[l + 1]; };
+    backwardRows(ls, batch, inDim, acts, dy, dx, dz);
     // Phase 2: each layer's kernel and bias gradient, a reduction over the rows (threaded per product).
     if (weights) {
       for (size_t l = 0; l < L; ++l) {

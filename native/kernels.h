@@ -20,6 +20,11 @@ void serialMatMulRun(MatMulEntry* e, const float* A, const float* B, const float
 // elementwise.cc: dx = dy * step(x), tfjs's ReLU gradient, as reluGrad (dx may be dy).
 void reluGradRun(const float* dy, const float* x, float* dx, int64_t n);
 
+// cross_entropy.cc: per row, the softmax cross-entropy of z [rows, classes] against class
+// indices (loss [rows]) and the gradient of their sum, softmax − one-hot (dz), as the kernels
+// softmaxCrossEntropy (reduction 0) and its gradient with dy = 1 compute them.
+void crossEntropyRowsRun(const float* z, const int32_t* labels, int64_t rows, int64_t classes, float* loss, float* dz);
+
 // reductions.cc: out[c] = sum over rows of x[r, c], as sumRows.
 void sumRowsRun(const float* x, int64_t rows, int64_t cols, float* out);
 

@@ -12,6 +12,7 @@ napi_value MatMul(napi_env env, napi_callback_info info);
 // dense_stack.cc
 napi_value DenseStackForward(napi_env env, napi_callback_info info);
 napi_value DenseStackBackward(napi_env env, napi_callback_info info);
+napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info);
 
 // cross_entropy.cc
 napi_value SoftmaxCrossEntropy(napi_env env, napi_callback_info info);
@@ -36,6 +37,7 @@ napi_value AddBias(napi_env env, napi_callback_info info);
 
 // reductions.cc
 napi_value SumRows(napi_env env, napi_callback_info info);
+napi_value SumTrailing(napi_env env, napi_callback_info info);
 napi_value ReduceMax(napi_env env, napi_callback_info info);
 napi_value MaxGrad(napi_env env, napi_callback_info info);
 

@@ -1,4 +1,5 @@
-// Reductions: column sums (bias gradients), Max over adjacent axes and its gradient.
+// Reductions: column sums (bias gradients), sums over trailing axes, Max over adjacent axes and its
+// gradient.
 #include "common.h"
 #include "ops.h"
 #include "kernels.h"
@@ -74,6 +75,37 @@ napi_value SumRows(napi_env env, napi_callback_info info) {
     const float* x = a.f32(1, rows * cols);
     float* out = a.f32(2, cols);
     sumRowsRun(x, rows, cols, out);
+    return undefinedValue(env);
+  });
+}
+
+// Sums over the trailing axes: out[o] = sum of x[o, 0 .. r) — a whole tensor's sum (outer = 1, an
+// attack bench's gradient read back: tfjs's wasm Sum took 12% of an MLP's input-gradient step) or
+// per-example sums over every axis but the batch (the squared norms of L2 attacks). Float partials
+// over blocks of 1024 (vectorized), added in double. Threads over rows when large.
+double sumSegment(const float* x, int64_t n) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += 1024) {
+    const int64_t e = std::min<int64_t>(n, b + 1024);
+    float part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t k = b; k < e; ++k) part += x[k];
+    total += part;
+  }
+  return total;
+}
+
+// sumTrailing(heap, x, out, outer, r)
+napi_value SumTrailing(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5);
+    const int64_t outer = a.i(3), r = a.i(4);
+    if (outer <= 0 || r <= 0) throw JsError("advtrain native: bad sumTrailing shape");
+    const float* x = a.f32(1, outer * r);
+    float* out = a.f32(2, outer);
+    const int nt = static_cast<int>(std::min<int64_t>(threadsFor(outer * r), outer));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t o = 0; o < outer; ++o) out[o] = static_cast<float>(sumSegment(x + o * r, r));
     return undefinedValue(env);
   });
 }

@@ -12,7 +12,9 @@ import { nativeSuite } from './native-harness.js';
 import { rand, relErr, W, X, dual } from './helpers.js';
 import { lpThreat } from '../src/threat/threat-model.js';
 import { Pgd } from '../src/attacks/pgd.js';
-import { DENSE_STACK, denseStackPlan, nativeKernelStats, setNativeKernelEnabled, nativeHost } from '../src/engine/native/index.js';
+import { DENSE_STACK, DENSE_STACK_CROSS_ENTROPY, denseStackPlan, nativeKernelStats, setNativeKernelEnabled, nativeHost } from '../src/engine/native/index.js';
+import { probe } from '../src/attacks/gradient.js';
+import type { Classifier } from '../src/model/classifier.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { fromLayersModel } from '../src/model/classifier.js';
 
@@ -89,6 +91,58 @@ nativeSuite('the fused dense stack equals tfjs-layers', () => {
     });
   }
 
+  /** probe(clf, x, y, 'ce')'s logits, objective, success and gradient, and how often the one-call probe ran. */
+  function probeValues(clf: Classifier, c: Case, seed: number): { values: Float32Array[]; fused: number } {
+    const x = tf.tensor(rand(c.batch * c.inputShape.reduce((p, d) => p * d, 1), seed, 0, 1), [c.batch, ...c.inputShape]);
+    const y = tf.tensor1d(Array.from({ length: c.batch }, (_, i) => (i * 7 + seed) % c.classes), 'int32');
+    nativeKernelStats(true);
+    const before = tf.memory().numTensors;
+    const p = probe(clf, x, y, 'ce');
+    const outs = [p.logits, p.objective, p.success, p.grad];
+    assert.equal(tf.memory().numTensors, before + 4, 'the probe made its 4 outputs and nothing else');
+    const values = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+    tf.dispose([...outs, x, y]);
+    return { values, fused: nativeKernelStats(true)[DENSE_STACK_CROSS_ENTROPY]?.native ?? 0 };
+  }
+
+  test("an attack's cross-entropy probe runs as one native call with the tape's logits, losses, successes and gradient", () => {
+    const cases: Case[] = [...CASES, { ...CASES[0]!, batch: 64 }, { ...CASES[1]!, batch: 300 }];
+    for (const c of cases) {
+      const model = c.build();
+      const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 } });
+      setNativeKernelEnabled(DENSE_STACK_CROSS_ENTROPY, false);
+      const ref = probeValues(clf, c, 11);
+      setNativeKernelEnabled(DENSE_STACK_CROSS_ENTROPY, true);
+      const got = probeValues(clf, c, 11);
+      assert.equal(ref.fused, 0, 'switched off, the tape ran');
+      assert.equal(got.fused, 1, `${c.name}: one native call`);
+      ['logits', 'objective', 'success', 'input gradient'].forEach((name, i) => {
+        const e = relErr(got.values[i]!, ref.values[i]!);
+        assert.ok(e <= TOL, `${c.name}, batch ${c.batch}: ${name} differs from the tape by ${e.toExponential(2)}`);
+      });
+      model.dispose();
+    }
+  });
+
+  test('a wrapper that changes the logits does not inherit the one-call probe', () => {
+    const c = CASES[1]!;
+    const model = c.build();
+    const clf = fromLayersModel(model, { domain: { lower: 0, upper: 1 } });
+    const bonus = tf.tensor1d([3, -3]);
+    const shifted: Classifier = { ...clf, logits: (x) => tf.tidy(() => tf.add(clf.logits(x), bonus)) };
+    const got = probeValues(shifted, c, 12);
+    assert.equal(got.fused, 0, 'the wrapper ran on the tape');
+    setNativeKernelEnabled(DENSE_STACK_CROSS_ENTROPY, false);
+    const ref = probeValues(shifted, c, 12);
+    setNativeKernelEnabled(DENSE_STACK_CROSS_ENTROPY, true);
+    got.values.forEach((v, i) => assert.ok(relErr(v, ref.values[i]!) <= TOL));
+    const plain = probeValues({ ...clf, domain: { lower: -1, upper: 2 } }, c, 12);
+    assert.equal(plain.fused, 1, 'a wrapper that keeps the logits keeps the probe');
+    assert.ok(relErr(plain.values[1]!, got.values[1]!) > 1e-3, 'the bonus changes the losses');
+    bonus.dispose();
+    model.dispose();
+  });
+
   test('the backward recomputes the activations where the tape saved a copy of the logits', () => {
     const c = CASES[1]!;
     const model = c.build();
@@ -137,7 +191,8 @@ nativeSuite('the fused dense stack equals tfjs-layers', () => {
         tf.dispose([r.xAdv, x, y]);
       }
     }
-    const ran = nativeKernelStats(true)[DENSE_STACK]?.native ?? 0;
+    const stats = nativeKernelStats(true);
+    const ran = (stats[DENSE_STACK]?.native ?? 0) + (stats[DENSE_STACK_CROSS_ENTROPY]?.native ?? 0);
     assert.ok(ran >= 60, `the attack ran its steps on the dense stack (${ran} calls)`);
     model.dispose();
   });

@@ -1,5 +1,5 @@
 /**
- * The native engine's kernels against the tfjs cpu backend (the reference): Sum (bias gradients) and Max over adjacent axes with its one-pass gradient.
+ * The native engine's kernels against the tfjs cpu backend (the reference): Sum (bias gradients, trailing axes) and Max over adjacent axes with its one-pass gradient.
  * Skipped when the addon is not built, unless ADVTRAIN_REQUIRE_NATIVE=1.
  */
 import { test } from 'node:test';
@@ -24,8 +24,21 @@ nativeSuite('native reduction kernels equal the tfjs cpu kernels', () => {
     test(`Sum over all axes but the last x${shape} axis ${axis} keepDims ${keepDims}`, () =>
       check('Sum', [spec(shape, 70)], (x) => tf.sum(x!, axis, keepDims), [tf.Sum]));
   }
-  test('Sum over other axes falls back and still matches cpu', async () => {
-    const fn = (x?: tf.Tensor) => [tf.sum(x!, 1), tf.sum(x!), tf.sum(x!, -1, true)];
+  // Sums over trailing axes: a whole tensor (an attack's gradient read back), per-example sums;
+  // blocks of 1024 with ragged ends, and rows over threads from 256K floats.
+  for (const [shape, axis, keepDims] of [
+    [[64, 28, 28, 1], undefined, false],
+    [[2100], 0, false],
+    [[8, 5000], 1, false],
+    [[3, 5, 7], [1, 2], true],
+    [[4, 3, 2], [0, 1, 2], true],
+    [[300, 1000], -1, false],
+  ] as [number[], number | number[] | undefined, boolean][]) {
+    test(`Sum over trailing axes x${shape} axis ${axis ?? 'all'} keepDims ${keepDims}`, () =>
+      check('Sum', [spec(shape, 72)], (x) => tf.sum(x!, axis, keepDims), [tf.Sum]));
+  }
+  test('Sum over a middle axis falls back and still matches cpu', async () => {
+    const fn = (x?: tf.Tensor) => [tf.sum(x!, 1), tf.sum(x!, [0, 1]), tf.sum(x!, -1, true)];
     const ref = await runOn('cpu', [spec([4, 5, 6], 71)], fn);
     const got = await runOn('wasm', [spec([4, 5, 6], 71)], fn);
     for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) <= 1e-4);

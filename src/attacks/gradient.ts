@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers the gradients of every core op (tfjs-core's own ESM registration file cannot load in Node).
 import '@tensorflow/tfjs-layers';
-import type { Classifier } from '../model/classifier.js';
+import { crossEntropyProbeOf, type Classifier } from '../model/classifier.js';
 import { attackObjective, isSuccess, type AttackLoss } from './losses.js';
 
 /** Logits, per-example objective, success flags and input gradient at one point. */
@@ -14,7 +14,9 @@ export interface GradientProbe {
 
 /**
  * One forward and backward pass: the gradient of the summed attack objective w.r.t. the input,
- * with the logits and per-example objective at the same point (one query per example).
+ * with the logits and per-example objective at the same point (one query per example). The
+ * untargeted cross-entropy runs as the engine's one-pass probe where the classifier has one
+ * ({@link crossEntropyProbeOf}: a dense-stack model on the native engine), else on the tape.
  *
  * @example
  * ```ts
@@ -24,6 +26,10 @@ export interface GradientProbe {
  * ```
  */
 export function probe(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, loss: AttackLoss, target?: tf.Tensor1D): GradientProbe {
+  if (loss === 'ce' && !target) {
+    const fused = crossEntropyProbeOf(clf)?.(x, y);
+    if (fused) return { logits: fused.logits, objective: fused.loss, success: isSuccess(fused.logits, y), grad: fused.grad };
+  }
   let logits: tf.Tensor2D | undefined;
   let objective: tf.Tensor1D | undefined;
   const { grad, value } = tf.valueAndGrad((xi: tf.Tensor) => {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as tfc from '@tensorflow/tfjs-converter';
 import type { Domain } from '../data/domain.js';
-import { nativeModelApply } from '../engine/native/fused-model.js';
+import { nativeModelApply, nativeCrossEntropyProbe, type CrossEntropyProbe } from '../engine/native/fused-model.js';
 
 /**
  * The one contract every model meets. Attacks and evaluations see nothing else.
@@ -26,6 +26,28 @@ export interface Classifier {
   logits(x: tf.Tensor): tf.Tensor2D;
   /** True for models that can only be queried (ONNX): gradients do not flow through `logits`, so only score- and decision-based attacks apply. */
   readonly queryOnly?: boolean;
+}
+
+type ProbeFn = (x: tf.Tensor, y: tf.Tensor1D) => CrossEntropyProbe | undefined;
+
+/** One-pass cross-entropy probes, by the `logits` function they compute the same values as. */
+const crossEntropyProbes = new WeakMap<Classifier['logits'], ProbeFn>();
+
+/**
+ * The engine's one-pass cross-entropy probe for `clf` (logits, each example's softmax cross-entropy
+ * against class index `y`, and the input gradient of their sum), or undefined. Kept by the `logits`
+ * function it stands for, so a wrapper that changes the logits (`{ ...clf, logits: … }`) never
+ * inherits it; one that keeps them (another domain) does. The probe itself returns undefined where
+ * the engine cannot run it on that input; gradient attacks then run the tape.
+ *
+ * @example
+ * ```ts
+ * const p = crossEntropyProbeOf(clf)?.(x, labels);
+ * if (p) tf.dispose([p.logits, p.loss, p.grad]);
+ * ```
+ */
+export function crossEntropyProbeOf(clf: Classifier): ProbeFn | undefined {
+  return crossEntropyProbes.get(clf.logits);
 }
 
 /**
@@ -89,13 +111,15 @@ export function fromLayersModel(model: tfl.LayersModel, opts: AdapterOptions): L
   const inputShape = (model.inputs[0]!.shape as (number | null)[]).slice(1).map((d) => d ?? -1);
   const outShape = model.outputs[0]!.shape as (number | null)[];
   const numClasses = outShape[outShape.length - 1] ?? -1;
+  // The native engine runs known layer stacks as one fused kernel; any other model as tfjs-layers does.
+  const logits = (x: tf.Tensor) => toLogits(() => nativeModelApply(model, x, false) ?? (model.apply(x, { training: false }) as tf.Tensor), output);
+  if (output === 'logits') crossEntropyProbes.set(logits, (x, y) => nativeCrossEntropyProbe(model, x, y));
   return {
     model,
     inputShape,
     numClasses,
     domain: opts.domain,
-    // The native engine runs known layer stacks as one fused kernel; any other model as tfjs-layers does.
-    logits: (x) => toLogits(() => nativeModelApply(model, x, false) ?? (model.apply(x, { training: false }) as tf.Tensor), output),
+    logits,
     trainingLogits: (x) => toLogits(() => nativeModelApply(model, x, true) ?? (model.apply(x, { training: true }) as tf.Tensor), output),
   };
 }

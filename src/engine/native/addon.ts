@@ -68,6 +68,13 @@ export interface NativeAddon {
    */
   denseStackBackward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, acts: number, dy: number, dx: number, grads: Float64Array | null): void;
   /**
+   * denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx): an attack's
+   * cross-entropy probe in one call: the logits [batch, classes], each row's softmax cross-entropy
+   * against its int32 class index (labels [batch]) into loss, and the gradient of their sum with
+   * respect to x into dx. (Absent from addons built before it; the tape path is used there.)
+   */
+  denseStackCrossEntropy?(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, labels: number, logits: number, loss: number, dx: number): void;
+  /**
    * softmaxCrossEntropy(heap, logits, labels, out, rows, classes, sparse, reduction): the softmax
    * cross-entropy of logits [rows, classes] against int32 class indices [rows] (sparse 1; an index
    * outside [0, classes) gives 0) or float32 label distributions [rows, classes] (sparse 0:
@@ -91,6 +98,8 @@ export interface NativeAddon {
   avgPoolGrad(heap: Uint8Array, dy: number, dx: number, geometry: PoolGeometry): void;
   /** sumRows(heap, x, out, rows, cols): column sums of a [rows, cols] matrix */
   sumRows(heap: Uint8Array, ...args: number[]): void;
+  /** sumTrailing(heap, x, out, outer, r): out[o] = sum of x[o·r .. o·r + r), a sum over trailing axes (outer 1: the whole tensor). */
+  sumTrailing(heap: Uint8Array, ...args: number[]): void;
   /**
    * adamUpdate(heap, desc, b1, 1-b1, b2, 1-b2, 1-b1^t, 1-b2^t, eps, -lr): tfjs's Adam step for
    * every variable in `desc` ([w, g, m, v byte offsets, element count] per variable), in place:

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { nativeHost } from './kernels/context.js';
-import { DENSE_STACK, denseStackEnabled, type DenseStackAttrs } from './kernels/dense-stack.js';
+import { DENSE_STACK, DENSE_STACK_CROSS_ENTROPY, denseStackCrossEntropyEnabled, denseStackEnabled, type DenseStackAttrs } from './kernels/dense-stack.js';
 
 /** What a layer contributes to a dense stack. */
 type Step =
@@ -109,14 +109,56 @@ function makePlan(model: tfl.LayersModel): Plan | null {
  */
 export function nativeModelApply(model: tfl.LayersModel, x: tf.Tensor, training: boolean): tf.Tensor | undefined {
   if (!denseStackEnabled() || !nativeHost()) return undefined;
+  const plan = planFor(model, x, training);
+  if (!plan) return undefined;
+  // An array of inputs (as AddN takes): the tape saves them all for the gradient.
+  return tf.engine().runKernel(DENSE_STACK, stackInputs(plan, x) as unknown as tf.NamedTensorMap, plan.attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** The plan when the fused kernels can run the model on `x`. */
+function planFor(model: tfl.LayersModel, x: tf.Tensor, training: boolean): Plan | undefined {
   const plan = denseStackPlan(model);
   if (!plan || (training && plan.dropout) || x.dtype !== 'float32' || x.rank !== plan.inputShape.length + 1) return undefined;
   if (x.shape[0] === 0 || !x.shape.slice(1).every((d, i) => d === plan.inputShape[i])) return undefined;
+  return plan;
+}
+
+/** x, then each layer's kernel and (where it has one) bias. */
+function stackInputs(plan: Plan, x: tf.Tensor): tf.Tensor[] {
   const inputs: tf.Tensor[] = [x];
   plan.denses.forEach(({ layer }, l) => {
     inputs.push(layer.kernel.read());
     if (plan.attrs.bias[l]) inputs.push(layer.bias!.read());
   });
-  // An array of inputs (as AddN takes): the tape saves them all for the gradient.
-  return tf.engine().runKernel(DENSE_STACK, inputs as unknown as tf.NamedTensorMap, plan.attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return inputs;
+}
+
+/** What an attack's cross-entropy probe gives: logits, per-example loss, and the input gradient of its sum. */
+export interface CrossEntropyProbe {
+  logits: tf.Tensor2D;
+  /** Each example's softmax cross-entropy against its label, [b]. */
+  loss: tf.Tensor1D;
+  /** The gradient of the summed loss with respect to x, x's shape. */
+  grad: tf.Tensor;
+}
+
+/**
+ * The logits of `x`, each example's softmax cross-entropy against int32 class index `y`, and the input
+ * gradient of their sum, from ONE native call where the model is a dense stack (inference mode);
+ * undefined elsewhere (the caller then runs the tape). The same values as
+ * `tf.valueAndGrad(x => tf.sum(softmaxCrossEntropy(model(x), y)))` within float32 rounding.
+ *
+ * @example
+ * ```ts
+ * const p = nativeCrossEntropyProbe(model, x, labels);
+ * if (p) tf.dispose([p.logits, p.loss, p.grad]);
+ * ```
+ */
+export function nativeCrossEntropyProbe(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor1D): CrossEntropyProbe | undefined {
+  if (!denseStackCrossEntropyEnabled() || !nativeHost()) return undefined;
+  const plan = planFor(model, x, false);
+  if (!plan || y.dtype !== 'int32' || y.rank !== 1 || y.shape[0] !== x.shape[0]) return undefined;
+  const inputs = [...stackInputs(plan, x), y];
+  const [logits, loss, grad] = tf.engine().runKernel(DENSE_STACK_CROSS_ENTROPY, inputs as unknown as tf.NamedTensorMap, plan.attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { logits: logits as tf.Tensor2D, loss: loss as tf.Tensor1D, grad: grad! };
 }

@@ -27,6 +27,7 @@ export {
   RELU_GRAD,
   MAX_GRAD,
   DENSE_STACK,
+  DENSE_STACK_CROSS_ENTROPY,
   SOFTMAX_CROSS_ENTROPY,
   crossEntropyKernelActive,
   crossEntropyShapesOk,
@@ -35,5 +36,5 @@ export {
   type WasmHost,
   type RegisterResult,
 } from './kernels/index.js';
-export { nativeModelApply, denseStackPlan } from './fused-model.js';
+export { nativeModelApply, nativeCrossEntropyProbe, denseStackPlan, type CrossEntropyProbe } from './fused-model.js';
 export { NativeAdamOptimizer, NativeSGDOptimizer, NativeMomentumOptimizer, nativeOptimizersActive, nativeOptimizerStats, type NativeOptimizerStats } from './optimizers.js';

@@ -128,7 +128,40 @@ export const denseStackGrad: tf.GradConfig = {
   },
 };
 
+/**
+ * An attack's cross-entropy probe of a dense stack as one kernel: inputs x, each layer's kernel
+ * and bias (as {@link DENSE_STACK}), then the int32 labels; outputs the logits, each example's
+ * softmax cross-entropy, and the gradient of their sum with respect to x. One native call where
+ * the tape runs four (forward, loss, its gradient, backward) with its own work between them. Not
+ * differentiable: a probe's outputs are read, never differentiated.
+ */
+export const DENSE_STACK_CROSS_ENTROPY = 'AdvtrainDenseStackCrossEntropy';
+
+export function denseStackCrossEntropyKernel(args: KernelArgs): tf.TensorInfo[] {
+  const attrs = args.attrs as unknown as DenseStackAttrs;
+  const all = args.inputs as unknown as tf.TensorInfo[];
+  const inputs = named(all.slice(0, -1), attrs);
+  const labels = all[all.length - 1]!;
+  const b = host(args);
+  const g = geometry(b, inputs, attrs);
+  const x = inputs.x!;
+  const outs = [b.makeOutput([g.batch, g.units[g.units.length - 1]!], 'float32'), b.makeOutput([g.batch], 'float32'), b.makeOutput([...x.shape], 'float32')];
+  try {
+    engine.addon!.denseStackCrossEntropy!(b.wasm.HEAPU8, g.desc, g.batch, g.inDim, off(b, x), off(b, labels), off(b, outs[0]!), off(b, outs[1]!), off(b, outs[2]!));
+  } catch (e) {
+    for (const o of outs) b.disposeData(o.dataId, true);
+    throw e;
+  }
+  stat(DENSE_STACK_CROSS_ENTROPY).native++;
+  return outs;
+}
+
 /** Whether the dense stack is switched on (registered, and not switched off for an A/B run). */
 export function denseStackEnabled(): boolean {
   return engine.addon !== undefined && !disabled.has(DENSE_STACK);
+}
+
+/** Whether the one-call cross-entropy probe is there and switched on (an A/B run may switch it off). */
+export function denseStackCrossEntropyEnabled(): boolean {
+  return denseStackEnabled() && engine.addon?.denseStackCrossEntropy !== undefined && !disabled.has(DENSE_STACK_CROSS_ENTROPY);
 }

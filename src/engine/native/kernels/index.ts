@@ -28,12 +28,12 @@ import { avgPool, avgPoolGrad, maxPool, maxPoolGrad } from './pooling.js';
 import { installMaxGradient, max, restoreMaxGradient, sum } from './reductions.js';
 import { add, installReluGradient, relu, restoreReluGradient, share, transpose } from './elementwise.js';
 import { gatherV2, unsortedSegmentSum } from './embeddings.js';
-import { DENSE_STACK, denseStackGrad, denseStackKernel } from './dense-stack.js';
+import { DENSE_STACK, DENSE_STACK_CROSS_ENTROPY, denseStackCrossEntropyKernel, denseStackGrad, denseStackKernel } from './dense-stack.js';
 import { SOFTMAX_CROSS_ENTROPY, softmaxCrossEntropyGrad, softmaxCrossEntropyKernel } from './cross-entropy.js';
 
 export { RELU_GRAD } from './elementwise.js';
 export { MAX_GRAD } from './reductions.js';
-export { DENSE_STACK, denseStackEnabled, denseStackInputNames, type DenseStackAttrs } from './dense-stack.js';
+export { DENSE_STACK, DENSE_STACK_CROSS_ENTROPY, denseStackEnabled, denseStackCrossEntropyEnabled, denseStackInputNames, type DenseStackAttrs } from './dense-stack.js';
 export { SOFTMAX_CROSS_ENTROPY, crossEntropyKernelActive, crossEntropyShapesOk, type CrossEntropyReduction } from './cross-entropy.js';
 export { nativeHost, type NativeKernelStats, type WasmHost } from './context.js';
 
@@ -133,6 +133,9 @@ export function registerNativeKernels(threads?: number): RegisterResult {
       tf.registerKernel({ kernelName: DENSE_STACK, backendName: 'wasm', kernelFunc: denseStackKernel as unknown as tf.KernelFunc });
       tf.registerGradient(denseStackGrad);
     }
+    if (tf.getKernel(DENSE_STACK_CROSS_ENTROPY, 'wasm') === undefined) {
+      tf.registerKernel({ kernelName: DENSE_STACK_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: denseStackCrossEntropyKernel as unknown as tf.KernelFunc });
+    }
     if (tf.getKernel(SOFTMAX_CROSS_ENTROPY, 'wasm') === undefined) {
       tf.registerKernel({ kernelName: SOFTMAX_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyKernel as unknown as tf.KernelFunc });
       tf.registerGradient(softmaxCrossEntropyGrad);
@@ -158,8 +161,10 @@ export function unregisterNativeKernels(): void {
  * what it brings. Names: those of {@link NATIVE_KERNELS}, and {@link RELU_GRAD} for the fused
  * ReLU gradient (off: tfjs's Step, Cast, Multiply), {@link MAX_GRAD} for the one-pass gradient of Max
  * (off: tfjs's Equal, Cast, Multiply), {@link DENSE_STACK} for whole runs of Dense layers in one
- * call (off: tfjs-layers runs them layer by layer), and {@link SOFTMAX_CROSS_ENTROPY} for the softmax
- * cross-entropy in one call each way (off: tfjs's composition).
+ * call (off: tfjs-layers runs them layer by layer), {@link DENSE_STACK_CROSS_ENTROPY} for an attack's
+ * cross-entropy probe of a dense stack in one call (off: the tape runs it), and
+ * {@link SOFTMAX_CROSS_ENTROPY} for the softmax cross-entropy in one call each way (off: tfjs's
+ * composition).
  *
  * @example
  * ```ts

@@ -1,4 +1,7 @@
-/** Reductions: Sum over every axis but the last (bias gradients), Max over adjacent axes and its gradient. */
+/**
+ * Reductions: Sum over every axis but the last (bias gradients) or over trailing axes (a whole
+ * tensor, per-example sums), Max over adjacent axes and its gradient.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { disabled, fallback, hasZero, host, isF32, nativeHost, off, runNative, type Inputs, type KernelArgs } from './context.js';
 
@@ -14,15 +17,23 @@ export function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const { x } = args.inputs as Inputs;
   const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
   const rank = x.shape.length;
-  if (!isF32(x) || rank < 2) return fallback(name, args, 'not float32 rank>=2');
+  if (!isF32(x) || rank === 0 || hasZero(x.shape)) return fallback(name, args, 'not a non-empty float32 tensor');
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
-  if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return fallback(name, args, 'not a sum over all axes but the last');
-  const cols = x.shape[rank - 1]!;
-  const rows = tf.util.sizeFromShape(x.shape) / (cols || 1);
-  if (rows === 0 || cols === 0) return fallback(name, args, 'empty tensor');
   const b = host(args);
-  const out = b.makeOutput(keepDims ? [...x.shape.slice(0, -1).map(() => 1), cols] : [cols], 'float32');
-  return runNative(name, args, out, (heap, addon) => addon.sumRows(heap, off(b, x), off(b, out), rows, cols));
+  if (rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i)) {
+    const cols = x.shape[rank - 1]!;
+    const rows = tf.util.sizeFromShape(x.shape) / cols;
+    const out = b.makeOutput(keepDims ? [...x.shape.slice(0, -1).map(() => 1), cols] : [cols], 'float32');
+    return runNative(name, args, out, (heap, addon) => addon.sumRows(heap, off(b, x), off(b, out), rows, cols));
+  }
+  const first = axes[0]!;
+  if (axes.length > 0 && axes.every((a, i) => a === first + i) && axes[axes.length - 1] === rank - 1) {
+    const outer = tf.util.sizeFromShape(x.shape.slice(0, first));
+    const r = tf.util.sizeFromShape(x.shape.slice(first));
+    const out = b.makeOutput(keepDims ? x.shape.map((d, i) => (i >= first ? 1 : d)) : x.shape.slice(0, first), 'float32');
+    return runNative(name, args, out, (heap, addon) => addon.sumTrailing(heap, off(b, x), off(b, out), outer, r));
+  }
+  return fallback(name, args, 'not a sum over all axes but the last, nor over trailing axes');
 }
 
 /** x's shape as [outer, r, inner] around the run of axes `axes` (sorted), or undefined if they are not adjacent. */
