@@ -112,16 +112,28 @@ export function nsga3Select(f: readonly ArrayLike<number>[], k: number, refs: re
         hi[o] = Math.max(hi[o]!, f[i]![o]!);
       }
     }
+    // Plain loops and the directions' norms computed once: niching runs for every example and generation.
+    const norms = refs.map((w) => Math.hypot(...w) || 1);
+    const v = new Array<number>(m);
     const niche = (i: number): [number, number] => {
-      const v = Array.from({ length: m }, (_, o) => (f[i]![o]! - lo[o]!) / Math.max(hi[o]! - lo[o]!, 1e-12));
+      let vv = 0;
+      for (let o = 0; o < m; o++) {
+        v[o] = (f[i]![o]! - lo[o]!) / Math.max(hi[o]! - lo[o]!, 1e-12);
+        vv += v[o]! * v[o]!;
+      }
       let best = 0;
       let bestD = Infinity;
-      refs.forEach((w, ri) => {
-        const wn = Math.hypot(...w) || 1;
-        const dot = v.reduce((s, x, o) => s + x * w[o]!, 0) / wn;
-        const perp = Math.sqrt(Math.max(0, v.reduce((s, x) => s + x * x, 0) - dot * dot));
-        if (perp < bestD) [best, bestD] = [ri, perp];
-      });
+      for (let ri = 0; ri < refs.length; ri++) {
+        const w = refs[ri]!;
+        let dot = 0;
+        for (let o = 0; o < m; o++) dot += v[o]! * w[o]!;
+        dot /= norms[ri]!;
+        const perp = Math.sqrt(Math.max(0, vv - dot * dot));
+        if (perp < bestD) {
+          best = ri;
+          bestD = perp;
+        }
+      }
       return [best, bestD];
     };
     const count = new Int32Array(refs.length);

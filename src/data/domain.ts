@@ -276,8 +276,11 @@ const TOL = 1e-5;
  * ```
  */
 export function infeasibility(domain: Domain, x: Float32Array, clean?: Float32Array): string | undefined {
+  const { lower, upper } = domain;
   for (let i = 0; i < x.length; i++) {
-    const [lo, hi] = boundsOf(domain, i);
+    // boundsOf without its pair: this runs for every candidate record of the tabular attacks.
+    const lo = typeof lower === 'number' ? lower : lower[i % lower.length]!;
+    const hi = typeof upper === 'number' ? upper : upper[i % upper.length]!;
     if (!(x[i]! >= lo - TOL && x[i]! <= hi + TOL)) return `feature ${i} = ${x[i]} lies outside [${lo}, ${hi}]`;
   }
   for (const g of domain.integers ?? []) {
