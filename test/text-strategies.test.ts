@@ -329,3 +329,55 @@ test('a2t with good words: trains on substituted and inserted copies, lowers the
   assert.equal(a2t(setup().pre, {}).params!.goodWords, undefined, 'goodWords 0 is the published A2T and its config');
   assert.throws(() => a2t(setup().pre, { goodWords: -1 }), /--good-words/);
 });
+
+test('embedding-pgd with good words: the batch grows by its inserted copies (ids carried with δ), training on them lowers the loss of good-word insertion; deterministic, checkpointed, no leaks', async () => {
+  const { ds, pre, clf } = setup();
+  const s = embeddingPgd(pre, { steps: 2, goodWords: 2, goodWordKeep: 4, advRatio: 0.25, maxShare: 0.2 });
+  assert.deepEqual(s.params, { steps: 2, stepFactor: 1.25, cleanWeight: 0.5, advRatio: 0.25, maxShare: 0.2, goodWords: 2, goodWordKeep: 4, goodWordVocabulary: 5000 });
+  assert.deepEqual(embeddingPgd(pre, { steps: 2 }).params, { steps: 2, stepFactor: 1.25, cleanWeight: 0.5 }, 'goodWords 0 keeps the published config');
+  const ctx = ctxOf(clf, ds, 'l2:0.3');
+  const before = tf.memory().numTensors;
+  const prepared = s.prepare!(clf.ids, ctx)!;
+  const again = s.prepare!(clf.ids, ctx)!;
+  assert.equal(tf.memory().numTensors, before + 2, 'prepare leaked tensors');
+  assert.deepEqual(prepared.arraySync(), again.arraySync(), 'same seed, same copies and perturbation');
+  const [rows, len, d1] = prepared.shape;
+  assert.deepEqual([rows, len], [16 + 4, L]);
+  const ids = tf.tidy(() => tf.reshape(tf.slice(prepared, [0, 0, d1! - 1], [rows!, len!, 1]), [rows!, len!]).arraySync() as number[][]);
+  const orig = tf.cast(ctx.xs, 'int32').arraySync() as number[][];
+  assert.deepEqual(ids.slice(0, 16), orig, 'the batch itself comes first, unchanged');
+  for (let r = 0; r < 4; r++) {
+    const n = ids[16 + r]!.findIndex((_, j) => ids[16 + r]!.slice(j).every((x, k) => x === orig[r]![k]));
+    assert.ok(n >= 0 && n <= 2, `copy ${r}: ${n} words inserted`);
+  }
+  const out = tf.tidy(() => {
+    const l = s.loss(clf.ids, ctx, prepared);
+    return [l.clean!.logits.shape[0], l.adv!.logits.shape[0]];
+  });
+  assert.deepEqual(out, [16, 16], 'metrics on the batch\'s own rows');
+  tf.dispose([prepared, again, ctx.xs, ctx.labels, ctx.ys]);
+
+  const spam = ds.texts.filter((_, i) => ds.y[i] === 1);
+  const trained = async (goodWords: number) => {
+    const { clf: c } = setup();
+    const strategy = embeddingPgd(pre, { steps: 1, goodWords, goodWordKeep: 6, advRatio: 1, maxShare: 0.25 });
+    const start = tf.memory().numTensors;
+    await train(c.ids, textToIdsDataset(ds, pre), undefined, { ...cfg, schedule: { kind: 'constant', lr: 3e-2 }, epochs: 4, strategy, threat: parseThreat('l2:0.02') });
+    assert.equal(tf.memory().numTensors, start, 'embedding-pgd with good words leaked tensors');
+    const loss = tf.tidy(() => {
+      const ys = tf.oneHot(tf.fill([spam.length], 1, 'int32'), 2);
+      const inserted = tf.losses.softmaxCrossEntropy(ys, c.logitsOfTexts(spam.map((t) => `${HAM.slice(0, 3).join(' ')} ${t}`)));
+      return tf.sub(inserted, tf.losses.softmaxCrossEntropy(ys, c.logitsOfTexts(spam))).dataSync()[0]!;
+    });
+    return { loss, w: weights(c), state: strategy.saveState!() };
+  };
+  const withWords = await trained(3);
+  const without = await trained(0);
+  assert.ok(withWords.loss < without.loss, `good-word insertion loss ${without.loss} without → ${withWords.loss} with`);
+  assert.deepEqual((await trained(3)).w, withWords.w, 'deterministic with a seed');
+  const restored = embeddingPgd(pre, { goodWords: 2 });
+  restored.loadState!(withWords.state);
+  assert.deepEqual(restored.saveState!(), withWords.state);
+  assert.deepEqual(without.state, {});
+  assert.throws(() => embeddingPgd(pre, { goodWords: 1.5 }), /embedding-pgd: --good-words/);
+});

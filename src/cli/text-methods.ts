@@ -9,8 +9,8 @@ export const DEFAULT_EMBEDDING_THREAT = 'l2:0.5';
 /** The share of each text's tokens embedding-pgd perturbs when --salient is not given: the most salient tenth, like the attacks' 10% word budget. */
 export const DEFAULT_SALIENT = 0.1;
 /**
- * Good words a2t inserts per attacked text when --good-words is not given: as many as the
- * 10% word budget allows a 100-word message, so training covers the goodword attack too.
+ * Good words a2t and embedding-pgd insert per augmented text when --good-words is not given: as
+ * many as the 10% word budget allows a 100-word message, so training covers the goodword attack too.
  */
 export const DEFAULT_GOOD_WORDS = 10;
 /** The threat of `a2t` when --threat is not given: the text attacks' default budget. */

@@ -64,7 +64,7 @@ export interface TrainOptions extends TextTrainOptions {
   staticModels?: string;
   /** embedding-pgd: perturb only this share of each text's most salient tokens. */
   salient?: number;
-  /** a2t: good words inserted per attacked text (0: the published A2T). */
+  /** a2t / embedding-pgd: good words inserted per augmented text (0: the published methods). */
   goodWords?: number;
   /** 'auto': on for single-step methods; 'on'; 'off'. */
   coGuard?: string;
@@ -115,7 +115,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
   const schedule = parseSchedule(o.lrSchedule, o.lr);
   const textMethod = TEXT_ONLY_METHODS.includes(o.method as Method) ? textMethodThreat({ ...o, isText }) : undefined;
   if (o.salient !== undefined && o.method !== 'embedding-pgd') throw new UserError(`--salient applies to --method embedding-pgd only: drop it`);
-  if (o.goodWords !== undefined && o.method !== 'a2t') throw new UserError(`--good-words applies to --method a2t only: drop it`);
+  if (o.goodWords !== undefined && !TEXT_ONLY_METHODS.includes(o.method as Method)) throw new UserError(`--good-words applies to --method a2t and embedding-pgd only: drop it`);
   const adversarial = o.method !== 'standard' && !textMethod;
   if (adversarial && !o.threat) throw new UserError(`--method ${o.method} needs a threat model, e.g. --threat linf:0.3`);
   const threat = textMethod ? textMethod.threat : o.threat ? parseThreat(o.threat) : undefined;
@@ -146,7 +146,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainOutcome> {
     text: text?.preprocessing,
     maxShare: textMethod?.maxShare,
     salient: o.method === 'embedding-pgd' ? salientShare(o.salient ?? DEFAULT_SALIENT) : undefined,
-    goodWords: o.method === 'a2t' ? (o.goodWords ?? DEFAULT_GOOD_WORDS) : undefined,
+    goodWords: textMethod ? (o.goodWords ?? DEFAULT_GOOD_WORDS) : undefined,
   });
   let trainSet = o.n ? subset(data.train, o.n) : data.train;
   const testSet = o.n ? subset(data.test, Math.min(o.n, data.test.n)) : data.test;
@@ -262,8 +262,8 @@ export function trainCommand(): Command {
     .addOption(new Option('--attack <name>', 'mixed/ensemble: how the adversarial share is made').choices(['fgsm', 'pgd']))
     .addOption(new Option('--attack-steps <n>', 'PGD steps of pgd-at, trades, mart (default 10); a2t: gradient rounds of its synonym substitution, embedding-pgd: ascent steps (default 3)').argParser(positiveInt))
     .addOption(new Option('--step-size <x>', 'step size of the training attack (default 2.5·ε/steps; fgsm-rs: α)').argParser(positiveNumber))
-    .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5); a2t: share of each batch also trained on as adversarial texts (default 0.2)').argParser(Number))
-    .addOption(new Option('--good-words <n>', `a2t: also train on each attacked text with up to n good words (the words the model alone takes most for the other class, probed each epoch) inserted at its front, within the word budget; 0: the published A2T, synonym substitutions only (default ${DEFAULT_GOOD_WORDS})`).argParser(integer))
+    .addOption(new Option('--adv-ratio <r>', 'mixed/ensemble: share of adversarial examples per batch (default 0.5); a2t: share of each batch also trained on as adversarial texts; embedding-pgd: share of each batch appended with good words (default 0.2)').argParser(Number))
+    .addOption(new Option('--good-words <n>', `a2t, embedding-pgd: also train on texts with up to n good words (the words the model alone takes most for the other class, probed each epoch) inserted at their front, within the 10% word budget (a2t: its --threat words:SHARE); 0: the published methods, no insertion (default ${DEFAULT_GOOD_WORDS})`).argParser(integer))
     .addOption(new Option('--salient <share>', `embedding-pgd: perturb only this share of each text's tokens, the most salient; 1: every token, as FreeLB (default ${DEFAULT_SALIENT})`).argParser(share))
     .addOption(new Option('--alpha <k>', 'fgsm-rs: α as a multiple of ε (default 1.25)').argParser(positiveNumber))
     .addOption(new Option('--replays <m>', 'free: replays per minibatch (default 8)').argParser(positiveInt))

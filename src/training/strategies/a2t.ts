@@ -7,9 +7,7 @@ import { synonymSubstitution } from '../text/synonym-substitution.js';
 import { textView } from '../text/text-view.js';
 import { adversarialRows } from './mixed.js';
 import { softmaxCrossEntropy } from '../../engine/cross-entropy.js';
-import { probeWords, rankGoodWords } from '../../text/attack/good-words.js';
-import { insertGoodWords } from '../text/good-word-insertion.js';
-import { deriveSeed } from '../../data/rng.js';
+import { goodWordAugmentation } from '../text/good-word-augmentation.js';
 
 /**
  * Settings of {@link a2t}; unset values take the published defaults.
@@ -59,12 +57,9 @@ export interface A2tOptions {
  * vocabulary is built once, on the first batch.
  *
  * With `goodWords` > 0 the same texts are also trained on with good words inserted at their
- * front ({@link insertGoodWords}), drawn from the `goodWordKeep` words the model, alone, takes
- * most as evidence against each text's label. The good words are probed again at the start of
- * every adversarial epoch, at the weights of that moment (one batched pass over
- * `goodWordVocabulary` single-word texts), so they follow the model as the goodword attack would;
- * the lists are part of the strategy's checkpointed state, so a run resumed mid-epoch draws from
- * the same words as an uninterrupted one.
+ * front ({@link goodWordAugmentation}: drawn from the `goodWordKeep` words the model, alone,
+ * takes most as evidence against each text's label, probed again at the start of every
+ * adversarial epoch and checkpointed).
  *
  * @example
  * ```ts
@@ -79,18 +74,13 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
   const k = o.candidates ?? 20;
   const steps = o.steps ?? 3;
   const cleanEpochs = o.cleanEpochs ?? 1;
-  const goodWords = o.goodWords ?? 0;
-  const keep = o.goodWordKeep ?? 40;
-  const probeSize = o.goodWordVocabulary ?? 5000;
   if (!(ratio > 0 && ratio <= 1)) throw new UserError(`a2t: --adv-ratio must be in (0, 1] (got ${ratio})`);
   if (!(maxShare > 0 && maxShare <= 1)) throw new UserError(`a2t: the share of words changed must be in (0, 1] (got ${maxShare}); e.g. --threat words:0.1`);
   if (!(Number.isInteger(minChanges) && minChanges >= 0)) throw new UserError(`a2t: minChanges must be an integer ≥ 0 (got ${minChanges})`);
   if (!(Number.isInteger(k) && k >= 1)) throw new UserError(`a2t: synonym candidates must be a positive integer (got ${k})`);
   if (!(Number.isInteger(steps) && steps >= 1)) throw new UserError(`a2t: --attack-steps must be a positive integer (got ${steps})`);
   if (!(cleanEpochs >= 0)) throw new UserError(`a2t: clean epochs must be ≥ 0 (got ${cleanEpochs})`);
-  if (!(Number.isInteger(goodWords) && goodWords >= 0)) throw new UserError(`a2t: --good-words must be an integer ≥ 0 (got ${goodWords}); 0 trains the published A2T`);
-  if (!(Number.isInteger(keep) && keep >= 1)) throw new UserError(`a2t: good words kept must be a positive integer (got ${keep})`);
-  if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new UserError(`a2t: good words probed must be a positive integer (got ${probeSize})`);
+  const good = goodWordAugmentation('a2t', pre, { goodWords: o.goodWords ?? 0, maxShare, keep: o.goodWordKeep, vocabulary: o.goodWordVocabulary });
   let table = o.table;
   let tensors: SynonymTensors | undefined;
   const synonyms = (rows: number): SynonymTensors => {
@@ -99,19 +89,9 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
     return tensors;
   };
   const adversarial = (epoch: number) => epoch >= cleanEpochs;
-  let good: { epoch: number; byLabel: number[][] } | undefined;
-  const goodIds = (view: ReturnType<typeof textView>, epoch: number): number[][] => {
-    const e = Math.floor(epoch + 1e-9);
-    if (good?.epoch !== e) {
-      const probe = probeWords(view, probeSize);
-      const byLabel = Array.from({ length: view.numClasses }, (_, y) => rankGoodWords(probe, y).slice(0, keep).map((j) => probe.ids[j]!));
-      good = { epoch: e, byLabel };
-    }
-    return good.byLabel;
-  };
   return {
     name: 'a2t',
-    params: { advRatio: ratio, maxShare, minChanges, candidates: k, steps, cleanEpochs, ...(goodWords > 0 ? { goodWords, goodWordKeep: keep, goodWordVocabulary: probeSize } : {}) },
+    params: { advRatio: ratio, maxShare, minChanges, candidates: k, steps, cleanEpochs, ...good.params },
     prepare(clf, ctx) {
       if (!adversarial(ctx.epoch)) return undefined;
       const m = Math.max(1, adversarialRows(ctx.xs.shape[0]!, ratio));
@@ -122,14 +102,10 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
         const adv = synonymSubstitution(view, t, ids, tf.slice(ctx.ys, 0, m), { maxShare, minChanges, steps });
         return tf.cast(adv, ctx.xs.dtype);
       });
-      if (goodWords === 0) return subst;
-      const lists = goodIds(view, ctx.epoch);
-      const L = ctx.xs.shape[1]!;
-      const ids = tf.tidy(() => tf.slice(ctx.xs, 0, m).dataSync());
-      const labels = tf.tidy(() => tf.slice(ctx.labels, 0, m).dataSync());
-      const inserted = insertGoodWords(ids, labels, L, table!.isWord, (y) => lists[y]!, { maxWords: goodWords, maxShare, seed: deriveSeed(ctx.seed, 'a2t-good-words') });
-      const both = tf.tidy(() => tf.concat([subst, tf.cast(tf.tensor2d(inserted, [m, L]), ctx.xs.dtype)], 0));
-      subst.dispose();
+      if (!good.enabled) return subst;
+      const inserted = good.rows(view, ctx, m);
+      const both = tf.concat([subst, inserted], 0);
+      tf.dispose([subst, inserted]);
       return both;
     },
     loss(clf, ctx, adv) {
@@ -140,7 +116,7 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
       }
       // The adversarial rows are copies of the batch's first m rows, once per kind of attack.
       const m = adv.shape[0]!;
-      const kinds = goodWords > 0 ? 2 : 1;
+      const kinds = good.enabled ? 2 : 1;
       const logits = clf.trainingLogits(tf.concat([ctx.xs, adv], 0));
       const ys = tf.concat([ctx.ys, tf.tile(tf.slice(ctx.ys, 0, m / kinds), [kinds, 1])], 0);
       return {
@@ -151,11 +127,11 @@ export function a2t(pre: TextPreprocessing, o: A2tOptions = {}): TrainingStrateg
       };
     },
     saveState() {
-      return good ? { json: { goodWords: good } } : {};
+      const json = good.saveState();
+      return json ? { json } : {};
     },
     loadState(state) {
-      const saved = state.json?.goodWords as typeof good;
-      if (saved) good = { epoch: saved.epoch, byLabel: saved.byLabel.map((l) => [...l]) };
+      good.loadState(state.json);
     },
     dispose() {
       tensors?.dispose();

@@ -93,7 +93,7 @@ export interface MethodOptions {
   maxShare?: number;
   /** embedding-pgd: perturb only this share of the most salient tokens (default: all tokens). */
   salient?: number;
-  /** a2t: good words inserted per attacked text (default 0: the published A2T). */
+  /** a2t / embedding-pgd: good words inserted per augmented text (default 0: the published methods). */
   goodWords?: number;
 }
 
@@ -138,7 +138,7 @@ export function makeStrategy(method: string, o: MethodOptions): TrainingStrategy
     case 'a2t':
       return a2t(textOf(method, o), { advRatio: o.advRatio, maxShare: o.maxShare, steps: o.attackSteps, goodWords: o.goodWords });
     case 'embedding-pgd':
-      return embeddingPgd(textOf(method, o), { steps: o.attackSteps, stepFactor: o.stepSize !== undefined ? o.stepSize / o.eps : undefined, salient: o.salient });
+      return embeddingPgd(textOf(method, o), { steps: o.attackSteps, stepFactor: o.stepSize !== undefined ? o.stepSize / o.eps : undefined, salient: o.salient, goodWords: o.goodWords, advRatio: o.advRatio });
     case 'capgd-at':
       return capgdAt({ ratio: o.advRatio, steps: o.attackSteps });
     case 'moeva-aug':

@@ -51,6 +51,27 @@ export interface SynonymTableOptions {
 }
 
 /**
+ * 1 for each vocabulary id that counts as a word for the text threat's budget: an entry the
+ * tokenizer reads as one token of kind `word` (stop words included), and the unknown id; 0 for
+ * padding, URLs, e-mail addresses, numbers and punctuation.
+ *
+ * @example
+ * ```ts
+ * const isWord = wordIds(vocabulary, defaultTokenizer());
+ * isWord[vocabulary.idOf('http://x.com')]; // 0
+ * ```
+ */
+export function wordIds(vocab: Vocabulary, tokenizer: Tokenizer): Uint8Array {
+  const isWord = new Uint8Array(vocab.size);
+  if (vocab.size > UNKNOWN_ID) isWord[UNKNOWN_ID] = 1;
+  for (let id = 2; id < vocab.size; id++) {
+    const tokens = tokenizer.tokenize(vocab.wordOf(id));
+    if (tokens.length === 1 && tokens[0]!.kind === 'word') isWord[id] = 1;
+  }
+  return isWord;
+}
+
+/**
  * Builds the {@link SynonymTable} of a vocabulary (once per training run: about a second for
  * 20,000 words).
  *
@@ -67,13 +88,11 @@ export function buildSynonymTable(vocab: Vocabulary, tokenizer: Tokenizer, opts:
   const V = vocab.size;
   const candidates = new Int32Array(V * k);
   const editable = new Uint8Array(V);
-  const isWord = new Uint8Array(V);
-  isWord[UNKNOWN_ID] = 1;
+  const isWord = wordIds(vocab, tokenizer);
   for (let id = 2; id < V; id++) {
+    if (!isWord[id]) continue;
     const key = vocab.wordOf(id);
     const tokens = tokenizer.tokenize(key);
-    if (tokens.length !== 1 || tokens[0]!.kind !== 'word') continue;
-    isWord[id] = 1;
     if (!threat.editable(tokens[0]!)) continue;
     editable[id] = 1;
     let n = 0;
