@@ -80,7 +80,7 @@ function rawThroughput(clf: Classifier, kind: Kind, batch: number): number {
   const x = tf.randomUniform([batch, ...clf.inputShape], 0, 1, 'float32', 7);
   const y = tf.zeros([batch], 'int32') as tf.Tensor1D;
   const once = () => {
-    if (kind === 'forward') tf.tidy(() => clf.logits(x).dataSync());
+    if (kind === 'forward') tf.tidy(() => void clf.logits(x).dataSync());
     else {
       const p = probe(clf, x, y, 'ce');
       p.grad.dataSync();

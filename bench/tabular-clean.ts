@@ -15,6 +15,7 @@ import { infeasibility } from '../src/data/domain.js';
 import { loadNslKdd } from '../src/tabular/nsl-kdd.js';
 import { loadPhishing } from '../src/tabular/phishing.js';
 import type { TabularDataset } from '../src/tabular/tabular-dataset.js';
+import { readBack } from '../src/engine/read-back.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, backend: { type: 'string', default: 'auto' } } });
 if (!values.model) throw new Error('pass --model DIR');
@@ -28,7 +29,7 @@ function predictions(ds: TabularDataset): Int32Array {
   const d = ds.shape[0]!;
   for (let s = 0; s < ds.n; s += 1000) {
     const e = Math.min(ds.n, s + 1000);
-    const p = tf.tidy(() => tf.argMax(loaded.classifier.logits(tf.tensor2d(ds.x.subarray(s * d, e * d), [e - s, d])), 1).dataSync());
+    const p = readBack(() => tf.argMax(loaded.classifier.logits(tf.tensor2d(ds.x.subarray(s * d, e * d), [e - s, d])), 1));
     out.set(p, s);
   }
   return out;

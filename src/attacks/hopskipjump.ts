@@ -9,6 +9,7 @@ import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
 import { isSuccess } from './losses.js';
 import { AttackTracker } from './tracker.js';
+import { readBack } from '../engine/read-back.js';
 
 /**
  * Hyperparameters of {@link HopSkipJump}.
@@ -130,12 +131,12 @@ export class HopSkipJump extends CheckedAttack<HopSkipJumpParams> {
 
     /** Labels-only oracle: per row, 1 if adversarial. `owners` gives the example of each row. */
     const decide = (rowsData: Float32Array, owners: ArrayLike<number>): Uint8Array =>
-      tf.tidy(() => {
+      (readBack(() => {
         const idx = tf.tensor1d(Array.from(owners), 'int32');
         const logits = clf.logits(tf.tensor(rowsData, [owners.length, ...shape]));
         tracker.count(owners);
-        return isSuccess(logits, tf.gather(y, idx) as tf.Tensor1D, target ? (tf.gather(target, idx) as tf.Tensor1D) : undefined).dataSync() as Uint8Array;
-      }).slice();
+        return isSuccess(logits, tf.gather(y, idx) as tf.Tensor1D, target ? (tf.gather(target, idx) as tf.Tensor1D) : undefined);
+      }) as Uint8Array).slice();
 
     // Current adversarial point of each example (valid where has[i]) and its distance.
     const cur = new Float32Array(n * d);
@@ -247,7 +248,7 @@ export class HopSkipJump extends CheckedAttack<HopSkipJumpParams> {
           const i = act[k]!;
           for (let j = 0; j < d; j++) buf[r * d + j] = cur[i * d + j]! + step[k]! * grads[k * d + j]!;
         });
-        const clipped = tf.tidy(() => clipToDomain(tf.tensor(buf, [pending.length, ...shape]), clf.domain).dataSync() as Float32Array);
+        const clipped = readBack(() => clipToDomain(tf.tensor(buf, [pending.length, ...shape]), clf.domain)) as Float32Array;
         const adv = decide(clipped, pending.map((k) => act[k]!));
         const still: number[] = [];
         pending.forEach((k, r) => {

@@ -5,6 +5,7 @@ import { infeasibility } from '../data/domain.js';
 import type { Classifier } from '../model/classifier.js';
 import { formatTabularExamples, formatValue, parseTabularRecords } from '../tabular/raw-writer.js';
 import type { TabularDataset } from '../tabular/tabular-dataset.js';
+import { readBack } from '../engine/read-back.js';
 
 /** One attacked record to save: its index in the data set, its adversarial model input and the model's clean prediction. */
 export interface AttackedRecord {
@@ -48,7 +49,7 @@ function predictRows(clf: Classifier, x: Float32Array, n: number, d: number): In
   const out = new Int32Array(n);
   for (let i = 0; i < n; i += BATCH) {
     const m = Math.min(BATCH, n - i);
-    const pred = tf.tidy(() => tf.argMax(clf.logits(tf.tensor2d(x.subarray(i * d, (i + m) * d), [m, d])), 1).dataSync());
+    const pred = readBack(() => tf.argMax(clf.logits(tf.tensor2d(x.subarray(i * d, (i + m) * d), [m, d])), 1));
     out.set(pred, i);
   }
   return out;

@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { TextClassifier } from '../text/text-classifier.js';
 import type { TextDataset } from '../data/text-dataset.js';
 import type { TextAttack } from '../text/attack/text-attack.js';
 import type { TextThreat, WordChange } from '../threat/text-threat.js';
 import { summarize, type Summary } from './stats.js';
+import { readBack } from '../engine/read-back.js';
 
 /**
  * Predictions, true-class confidences and logit margins of raw texts: batched forward passes
@@ -21,7 +21,7 @@ export function scoreTexts(clf: TextClassifier, texts: readonly string[], labels
   const k = clf.numClasses;
   for (let s = 0; s < texts.length; s += batchSize) {
     const chunk = texts.slice(s, s + batchSize);
-    const z = tf.tidy(() => clf.logitsOfTexts(chunk).dataSync() as Float32Array);
+    const z = readBack(() => clf.logitsOfTexts(chunk)) as Float32Array;
     chunk.forEach((_, r) => {
       const y = labels[s + r]!;
       let best = 0;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TextClassifier } from '../text-classifier.js';
 import type { AttackBase, AttackedText } from './attacked-text.js';
 import { tokenPositions } from './positions.js';
+import { readBack } from '../../engine/read-back.js';
 
 /**
  * What the attack wants of one message: any class but `label` (untargeted), or `target`.
@@ -91,7 +92,7 @@ export class TextGoal {
     const base = cands[0]?.base;
     if (!base || cands.some((c) => c.base !== base)) return undefined;
     if (this.fast === undefined || (this.fast && this.fast.base !== base)) {
-      const ids = tf.tidy(() => this.clf.encode([base.original]).dataSync() as Int32Array);
+      const ids = readBack(() => this.clf.encode([base.original])) as Int32Array;
       const pos = tokenPositions(this.clf, base.tokens, ids);
       // Dense: the k-th non-space token sits at position k (while it fits).
       let ord = 0;
@@ -166,10 +167,10 @@ export class TextGoal {
     for (let s = 0; s < todo.length; s += bs) {
       const chunk = todo.slice(s, s + bs);
       const ids = this.idsOf(chunk.map((t) => byText.get(t)!));
-      const probs = tf.tidy(() => {
+      const probs = readBack(() => {
         const z = ids ? this.clf.ids.logits(tf.tensor2d(ids, [chunk.length, this.clf.maxLength], 'int32')) : this.clf.logitsOfTexts(chunk);
-        return tf.softmax(z).dataSync() as Float32Array;
-      });
+        return tf.softmax(z);
+      }) as Float32Array;
       chunk.forEach((t, r) => {
         let pred = 0;
         for (let j = 1; j < k; j++) if (probs[r * k + j]! > probs[r * k + pred]!) pred = j;

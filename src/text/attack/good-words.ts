@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ENGLISH_STOP_WORDS } from '../stop-words.js';
 import type { TextClassifier } from '../text-classifier.js';
+import { readBack } from '../../engine/read-back.js';
 
 /**
  * The settings of {@link probeGoodWords}.
@@ -61,7 +62,7 @@ export function probeWords(clf: TextClassifier, vocabulary = 5000): WordProbe {
   const probs = new Float32Array(words.length * k);
   for (let s = 0; s < words.length; s += 512) {
     const chunk = words.slice(s, s + 512);
-    probs.set(tf.tidy(() => tf.softmax(clf.logitsOfTexts(chunk)).dataSync() as Float32Array), s * k);
+    probs.set(readBack(() => tf.softmax(clf.logitsOfTexts(chunk))) as Float32Array, s * k);
   }
   return { words, ids, probs, numClasses: k };
 }

@@ -1,6 +1,5 @@
 import { deriveSeed, Rng } from '../../data/rng.js';
 import type { TextThreat } from '../../threat/text-threat.js';
-import * as tf from '@tensorflow/tfjs-core';
 import type { TextClassifier } from '../text-classifier.js';
 import type { Token } from '../tokenizer.js';
 import { tokenPositions } from './positions.js';
@@ -8,6 +7,7 @@ import { AttackedText, attackBase } from './attacked-text.js';
 import { threatConstraints } from './constraints.js';
 import { TextGoal } from './goal.js';
 import type { AttackContext, SearchMethod, TextConstraint, Transformation } from './parts.js';
+import { readBack } from '../../engine/read-back.js';
 
 /**
  * The parts of a text attack, TextAttack's four components: the goal function (here: the
@@ -114,7 +114,7 @@ export class TextAttack {
       rng: new Rng(deriveSeed(seed, 'text-attack', this.name, index)),
       placeholder: placeholderWord(clf),
     };
-    const visible = (tokens: readonly Token[]) => tf.tidy(() => tokenPositions(clf, tokens, clf.encode([text]).dataSync() as Int32Array));
+    const visible = (tokens: readonly Token[]) => tokenPositions(clf, tokens, readBack(() => clf.encode([text])) as Int32Array);
     const start = goal.score([new AttackedText(attackBase(text, clf.tokenizer, opts.threat, visible))])[0]!;
     const skipped = start.success;
     const best = skipped ? start : this.parts.search.search(start, ctx);

@@ -6,6 +6,7 @@ import type { LayersTextClassifier, TextPreprocessing } from '../../text/text-cl
 import type { BatchContext } from '../strategy.js';
 import { insertGoodWords } from './good-word-insertion.js';
 import { wordIds } from './synonym-table.js';
+import { readBack } from '../../engine/read-back.js';
 
 /**
  * Settings of {@link goodWordAugmentation}.
@@ -86,8 +87,8 @@ export function goodWordAugmentation(method: string, pre: TextPreprocessing, o: 
       isWord ??= wordIds(pre.vocabulary, pre.tokenizer);
       const byLabel = lists(view, ctx.epoch);
       const L = ctx.xs.shape[1]!;
-      const ids = tf.tidy(() => tf.slice(ctx.xs, 0, m).dataSync());
-      const labels = tf.tidy(() => tf.slice(ctx.labels, 0, m).dataSync());
+      const ids = readBack(() => tf.slice(ctx.xs, 0, m));
+      const labels = readBack(() => tf.slice(ctx.labels, 0, m));
       const inserted = insertGoodWords(ids, labels, L, isWord, (y) => byLabel[y]!, { maxWords: goodWords, maxShare: o.maxShare, seed: deriveSeed(ctx.seed, `${method}-good-words`) });
       return tf.tidy(() => tf.cast(tf.tensor2d(inserted, [m, L]), ctx.xs.dtype));
     },
