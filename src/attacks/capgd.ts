@@ -6,7 +6,7 @@ import type { AttackResult } from './attack.js';
 import type { AttackSupport } from './support.js';
 import { CheckedAttack, type AttackContext } from './checked.js';
 import { StepSizeSchedule } from './apgd-schedule.js';
-import { attackObjective, isSuccess } from './losses.js';
+import { probe } from './gradient.js';
 import { AttackTracker, remaining, shrinkRows } from './tracker.js';
 import { boxOnly, finishCandidates, mutableMask, projectionDomain, violationSum } from './constrained.js';
 import { UserError } from '../errors.js';
@@ -57,37 +57,34 @@ export interface CapgdRun {
 }
 
 /**
- * Loss, success and masked input gradient of CE − w·violation at one point. The relations'
- * violation is evaluated only on the rows where some relation fails (`violating`, from the host
- * check): on every other row it is 0 with a 0 gradient, and relations can cost more than the model.
+ * Loss, success and masked input gradient of CE − w·violation at one point. The cross-entropy part
+ * is the gradient attacks' `probe` (one native call for an MLP on the native engine); the
+ * relations' violation, which does not involve the model, is differentiated on its own and only on
+ * the rows where some relation fails (`violating`, from the host check): on every other row it is
+ * 0 with a 0 gradient, and relations can cost more than the model.
  */
 function constrainedProbe(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, target: tf.Tensor1D | undefined, w: number, mask: tf.Tensor, violating: Uint8Array) {
-  let logits: tf.Tensor2D | undefined;
-  let objective: tf.Tensor1D | undefined;
-  let viol: tf.Tensor1D | undefined;
   const rowsOn: number[] = [];
   if (w > 0) violating.forEach((v, j) => v && rowsOn.push(j));
-  const { grad, value } = tf.valueAndGrad((xi: tf.Tensor) => {
-    const z = clf.logits(xi);
-    logits = tf.keep(z);
-    const o = attackObjective('ce', z, y, target);
-    objective = tf.keep(o);
-    if (!rowsOn.length) return tf.sum(o) as tf.Scalar;
-    const v = violationSum(clf.domain, tf.gather(xi, tf.tensor1d(rowsOn, 'int32')));
-    viol = tf.keep(v);
-    return tf.sub(tf.sum(o), tf.mul(tf.sum(v), w)) as tf.Scalar;
-  })(x);
-  value.dispose();
-  const masked = tf.mul(grad, mask);
-  grad.dispose();
-  const success = isSuccess(logits!, y, target);
-  const f = objective!.dataSync().slice() as Float32Array;
-  if (viol) {
-    const v = viol.dataSync();
+  const pr = probe(clf, x, y, 'ce', target);
+  const f = pr.objective.dataSync().slice() as Float32Array;
+  const s = pr.success.dataSync().slice() as Uint8Array;
+  let grad = pr.grad;
+  if (rowsOn.length) {
+    const rows = tf.tensor1d(rowsOn, 'int32');
+    let viol: tf.Tensor1D | undefined;
+    const { value, grad: gv } = tf.valueAndGrad((xi: tf.Tensor) => {
+      const v = violationSum(clf.domain, tf.gather(xi, rows));
+      viol = tf.keep(v);
+      return tf.sum(v) as tf.Scalar;
+    })(x);
+    grad = tf.tidy(() => tf.sub(pr.grad, tf.mul(gv, w)));
+    const v = viol!.dataSync();
     rowsOn.forEach((j, k) => (f[j] = f[j]! - w * v[k]!));
+    tf.dispose([value, gv, rows, viol!, pr.grad]);
   }
-  const s = success.dataSync().slice() as Uint8Array;
-  tf.dispose([logits!, objective!, success, ...(viol ? [viol] : [])]);
+  const masked = tf.mul(grad, mask);
+  tf.dispose([grad, pr.logits, pr.objective, pr.success]);
   return { grad: masked, f, success: s };
 }
 
