@@ -106,6 +106,13 @@ struct Args {
       throw JsError("advtrain native: a tensor lies outside the wasm heap");
     return reinterpret_cast<float*>(heap + static_cast<uint64_t>(off));
   }
+  // A bool (one byte per element) tensor of `count` elements at byte offset argv[k].
+  uint8_t* u8(size_t k, int64_t count) const {
+    const int64_t off = i(k);
+    if (off < 0 || count < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) > heapBytes)
+      throw JsError("advtrain native: tensor at argument " + std::to_string(k) + " lies outside the wasm heap");
+    return heap + off;
+  }
   // A float32 tensor of `count` elements at byte offset argv[k]; offset < 0 means "none".
   float* f32(size_t k, int64_t count, bool optional = false) const {
     int64_t off = i(k);

@@ -147,13 +147,14 @@ napi_value DenseStackForward(napi_env env, napi_callback_info info) {
   });
 }
 
-// denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx): an attack's
-// cross-entropy probe in one call — the logits, each row's softmax cross-entropy against its int32
-// class index, and the input gradient of their sum (forward, loss, backward: what tfjs's tape runs
-// as 4 native calls and the tape's own work between them).
+// denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx, success): an
+// attack's cross-entropy probe in one call — the logits, each row's softmax cross-entropy against
+// its int32 class index, the input gradient of their sum, and whether the row's prediction (the
+// first largest logit, as tf.argMax) differs from its label (what tfjs's tape runs as 4 native
+// calls, the tape's own work between them, and the ArgMax and NotEqual kernels after).
 napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 9);
+    Args a(env, info, 10);
     const int64_t batch = a.i(2), inDim = a.i(3);
     if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
     const std::vector<Layer> ls = layersOf(a, 1, inDim);
@@ -164,12 +165,20 @@ napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info) {
     float* logits = a.f32(6, batch * classes);
     float* loss = a.f32(7, batch);
     float* dx = a.f32(8, batch * inDim);
+    uint8_t* success = a.u8(9, batch);
     // Scratch: the hidden activations, the logits' gradient, the hidden layers' gradients.
     float* buf = scratchmem::get<float, ProbeTag>(static_cast<size_t>(2 * hidden + batch * classes));
     float* acts = buf;
     float* dLogits = buf + hidden;
     forward(ls, batch, x, logits, acts);
     crossEntropyRowsRun(logits, labels, batch, classes, loss, dLogits);
+    for (int64_t r = 0; r < batch; ++r) {
+      const float* z = logits + r * classes;
+      int32_t best = 0;
+      for (int32_t j = 1; j < classes; ++j)
+        if (z[j] > z[best]) best = j;
+      success[r] = best != labels[r];
+    }
     backwardRows(ls, batch, inDim, acts, dLogits, dx, dLogits + batch * classes);
     return undefinedValue(env);
   });

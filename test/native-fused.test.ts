@@ -99,6 +99,7 @@ nativeSuite('the fused dense stack equals tfjs-layers', () => {
     const before = tf.memory().numTensors;
     const p = probe(clf, x, y, 'ce');
     const outs = [p.logits, p.objective, p.success, p.grad];
+    assert.deepEqual(outs.map((t) => t.dtype), ['float32', 'float32', 'bool', 'float32']);
     assert.equal(tf.memory().numTensors, before + 4, 'the probe made its 4 outputs and nothing else');
     const values = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
     tf.dispose([...outs, x, y]);

@@ -28,7 +28,7 @@ export interface GradientProbe {
 export function probe(clf: Classifier, x: tf.Tensor, y: tf.Tensor1D, loss: AttackLoss, target?: tf.Tensor1D): GradientProbe {
   if (loss === 'ce' && !target) {
     const fused = crossEntropyProbeOf(clf)?.(x, y);
-    if (fused) return { logits: fused.logits, objective: fused.loss, success: isSuccess(fused.logits, y), grad: fused.grad };
+    if (fused) return { logits: fused.logits, objective: fused.loss, success: fused.success, grad: fused.grad };
   }
   let logits: tf.Tensor2D | undefined;
   let objective: tf.Tensor1D | undefined;

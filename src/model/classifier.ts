@@ -35,7 +35,8 @@ const crossEntropyProbes = new WeakMap<Classifier['logits'], ProbeFn>();
 
 /**
  * The engine's one-pass cross-entropy probe for `clf` (logits, each example's softmax cross-entropy
- * against class index `y`, and the input gradient of their sum), or undefined. Kept by the `logits`
+ * against class index `y`, the input gradient of their sum, and whether each prediction misses its
+ * label), or undefined. Kept by the `logits`
  * function it stands for, so a wrapper that changes the logits (`{ ...clf, logits: … }`) never
  * inherits it; one that keeps them (another domain) does. The probe itself returns undefined where
  * the engine cannot run it on that input; gradient attacks then run the tape.
@@ -43,7 +44,7 @@ const crossEntropyProbes = new WeakMap<Classifier['logits'], ProbeFn>();
  * @example
  * ```ts
  * const p = crossEntropyProbeOf(clf)?.(x, labels);
- * if (p) tf.dispose([p.logits, p.loss, p.grad]);
+ * if (p) tf.dispose([p.logits, p.loss, p.grad, p.success]);
  * ```
  */
 export function crossEntropyProbeOf(clf: Classifier): ProbeFn | undefined {

@@ -68,12 +68,13 @@ export interface NativeAddon {
    */
   denseStackBackward(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, acts: number, dy: number, dx: number, grads: Float64Array | null): void;
   /**
-   * denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx): an attack's
-   * cross-entropy probe in one call: the logits [batch, classes], each row's softmax cross-entropy
-   * against its int32 class index (labels [batch]) into loss, and the gradient of their sum with
-   * respect to x into dx. (Absent from addons built before it; the tape path is used there.)
+   * denseStackCrossEntropy(heap, desc, batch, inDim, x, labels, logits, loss, dx, success): an
+   * attack's cross-entropy probe in one call: the logits [batch, classes], each row's softmax
+   * cross-entropy against its int32 class index (labels [batch]) into loss, the gradient of their
+   * sum with respect to x into dx, and into success (bool [batch]) whether the row's first largest
+   * logit is not its label. (Absent from addons built before it; the tape path is used there.)
    */
-  denseStackCrossEntropy?(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, labels: number, logits: number, loss: number, dx: number): void;
+  denseStackCrossEntropy?(heap: Uint8Array, desc: Float64Array, batch: number, inDim: number, x: number, labels: number, logits: number, loss: number, dx: number, success: number): void;
   /**
    * softmaxCrossEntropy(heap, logits, labels, out, rows, classes, sparse, reduction): the softmax
    * cross-entropy of logits [rows, classes] against int32 class indices [rows] (sparse 1; an index

@@ -140,18 +140,20 @@ export interface CrossEntropyProbe {
   loss: tf.Tensor1D;
   /** The gradient of the summed loss with respect to x, x's shape. */
   grad: tf.Tensor;
+  /** Whether each example's prediction (its first largest logit) differs from its label, bool [b]. */
+  success: tf.Tensor1D;
 }
 
 /**
- * The logits of `x`, each example's softmax cross-entropy against int32 class index `y`, and the input
- * gradient of their sum, from ONE native call where the model is a dense stack (inference mode);
+ * The logits of `x`, each example's softmax cross-entropy against int32 class index `y`, the input
+ * gradient of their sum, and whether each prediction misses its label, from ONE native call where the model is a dense stack (inference mode);
  * undefined elsewhere (the caller then runs the tape). The same values as
  * `tf.valueAndGrad(x => tf.sum(softmaxCrossEntropy(model(x), y)))` within float32 rounding.
  *
  * @example
  * ```ts
  * const p = nativeCrossEntropyProbe(model, x, labels);
- * if (p) tf.dispose([p.logits, p.loss, p.grad]);
+ * if (p) tf.dispose([p.logits, p.loss, p.grad, p.success]);
  * ```
  */
 export function nativeCrossEntropyProbe(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor1D): CrossEntropyProbe | undefined {
@@ -159,6 +161,6 @@ export function nativeCrossEntropyProbe(model: tfl.LayersModel, x: tf.Tensor, y:
   const plan = planFor(model, x, false);
   if (!plan || y.dtype !== 'int32' || y.rank !== 1 || y.shape[0] !== x.shape[0]) return undefined;
   const inputs = [...stackInputs(plan, x), y];
-  const [logits, loss, grad] = tf.engine().runKernel(DENSE_STACK_CROSS_ENTROPY, inputs as unknown as tf.NamedTensorMap, plan.attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  return { logits: logits as tf.Tensor2D, loss: loss as tf.Tensor1D, grad: grad! };
+  const [logits, loss, grad, success] = tf.engine().runKernel(DENSE_STACK_CROSS_ENTROPY, inputs as unknown as tf.NamedTensorMap, plan.attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { logits: logits as tf.Tensor2D, loss: loss as tf.Tensor1D, grad: grad!, success: success as tf.Tensor1D };
 }

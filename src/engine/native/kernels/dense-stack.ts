@@ -131,9 +131,10 @@ export const denseStackGrad: tf.GradConfig = {
 /**
  * An attack's cross-entropy probe of a dense stack as one kernel: inputs x, each layer's kernel
  * and bias (as {@link DENSE_STACK}), then the int32 labels; outputs the logits, each example's
- * softmax cross-entropy, and the gradient of their sum with respect to x. One native call where
- * the tape runs four (forward, loss, its gradient, backward) with its own work between them. Not
- * differentiable: a probe's outputs are read, never differentiated.
+ * softmax cross-entropy, the gradient of their sum with respect to x, and whether each example's
+ * prediction differs from its label (bool). One native call where the tape runs four (forward,
+ * loss, its gradient, backward) with its own work between them, and ArgMax and NotEqual after.
+ * Not differentiable: a probe's outputs are read, never differentiated.
  */
 export const DENSE_STACK_CROSS_ENTROPY = 'AdvtrainDenseStackCrossEntropy';
 
@@ -145,9 +146,9 @@ export function denseStackCrossEntropyKernel(args: KernelArgs): tf.TensorInfo[] 
   const b = host(args);
   const g = geometry(b, inputs, attrs);
   const x = inputs.x!;
-  const outs = [b.makeOutput([g.batch, g.units[g.units.length - 1]!], 'float32'), b.makeOutput([g.batch], 'float32'), b.makeOutput([...x.shape], 'float32')];
+  const outs = [b.makeOutput([g.batch, g.units[g.units.length - 1]!], 'float32'), b.makeOutput([g.batch], 'float32'), b.makeOutput([...x.shape], 'float32'), b.makeOutput([g.batch], 'bool')];
   try {
-    engine.addon!.denseStackCrossEntropy!(b.wasm.HEAPU8, g.desc, g.batch, g.inDim, off(b, x), off(b, labels), off(b, outs[0]!), off(b, outs[1]!), off(b, outs[2]!));
+    engine.addon!.denseStackCrossEntropy!(b.wasm.HEAPU8, g.desc, g.batch, g.inDim, off(b, x), off(b, labels), off(b, outs[0]!), off(b, outs[1]!), off(b, outs[2]!), off(b, outs[3]!));
   } catch (e) {
     for (const o of outs) b.disposeData(o.dataId, true);
     throw e;
