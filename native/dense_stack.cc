@@ -102,6 +102,21 @@ void forward(const std::vector<Layer>& ls, int64_t batch, const float* x, float*
   });
 }
 
+// The batch, input width and layers of a dense stack call (arguments 1–3); a backward needs a
+// linear last layer.
+struct StackCall {
+  int64_t batch, inDim;
+  std::vector<Layer> ls;
+};
+
+StackCall stackCall(const Args& a, bool backward) {
+  const int64_t batch = a.i(2), inDim = a.i(3);
+  if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
+  StackCall c{batch, inDim, layersOf(a, 1, inDim)};
+  if (backward && c.ls.back().relu) throw JsError("advtrain native: a dense stack ending in a ReLU has no backward here");
+  return c;
+}
+
 struct GradTag {};
 struct RecomputeTag {};
 struct ProbeTag {};
@@ -136,9 +151,7 @@ void backwardRows(const std::vector<Layer>& ls, int64_t batch, int64_t inDim, co
 napi_value DenseStackForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 7);
-    const int64_t batch = a.i(2), inDim = a.i(3);
-    if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
-    const std::vector<Layer> ls = layersOf(a, 1, inDim);
+    const auto [batch, inDim, ls] = stackCall(a, false);
     const float* x = a.f32(4, batch * inDim);
     float* out = a.f32(5, batch * ls.back().units);
     float* acts = ls.size() > 1 ? a.f32(6, hiddenFloats(ls, batch)) : nullptr;
@@ -155,10 +168,7 @@ napi_value DenseStackForward(napi_env env, napi_callback_info info) {
 napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 10);
-    const int64_t batch = a.i(2), inDim = a.i(3);
-    if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
-    const std::vector<Layer> ls = layersOf(a, 1, inDim);
-    if (ls.back().relu) throw JsError("advtrain native: a dense stack ending in a ReLU has no backward here");
+    const auto [batch, inDim, ls] = stackCall(a, true);
     const int64_t classes = ls.back().units, hidden = hiddenFloats(ls, batch);
     const float* x = a.f32(4, batch * inDim);
     const int32_t* labels = reinterpret_cast<const int32_t*>(a.f32(5, batch));
@@ -191,11 +201,8 @@ napi_value DenseStackCrossEntropy(napi_env env, napi_callback_info info) {
 napi_value DenseStackBackward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 9);
-    const int64_t batch = a.i(2), inDim = a.i(3);
-    if (batch <= 0) throw JsError("advtrain native: bad dense stack batch");
-    const std::vector<Layer> ls = layersOf(a, 1, inDim);
+    const auto [batch, inDim, ls] = stackCall(a, true);
     const size_t L = ls.size();
-    if (ls.back().relu) throw JsError("advtrain native: a dense stack ending in a ReLU has no backward here");
     const float* x = a.f32(4, batch * inDim);
     const int64_t hidden = hiddenFloats(ls, batch);
     const float* acts = L > 1 ? a.f32(5, hidden, true) : nullptr;
