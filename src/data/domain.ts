@@ -277,11 +277,17 @@ const TOL = 1e-5;
  */
 export function infeasibility(domain: Domain, x: Float32Array, clean?: Float32Array): string | undefined {
   const { lower, upper } = domain;
-  for (let i = 0; i < x.length; i++) {
-    // boundsOf without its pair: this runs for every candidate record of the tabular attacks.
-    const lo = typeof lower === 'number' ? lower : lower[i % lower.length]!;
-    const hi = typeof upper === 'number' ? upper : upper[i % upper.length]!;
-    if (!(x[i]! >= lo - TOL && x[i]! <= hi + TOL)) return `feature ${i} = ${x[i]} lies outside [${lo}, ${hi}]`;
+  // boundsOf without its pair, and per-feature bounds of the row's length read directly: this runs for every candidate record of the tabular attacks.
+  if (typeof lower !== 'number' && typeof upper !== 'number' && lower.length === x.length && upper.length === x.length) {
+    for (let i = 0; i < x.length; i++) {
+      if (!(x[i]! >= lower[i]! - TOL && x[i]! <= upper[i]! + TOL)) return `feature ${i} = ${x[i]} lies outside [${lower[i]}, ${upper[i]}]`;
+    }
+  } else {
+    for (let i = 0; i < x.length; i++) {
+      const lo = typeof lower === 'number' ? lower : lower[i % lower.length]!;
+      const hi = typeof upper === 'number' ? upper : upper[i % upper.length]!;
+      if (!(x[i]! >= lo - TOL && x[i]! <= hi + TOL)) return `feature ${i} = ${x[i]} lies outside [${lo}, ${hi}]`;
+    }
   }
   for (const g of domain.integers ?? []) {
     const origin = clean ? clean[g.index]! : boundsOf(domain, g.index)[0];

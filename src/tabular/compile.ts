@@ -280,7 +280,7 @@ export function gridRelation(enc: TabularEncoding, j: number): Relation {
   const L = Math.log1p(col.max - col.min);
   return {
     name: `${col.name} is on its grid (step ${col.step})`,
-    holds: (x) => Math.abs(x[col.offset]! - canonical(x[col.offset]!)) <= GRID_TOLERANCE,
+    holds: (x) => Math.abs(x[col.offset]! - Math.fround(enc.encodeValue(col, enc.decodeAt(x, j)))) <= GRID_TOLERANCE,
     violation: (x) =>
       tf.tidy(() => {
         const v = tf.reshape(tf.slice(x, [0, col.offset], [x.shape[0], 1]), [x.shape[0]]);

@@ -86,6 +86,8 @@ export class TabularEncoding {
     this.d = names.length;
     this.byName = new Map(columns.map((c, i) => [c.name, i]));
     this.catIndex = columns.map((c) => (c.categories ? new Map(c.categories.map((k, i) => [k, i])) : undefined));
+    this.lastIn = new Float64Array(columns.length).fill(NaN);
+    this.lastOut = new Float64Array(columns.length);
     this.domain(); // compiles the relations now, so a mistake in one is reported when the schema is read
   }
 
@@ -186,8 +188,17 @@ export class TabularEncoding {
       for (let k = 1; k < c.width; k++) if (x[c.offset + k]! > x[c.offset + best]!) best = k;
       return best;
     }
-    return this.snap(c, this.decodeValue(c, x[c.offset]!));
+    // Memoised per column: the relations of a domain test one row in turn and share columns.
+    const v = x[c.offset]!;
+    if (v === this.lastIn[j]) return this.lastOut[j]!;
+    const r = this.snap(c, this.decodeValue(c, v));
+    this.lastIn[j] = v;
+    this.lastOut[j] = r;
+    return r;
   }
+
+  private readonly lastIn: Float64Array;
+  private readonly lastOut: Float64Array;
 
   /** Raw values (as from {@link decodeValues}) → a record. */
   toRecord(values: Float64Array): TabularRecord {
